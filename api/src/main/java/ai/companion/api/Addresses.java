@@ -1,0 +1,45 @@
+package ai.companion.api;
+
+/**
+ * Every event-bus address in one place. Naming: {@code companion.<service>.<verb>}.
+ *
+ * <p>Streams: a caller registers a consumer on a fresh address (see {@link #streamAddress(String)}) and
+ * passes it in the request; the worker sends {@link StreamEvent}s there, in order, ending with exactly one
+ * {@code done} or {@code error} event.
+ */
+public final class Addresses {
+  private Addresses() {}
+
+  /** Request {@link GenerationRequest} JSON, reply {@link RouteDecision} JSON (or a failure with an {@link ErrorCode}). */
+  public static final String ROUTER_ROUTE = "companion.router.route";
+  /** Request {}, reply {@code {"models":[ModelInfo...]}}: every model some live worker serves. */
+  public static final String ROUTER_MODELS = "companion.router.models";
+
+  /** Prefix of a worker's own generate address; the full address is {@link #workerGenerate(String)}. */
+  public static final String WORKER_GENERATE_PREFIX = "companion.worker.generate.";
+  /** Published {@code {"requestId":...}}: every worker stops that request, if it runs it. */
+  public static final String WORKER_CANCEL = "companion.worker.cancel";
+  /** Published {@link WorkerInfo} JSON whenever a worker's models or load change, and periodically. */
+  public static final String WORKER_STATUS = "companion.worker.status";
+
+  /** Request {@code {"input":[texts]}}, reply {@code {"model","data":[[floats]...],"prompt_tokens"}}. */
+  public static final String EMBEDDINGS_EMBED = "companion.embeddings.embed";
+
+  public static final String KNOWLEDGE_INGEST = "companion.knowledge.ingest";
+  public static final String KNOWLEDGE_SEARCH = "companion.knowledge.search";
+  public static final String KNOWLEDGE_GAPS = "companion.knowledge.gaps";
+  public static final String KNOWLEDGE_PATTERNS = "companion.knowledge.patterns";
+  public static final String KNOWLEDGE_FEEDBACK = "companion.knowledge.feedback";
+  public static final String KNOWLEDGE_INTERACTION = "companion.knowledge.interaction";
+
+  /** Name of the shared (clustered: Hazelcast) async map of live workers: workerId to {@link WorkerInfo} JSON. */
+  public static final String WORKER_REGISTRY_MAP = "companion.workers";
+
+  public static String workerGenerate(String workerId) {
+    return WORKER_GENERATE_PREFIX + workerId;
+  }
+
+  public static String streamAddress(String requestId) {
+    return "companion.stream." + requestId;
+  }
+}
