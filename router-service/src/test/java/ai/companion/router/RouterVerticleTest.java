@@ -1,0 +1,217 @@
+package ai.companion.router;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.api.Addresses;
+import ai.companion.api.ErrorCode;
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.ModelInfo;
+import ai.companion.api.RouteDecision;
+import ai.companion.api.SamplingParams;
+import ai.companion.api.WorkerInfo;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import io.vertx.junit5.VertxTestContext;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The router verticle against the real registry contract: WorkerInfo records in the shared async map. */
+@ExtendWith(VertxExtension.class)
+class RouterVerticleTest {
+
+  static final ModelInfo STORIES = new ModelInfo("stories260k", "llama", 512, 260_000, "fp32", "");
+  static final ModelInfo DREAMS = new ModelInfo("aidreams260k", "llama", 128, 233_000, "fp32", "");
+
+  @TempDir Path dataDir;
+
+  @BeforeEach
+  void deploy(Vertx vertx, VertxTestContext ctx) {
+    JsonObject config = new RouterOptions().setDataDir(dataDir.toString()).setNodeName("test-node")
+        .setLearnProfiles(false).toJson();
+    vertx.deployVerticle(new RouterVerticle(), new DeploymentOptions().setConfig(config))
+        .onComplete(ctx.succeedingThenComplete());
+  }
+
+  static WorkerInfo worker(String id, long outstanding, int queued, int active, ModelInfo... models) {
+    return new WorkerInfo(id, "node-" + id, List.of(models), "cpu", active, queued, outstanding,
+        System.currentTimeMillis());
+  }
+
+  static Future<Void> register(Vertx vertx, WorkerInfo... ws) {
+    return vertx.sharedData().<String, JsonObject>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+        .compose(map -> Future.all(List.of(ws).stream().map(w -> map.put(w.workerId(), w.toJson())).toList()))
+        .mapEmpty();
+  }
+
+  static GenerationRequest request(String model, JsonObject hints) {
+    String id = UUID.randomUUID().toString();
+    return new GenerationRequest(id, model, "Once upon a time", null, SamplingParams.GREEDY.withMaxTokens(32),
+        Addresses.streamAddress(id), List.of(), hints);
+  }
+
+  static Future<RouteDecision> route(Vertx vertx, GenerationRequest r) {
+    return vertx.eventBus().<JsonObject>request(Addresses.ROUTER_ROUTE, r.toJson())
+        .map(m -> RouteDecision.fromJson(m.body()));
+  }
+
+  @Test
+  void namedModelGoesToTheWorkerWithFewestOutstandingTokens(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("w1", 500, 0, 1, STORIES), worker("w2", 20, 3, 4, STORIES, DREAMS),
+        worker("w3", 0, 0, 0, DREAMS))
+        .compose(v -> route(vertx, request("stories260k", null)))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("stories260k", d.model());
+          assertEquals("w2", d.workerId());
+          assertEquals("node-w2", d.workerNode());
+          assertEquals("direct", d.strategy());
+          assertTrue(d.reasons().stream().anyMatch(r -> r.contains("least loaded of 2")), d.reasons().toString());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void tiesOnTokensAreBrokenByQueueThenActiveSequences(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("a", 100, 2, 0, STORIES), worker("b", 100, 1, 9, STORIES),
+        worker("c", 100, 1, 5, STORIES))
+        .compose(v -> route(vertx, request("stories260k", null)))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("c", d.workerId());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void aBurstIsSpreadBecauseTheRouterCountsWhatItSent(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("a", 0, 0, 0, STORIES), worker("b", 10, 0, 0, STORIES))
+        .compose(v -> route(vertx, request("stories260k", null)))
+        .compose(first -> route(vertx, request("stories260k", null)).map(second -> List.of(first, second)))
+        .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
+          // a is chosen first; its 32 assigned tokens then make b (10 outstanding) the lighter one
+          assertEquals("a", both.get(0).workerId());
+          assertEquals("b", both.get(1).workerId());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void excludedWorkersAreSkippedForFailover(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("lost", 0, 0, 0, STORIES), worker("busy", 900, 5, 5, STORIES))
+        .compose(v -> route(vertx, request("stories260k",
+            new JsonObject().put(RouterVerticle.HINT_EXCLUDE_WORKERS, new JsonArray().add("lost")))))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("busy", d.workerId());
+          assertTrue(d.reasons().stream().anyMatch(r -> r.contains("1 excluded")), d.reasons().toString());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void allServingWorkersExcludedIsNoWorker(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("only", 0, 0, 0, STORIES), worker("other", 0, 0, 0, DREAMS))
+        .compose(v -> route(vertx, request("stories260k",
+            new JsonObject().put(RouterVerticle.HINT_EXCLUDE_WORKERS, new JsonArray().add("only")))))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.NO_WORKER, ErrorCode.of(err));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void unknownModelIsModelNotFound(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("w1", 0, 0, 0, STORIES))
+        .compose(v -> route(vertx, request("gpt-17", null)))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.MODEL_NOT_FOUND, ErrorCode.of(err));
+          assertEquals(ErrorCode.MODEL_NOT_FOUND.wire(), ((ReplyException) err).failureCode());
+          assertEquals("The model 'gpt-17' does not exist", err.getMessage());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void noWorkerAtAllIsNoWorker(Vertx vertx, VertxTestContext ctx) {
+    route(vertx, request("stories260k", null))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.NO_WORKER, ErrorCode.of(err));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void staleRegistryEntriesAreIgnored(Vertx vertx, VertxTestContext ctx) {
+    WorkerInfo stale = new WorkerInfo("dead", "n", List.of(STORIES), "cpu", 0, 0, 0,
+        System.currentTimeMillis() - 60_000);
+    register(vertx, stale, worker("alive", 700, 1, 1, STORIES))
+        .compose(v -> route(vertx, request("stories260k", null)))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("alive", d.workerId());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void aFresherStatusPublishWinsOverTheRegistrySnapshot(Vertx vertx, VertxTestContext ctx) {
+    WorkerInfo a = worker("a", 0, 0, 0, STORIES);
+    WorkerInfo b = worker("b", 50, 0, 0, STORIES);
+    register(vertx, a, b)
+        .compose(v -> {
+          // a became busy after its registry write; its status publish says so
+          WorkerInfo busyA = new WorkerInfo("a", "node-a", List.of(STORIES), "cpu", 3, 2, 4000,
+              a.updatedAt() + 500);
+          vertx.eventBus().publish(Addresses.WORKER_STATUS, busyA.toJson());
+          // a request-reply behind the publish on the same bus: the publish is delivered first
+          return route(vertx, request("stories260k", null));
+        })
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("b", d.workerId());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void modelsAreListedOnceAcrossWorkers(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("w1", 0, 0, 0, STORIES), worker("w2", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.ROUTER_MODELS, new JsonObject()))
+        .onComplete(ctx.succeeding(m -> ctx.verify(() -> {
+          JsonArray models = m.body().getJsonArray("models");
+          assertEquals(2, models.size(), models.encode());
+          assertEquals("aidreams260k", models.getJsonObject(0).getString("id"));
+          assertEquals(128, models.getJsonObject(0).getInteger("contextLength"));
+          assertEquals("stories260k", models.getJsonObject(1).getString("id"));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void malformedRequestIsInvalidRequest(Vertx vertx, VertxTestContext ctx) {
+    vertx.eventBus().request(Addresses.ROUTER_ROUTE, new JsonObject().put("messages", "not a list"))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.INVALID_REQUEST, ErrorCode.of(err));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void autoPicksAServedModel(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("w1", 0, 0, 0, STORIES), worker("w2", 0, 0, 0, DREAMS))
+        .compose(v -> route(vertx, request("auto", null)))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertTrue(List.of("stories260k", "aidreams260k").contains(d.model()), d.model());
+          assertNotEquals(null, d.workerId());
+          assertTrue(!d.reasons().isEmpty());
+          ctx.completeNow();
+        })));
+  }
+}
