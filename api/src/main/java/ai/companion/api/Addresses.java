@@ -14,6 +14,13 @@ public final class Addresses {
   public static final String ROUTER_ROUTE = "companion.router.route";
   /** Request {}, reply {@code {"models":[ModelInfo...]}}: every model some live worker serves. */
   public static final String ROUTER_MODELS = "companion.router.models";
+  /**
+   * Request: user feedback {@code {"requestId", "rating": -1|0|1 or "score": 0..1}} or a cheap signal
+   * {@code {"requestId", "signal": {"finishReason", "completionTokens", "maxTokens"}}}; reply
+   * {@code {"accepted":true,"requestId","strategy","pattern","reward"}} once the reward is durable, or
+   * {@link ErrorCode#NOT_FOUND} for a request the router never routed.
+   */
+  public static final String ROUTER_FEEDBACK = "companion.router.feedback";
 
   /** Prefix of a worker's own generate address; the full address is {@link #workerGenerate(String)}. */
   public static final String WORKER_GENERATE_PREFIX = "companion.worker.generate.";
