@@ -1,0 +1,264 @@
+package ai.companion.node;
+
+import ai.companion.api.ModelPaths;
+import ai.companion.node.cluster.Cidr;
+import ai.companion.node.cluster.ClusterKeys;
+import ai.companion.node.cluster.ClusterNames;
+import ai.companion.node.cluster.EventBusTls;
+import ai.companion.node.cluster.HazelcastSetup;
+import ai.companion.node.cluster.RegistryJanitor;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.eventbus.EventBusOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.shareddata.LocalMap;
+import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One node: a clustered Vert.x (Hazelcast, event bus over TLS) running the verticles of its roles. Thin on purpose:
+ * every setting comes in as {@link NodeOptions}, every service is a verticle of its own module.
+ */
+public final class Node {
+  private static final Logger LOG = LoggerFactory.getLogger(Node.class);
+
+  /** Local map where the gateway puts the ports it bound ({@code httpPort}, {@code grpcPort}). */
+  public static final String NODE_LOCAL_MAP = "companion.node";
+  public static final String GATEWAY_VERTICLE = "ai.companion.gateway.GatewayVerticle";
+  public static final String ROUTER_VERTICLE = "ai.companion.router.RouterVerticle";
+  public static final String WORKER_VERTICLE = "ai.companion.worker.WorkerVerticle";
+  public static final String EMBEDDING_VERTICLE = "ai.companion.embeddings.EmbeddingVerticle";
+  public static final String KNOWLEDGE_VERTICLE = "ai.companion.knowledge.KnowledgeVerticle";
+
+  private final NodeOptions options;
+  private final String nodeName;
+  private Vertx vertx;
+  private HazelcastClusterManager clusterManager;
+  private RegistryJanitor janitor;
+  private String readyLine;
+
+  private Node(NodeOptions options, String nodeName) {
+    this.options = options;
+    this.nodeName = nodeName;
+  }
+
+  /** Starts the node; the future completes once every verticle of every role is deployed (after READY is logged). */
+  public static Future<Node> start(NodeOptions options) {
+    NodeOptions opts = new NodeOptions(options);
+    Node node;
+    Config prepared;
+    try {
+      node = new Node(opts, opts.getNodeName() != null ? opts.getNodeName() : defaultNodeName(opts));
+      prepared = node.prepare();
+    } catch (IllegalArgumentException | IOException e) {
+      return Future.failedFuture(e);
+    }
+    return node.boot(prepared);
+  }
+
+  private record Config(VertxOptions vertxOptions, com.hazelcast.config.Config hazelcast) {}
+
+  private Config prepare() throws IOException {
+    Path dataDir = Path.of(options.getDataDir());
+    Files.createDirectories(ModelPaths.modelsDir(dataDir));
+    Cidr cidr = Cidr.parse(options.getInterfaceCidr());
+    InetAddress bind = cidr.localAddress().orElseThrow(() -> new IllegalArgumentException(
+        "no network interface of this machine has an address in " + cidr + "; addresses here: " + localAddresses()
+            + " (choose one with --interface CIDR)"));
+    Path tlsDir = options.getTlsDir() != null ? Path.of(options.getTlsDir()) : dataDir.resolve("tls");
+    if (options.getClusterSecret() == null && Files.isRegularFile(tlsDir.resolve(ClusterKeys.CLUSTER_SECRET))) {
+      options.setClusterSecret(Files.readString(tlsDir.resolve(ClusterKeys.CLUSTER_SECRET)).strip());
+      LOG.info("cluster secret read from {}", tlsDir.resolve(ClusterKeys.CLUSTER_SECRET));
+    }
+    boolean alone = options.getJoin().isEmpty() && !options.isMulticast() && !options.isKubernetes();
+    if (options.getClusterSecret() == null) {
+      if (alone) LOG.info("no cluster secret set: cluster name '{}' (fine for a single machine)", ClusterNames.OPEN_CLUSTER_NAME);
+      else LOG.warn("no cluster secret set: any process that reaches {} can join; set --cluster-secret", bind.getHostAddress());
+    }
+    EventBusOptions eventBus = new EventBusOptions().setHost(bind.getHostAddress()).setPort(options.getEventBusPort());
+    Optional<EventBusTls.Kind> keys = EventBusTls.detect(tlsDir);
+    if (keys.isPresent()) {
+      EventBusTls.apply(eventBus, tlsDir, keys.get(), options.getTlsPassword());
+      LOG.info("event bus: TLS with client authentication, keys from {} ({})", tlsDir, keys.get());
+    } else if (alone) {
+      LOG.info("event bus: no TLS keys in {}, running WITHOUT TLS (single node on {}; make keys with "
+          + "./companion cluster keys --out {})", tlsDir, bind.getHostAddress(), tlsDir);
+    } else {
+      LOG.warn("event bus: no TLS keys in {}, prompts and tokens cross the network IN CLEAR TEXT; make keys with "
+          + "./companion cluster keys --out {} and copy the folder to every node", tlsDir, tlsDir);
+    }
+    VertxOptions vertxOptions = new VertxOptions().setEventBusOptions(eventBus)
+        // ONNX steps and index commits run on workers; a slow first model load is not a hang
+        .setMaxWorkerExecuteTime(10).setMaxWorkerExecuteTimeUnit(TimeUnit.MINUTES);
+    com.hazelcast.config.Config hz = HazelcastSetup.build(options, nodeName, bind);
+    LOG.info("node {}: roles {}, cluster '{}' on {}:{}, members {}{}{}", nodeName, String.join(",", options.getRoles()),
+        hz.getClusterName(), bind.getHostAddress(), options.getClusterPort(),
+        options.getJoin().isEmpty() ? "(none)" : options.getJoin(), options.isMulticast() ? ", multicast" : "",
+        options.isKubernetes() ? ", kubernetes " + options.getKubernetesServiceDns() : "");
+    return new Config(vertxOptions, hz);
+  }
+
+  private Future<Node> boot(Config config) {
+    long t0 = System.nanoTime();
+    clusterManager = new HazelcastClusterManager(config.hazelcast());
+    return Vertx.builder().with(config.vertxOptions()).withClusterManager(clusterManager).buildClustered()
+        .compose(v -> {
+          vertx = v;
+          LOG.info("joined cluster: {} member(s) after {} ms", clusterManager.getNodes().size(),
+              (System.nanoTime() - t0) / 1_000_000);
+          janitor = new RegistryJanitor(vertx, clusterManager.getHazelcastInstance());
+          janitor.start();
+          return deployRoles();
+        })
+        .map(v -> {
+          readyLine = readyLine();
+          LOG.info(readyLine);
+          return this;
+        })
+        .recover(e -> {
+          LOG.error("node {} failed to start: {}", nodeName, e.toString());
+          return (vertx == null ? Future.<Void>succeededFuture() : close()).transform(x -> Future.failedFuture(e));
+        });
+  }
+
+  private Future<Void> deployRoles() {
+    String dataDir = options.getDataDir();
+    List<Deployment> plan = new ArrayList<>();
+    if (options.hasRole("worker")) {
+      plan.add(new Deployment(WORKER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)));
+      logMissingModels();
+    }
+    if (options.hasRole("worker") || options.hasRole("knowledge")) {
+      JsonObject embeddings = new JsonObject();
+      if (options.getEmbeddingVariant() != null) embeddings.put("variant", options.getEmbeddingVariant());
+      plan.add(new Deployment(EMBEDDING_VERTICLE, embeddings));
+    }
+    if (options.hasRole("knowledge")) {
+      List<String> seeds = options.getSeedPaths().stream().filter(p -> Files.exists(Path.of(p))).toList();
+      plan.add(new Deployment(KNOWLEDGE_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)
+          .put("seedPaths", new JsonArray(seeds))));
+    }
+    if (options.hasRole("router")) {
+      plan.add(new Deployment(ROUTER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)));
+    }
+    if (options.hasRole("gateway")) {
+      plan.add(new Deployment(GATEWAY_VERTICLE, new JsonObject().put("host", options.getHost())
+          .put("httpPort", options.getHttpPort()).put("grpcPort", options.getGrpcPort()).put("nodeName", nodeName)
+          .put("dataDir", dataDir).put("roles", new JsonArray(new ArrayList<>(options.getRoles())))));
+    }
+    Future<Void> chain = Future.succeededFuture();
+    // one after another: the gateway binds last, so READY means every service behind it is registered
+    for (Deployment d : plan) chain = chain.compose(v -> deploy(d));
+    return chain;
+  }
+
+  private record Deployment(String verticle, JsonObject config) {}
+
+  private Future<Void> deploy(Deployment d) {
+    long t0 = System.nanoTime();
+    return vertx.deployVerticle(d.verticle(), new DeploymentOptions().setConfig(d.config()))
+        .onSuccess(id -> LOG.info("deployed {} in {} ms", d.verticle(), (System.nanoTime() - t0) / 1_000_000))
+        .recover(e -> Future.failedFuture(new IllegalStateException("cannot deploy " + d.verticle() + ": " + e.getMessage(), e)))
+        .mapEmpty();
+  }
+
+  private void logMissingModels() {
+    Path models = ModelPaths.modelsDir(Path.of(options.getDataDir()));
+    boolean any;
+    try (Stream<Path> s = Files.list(models)) {
+      any = s.anyMatch(p -> Files.isRegularFile(p.resolve("model.onnx")));
+    } catch (IOException e) {
+      any = false;
+    }
+    if (!any) {
+      LOG.info("no generative model in {}: health, models and embeddings still work. Import one with: "
+          + "./companion model import stories260K.bin --tokenizer tok512.bin --name stories260K --data-dir {}",
+          models, options.getDataDir());
+    }
+  }
+
+  private String readyLine() {
+    LocalMap<String, Object> local = vertx.sharedData().getLocalMap(NODE_LOCAL_MAP);
+    String http = "-";
+    String grpc = "-";
+    if (options.hasRole("gateway")) {
+      http = String.valueOf(local.getOrDefault("httpPort", options.getHttpPort()));
+      grpc = String.valueOf(local.getOrDefault("grpcPort", options.getGrpcPort()));
+    }
+    return "READY http=" + http + " grpc=" + grpc + " roles=" + String.join(",", options.getRoles());
+  }
+
+  /** Undeploys every verticle and leaves the cluster. */
+  public Future<Void> close() {
+    if (janitor != null) janitor.stop();
+    if (vertx == null) return Future.succeededFuture();
+    LOG.info("node {} leaving the cluster", nodeName);
+    return vertx.close();
+  }
+
+  public Vertx vertx() {
+    return vertx;
+  }
+
+  public String nodeName() {
+    return nodeName;
+  }
+
+  public NodeOptions options() {
+    return new NodeOptions(options);
+  }
+
+  public String clusterName() {
+    return clusterManager.getHazelcastInstance().getConfig().getClusterName();
+  }
+
+  public int clusterSize() {
+    return clusterManager.getNodes().size();
+  }
+
+  public String readyLineText() {
+    return readyLine;
+  }
+
+  static String defaultNodeName(NodeOptions opts) {
+    String host;
+    try {
+      host = InetAddress.getLocalHost().getHostName();
+    } catch (IOException e) {
+      host = "node";
+    }
+    int dot = host.indexOf('.');
+    if (dot > 0) host = host.substring(0, dot);
+    host = host.replaceAll("[^A-Za-z0-9_-]", "-");
+    if (host.length() > 50) host = host.substring(0, 50);
+    return host + "-" + opts.getClusterPort();
+  }
+
+  private static String localAddresses() {
+    List<String> out = new ArrayList<>();
+    try {
+      for (NetworkInterface ni : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+        if (!ni.isUp()) continue;
+        Collections.list(ni.getInetAddresses()).forEach(a -> out.add(ni.getName() + "=" + a.getHostAddress()));
+      }
+    } catch (IOException e) {
+      out.add("(cannot list: " + e.getMessage() + ")");
+    }
+    return String.join(", ", out);
+  }
+}

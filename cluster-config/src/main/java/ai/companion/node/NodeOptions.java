@@ -1,0 +1,304 @@
+package ai.companion.node;
+
+import ai.companion.api.ModelPaths;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Every setting of one node (process). The CLI alone turns flags, {@code COMPANION_*} variables and a config file
+ * into this; {@link Node} only reads it. JSON round-trips through {@link #toJson()} and the JSON constructor.
+ */
+public class NodeOptions {
+
+  public static final List<String> ALL_ROLES = List.of("gateway", "router", "worker", "knowledge");
+  public static final String DEFAULT_HOST = "127.0.0.1";
+  public static final int DEFAULT_HTTP_PORT = 8080;
+  public static final int DEFAULT_GRPC_PORT = 9090;
+  public static final int DEFAULT_CLUSTER_PORT = 5701;
+  /** Port of the Vert.x event bus (TLS); 0 picks a free one, announced to the cluster through Hazelcast. */
+  public static final int DEFAULT_EVENT_BUS_PORT = 0;
+  /** Loopback: the embedded default is a one-member cluster that nobody else can reach. */
+  public static final String DEFAULT_INTERFACE = "127.0.0.1/32";
+  public static final String DEFAULT_KUBERNETES_SERVICE_DNS = "companion-cluster.companion.svc.cluster.local";
+
+  private Set<String> roles = new LinkedHashSet<>(ALL_ROLES);
+  private String host = DEFAULT_HOST;
+  private int httpPort = DEFAULT_HTTP_PORT;
+  private int grpcPort = DEFAULT_GRPC_PORT;
+  private int clusterPort = DEFAULT_CLUSTER_PORT;
+  private int eventBusPort = DEFAULT_EVENT_BUS_PORT;
+  private List<String> join = new ArrayList<>();
+  private String dataDir = ModelPaths.DEFAULT_DATA_DIR;
+  private String nodeName;
+  private String clusterSecret;
+  private String interfaceCidr = DEFAULT_INTERFACE;
+  private boolean multicast;
+  private boolean kubernetes;
+  private String kubernetesServiceDns = DEFAULT_KUBERNETES_SERVICE_DNS;
+  private String tlsDir;
+  private String tlsPassword;
+  private List<String> seedPaths = new ArrayList<>();
+  private String embeddingVariant;
+
+  public NodeOptions() {
+  }
+
+  public NodeOptions(NodeOptions other) {
+    this(other.toJson());
+  }
+
+  public NodeOptions(JsonObject json) {
+    if (json.containsKey("roles")) setRoles(strings(json.getJsonArray("roles")));
+    setHost(json.getString("host", DEFAULT_HOST));
+    setHttpPort(json.getInteger("httpPort", DEFAULT_HTTP_PORT));
+    setGrpcPort(json.getInteger("grpcPort", DEFAULT_GRPC_PORT));
+    setClusterPort(json.getInteger("clusterPort", DEFAULT_CLUSTER_PORT));
+    setEventBusPort(json.getInteger("eventBusPort", DEFAULT_EVENT_BUS_PORT));
+    setJoin(strings(json.getJsonArray("join", new JsonArray())));
+    setDataDir(json.getString("dataDir", ModelPaths.DEFAULT_DATA_DIR));
+    setNodeName(json.getString("nodeName"));
+    setClusterSecret(json.getString("clusterSecret"));
+    setInterfaceCidr(json.getString("interfaceCidr", DEFAULT_INTERFACE));
+    setMulticast(json.getBoolean("multicast", false));
+    setKubernetes(json.getBoolean("kubernetes", false));
+    setKubernetesServiceDns(json.getString("kubernetesServiceDns", DEFAULT_KUBERNETES_SERVICE_DNS));
+    setTlsDir(json.getString("tlsDir"));
+    setTlsPassword(json.getString("tlsPassword"));
+    setSeedPaths(strings(json.getJsonArray("seedPaths", new JsonArray())));
+    setEmbeddingVariant(json.getString("embeddingVariant"));
+  }
+
+  /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
+  public JsonObject toJson(boolean withSecrets) {
+    JsonObject j = new JsonObject()
+        .put("roles", new JsonArray(new ArrayList<>(roles))).put("host", host).put("httpPort", httpPort)
+        .put("grpcPort", grpcPort).put("clusterPort", clusterPort).put("eventBusPort", eventBusPort)
+        .put("join", new JsonArray(new ArrayList<>(join))).put("dataDir", dataDir).put("nodeName", nodeName)
+        .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
+        .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
+        .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant);
+    if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
+    return j;
+  }
+
+  public JsonObject toJson() {
+    return toJson(true);
+  }
+
+  private static List<String> strings(JsonArray a) {
+    return a.stream().map(String::valueOf).toList();
+  }
+
+  public Set<String> getRoles() {
+    return roles;
+  }
+
+  public NodeOptions setRoles(List<String> roles) {
+    if (roles == null || roles.isEmpty()) throw new IllegalArgumentException("at least one role is needed, one of " + ALL_ROLES);
+    Set<String> set = new LinkedHashSet<>();
+    for (String r : roles) {
+      String role = r.trim().toLowerCase();
+      if (role.isEmpty()) continue;
+      if (!ALL_ROLES.contains(role)) throw new IllegalArgumentException("unknown role '" + r + "', expected some of " + ALL_ROLES);
+      set.add(role);
+    }
+    if (set.isEmpty()) throw new IllegalArgumentException("at least one role is needed, one of " + ALL_ROLES);
+    this.roles = set;
+    return this;
+  }
+
+  public boolean hasRole(String role) {
+    return roles.contains(role);
+  }
+
+  public String getHost() {
+    return host;
+  }
+
+  public NodeOptions setHost(String host) {
+    if (host == null || host.isBlank()) throw new IllegalArgumentException("host must not be empty");
+    this.host = host;
+    return this;
+  }
+
+  public int getHttpPort() {
+    return httpPort;
+  }
+
+  public NodeOptions setHttpPort(int httpPort) {
+    this.httpPort = checkPort("httpPort", httpPort);
+    return this;
+  }
+
+  public int getGrpcPort() {
+    return grpcPort;
+  }
+
+  public NodeOptions setGrpcPort(int grpcPort) {
+    this.grpcPort = checkPort("grpcPort", grpcPort);
+    return this;
+  }
+
+  public int getClusterPort() {
+    return clusterPort;
+  }
+
+  public NodeOptions setClusterPort(int clusterPort) {
+    this.clusterPort = checkPort("clusterPort", clusterPort);
+    return this;
+  }
+
+  public int getEventBusPort() {
+    return eventBusPort;
+  }
+
+  public NodeOptions setEventBusPort(int eventBusPort) {
+    this.eventBusPort = checkPort("eventBusPort", eventBusPort);
+    return this;
+  }
+
+  private static int checkPort(String name, int port) {
+    if (port < 0 || port > 65535) throw new IllegalArgumentException(name + " must be within 0..65535, got " + port);
+    return port;
+  }
+
+  public List<String> getJoin() {
+    return join;
+  }
+
+  /** Members to join as {@code HOST:PORT} (port optional, then {@link #DEFAULT_CLUSTER_PORT}). */
+  public NodeOptions setJoin(List<String> join) {
+    List<String> list = new ArrayList<>();
+    for (String m : join == null ? List.<String>of() : join) {
+      String member = m.trim();
+      if (member.isEmpty()) continue;
+      int colon = member.lastIndexOf(':');
+      if (colon > 0 && !member.endsWith("]")) {
+        String port = member.substring(colon + 1);
+        try {
+          checkPort("join port", Integer.parseInt(port));
+        } catch (NumberFormatException e) {
+          throw new IllegalArgumentException("join member '" + m + "' must be HOST or HOST:PORT");
+        }
+      }
+      list.add(member);
+    }
+    this.join = list;
+    return this;
+  }
+
+  public String getDataDir() {
+    return dataDir;
+  }
+
+  public NodeOptions setDataDir(String dataDir) {
+    if (dataDir == null || dataDir.isBlank()) throw new IllegalArgumentException("dataDir must not be empty");
+    this.dataDir = dataDir.startsWith("~/") ? System.getProperty("user.home") + dataDir.substring(1) : dataDir;
+    return this;
+  }
+
+  /** The node's name; null until set, then {@link Node} uses the host name plus the HTTP port. */
+  public String getNodeName() {
+    return nodeName;
+  }
+
+  public NodeOptions setNodeName(String nodeName) {
+    if (nodeName != null && !nodeName.matches("[A-Za-z0-9._-]{1,63}")) {
+      throw new IllegalArgumentException("nodeName must be 1-63 letters, digits, '.', '_' or '-', got '" + nodeName + "'");
+    }
+    this.nodeName = nodeName;
+    return this;
+  }
+
+  public String getClusterSecret() {
+    return clusterSecret;
+  }
+
+  public NodeOptions setClusterSecret(String clusterSecret) {
+    this.clusterSecret = clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret;
+    return this;
+  }
+
+  public String getInterfaceCidr() {
+    return interfaceCidr;
+  }
+
+  /** The network the cluster talks on, as CIDR ({@code 10.0.0.0/24}); the node binds its one address inside it. */
+  public NodeOptions setInterfaceCidr(String cidr) {
+    if (cidr == null || cidr.isBlank()) throw new IllegalArgumentException("interface must be a CIDR like 10.0.0.0/24");
+    ai.companion.node.cluster.Cidr.parse(cidr);
+    this.interfaceCidr = cidr.trim();
+    return this;
+  }
+
+  public boolean isMulticast() {
+    return multicast;
+  }
+
+  public NodeOptions setMulticast(boolean multicast) {
+    this.multicast = multicast;
+    return this;
+  }
+
+  public boolean isKubernetes() {
+    return kubernetes;
+  }
+
+  public NodeOptions setKubernetes(boolean kubernetes) {
+    this.kubernetes = kubernetes;
+    return this;
+  }
+
+  public String getKubernetesServiceDns() {
+    return kubernetesServiceDns;
+  }
+
+  public NodeOptions setKubernetesServiceDns(String dns) {
+    if (dns == null || dns.isBlank()) throw new IllegalArgumentException("kubernetesServiceDns must not be empty");
+    this.kubernetesServiceDns = dns;
+    return this;
+  }
+
+  /** Folder with the event-bus keys; null means {@code DATA_DIR/tls}. */
+  public String getTlsDir() {
+    return tlsDir;
+  }
+
+  public NodeOptions setTlsDir(String tlsDir) {
+    this.tlsDir = tlsDir == null || tlsDir.isBlank() ? null : tlsDir;
+    return this;
+  }
+
+  /** Password of the PKCS12 stores; null means the {@code store.pass} file beside them. */
+  public String getTlsPassword() {
+    return tlsPassword;
+  }
+
+  public NodeOptions setTlsPassword(String tlsPassword) {
+    this.tlsPassword = tlsPassword == null || tlsPassword.isEmpty() ? null : tlsPassword;
+    return this;
+  }
+
+  public List<String> getSeedPaths() {
+    return seedPaths;
+  }
+
+  public NodeOptions setSeedPaths(List<String> seedPaths) {
+    this.seedPaths = seedPaths == null ? new ArrayList<>() : new ArrayList<>(seedPaths.stream().filter(s -> !s.isBlank()).toList());
+    return this;
+  }
+
+  public String getEmbeddingVariant() {
+    return embeddingVariant;
+  }
+
+  /** The embedding model variant; null leaves the embedding verticle's own default. */
+  public NodeOptions setEmbeddingVariant(String embeddingVariant) {
+    this.embeddingVariant = embeddingVariant == null || embeddingVariant.isBlank() ? null : embeddingVariant;
+    return this;
+  }
+}

@@ -1,0 +1,116 @@
+package ai.companion.node.cli;
+
+import ai.companion.api.ModelPaths;
+import ai.companion.node.Node;
+import ai.companion.node.NodeOptions;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code companion start}: runs a node until SIGTERM / Ctrl-C. */
+@Command(name = "start", description = "Start a node (every role in one clustered node unless --roles says otherwise).")
+public class StartCommand implements Callable<Integer> {
+  private static final Logger LOG = LoggerFactory.getLogger(StartCommand.class);
+
+  @Option(names = "--roles", split = ",", paramLabel = "ROLE",
+      description = "Roles of this node: gateway, router, worker, knowledge (default: all).")
+  List<String> roles = NodeOptions.ALL_ROLES;
+
+  @Option(names = "--host", description = "Address the HTTP and gRPC servers bind (default: ${DEFAULT-VALUE}).")
+  String host = NodeOptions.DEFAULT_HOST;
+
+  @Option(names = "--http-port", description = "HTTP port, 0 = any free port (default: ${DEFAULT-VALUE}).")
+  int httpPort = NodeOptions.DEFAULT_HTTP_PORT;
+
+  @Option(names = "--grpc-port", description = "gRPC port (default: ${DEFAULT-VALUE}).")
+  int grpcPort = NodeOptions.DEFAULT_GRPC_PORT;
+
+  @Option(names = "--cluster-port", description = "Hazelcast member port (default: ${DEFAULT-VALUE}).")
+  int clusterPort = NodeOptions.DEFAULT_CLUSTER_PORT;
+
+  @Option(names = "--event-bus-port", description = "Event-bus (TLS) port, 0 = any free port (default: ${DEFAULT-VALUE}).")
+  int eventBusPort = NodeOptions.DEFAULT_EVENT_BUS_PORT;
+
+  @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Cluster members to join (TCP-IP).")
+  List<String> join = List.of();
+
+  @Option(names = "--data-dir", description = "Data dir: models/, knowledge/, tls/ (default: ${DEFAULT-VALUE}).")
+  String dataDir = ModelPaths.DEFAULT_DATA_DIR;
+
+  @Option(names = "--node-name", description = "This node's name in the cluster (default: host name and cluster port).")
+  String nodeName;
+
+  @Option(names = "--cluster-secret", description = "Shared secret; only nodes with the same secret form a cluster "
+      + "(default: DATA_DIR/tls/cluster.secret when present).")
+  String clusterSecret;
+
+  @Option(names = "--interface", paramLabel = "CIDR",
+      description = "Network the cluster talks on, e.g. 10.42.0.0/24 (default: ${DEFAULT-VALUE}).")
+  String interfaceCidr = NodeOptions.DEFAULT_INTERFACE;
+
+  @Option(names = "--multicast", description = "Find members by multicast instead of --join.")
+  boolean multicast;
+
+  @Option(names = "--kubernetes", description = "Find members through the Kubernetes headless service's DNS.")
+  boolean kubernetes;
+
+  @Option(names = "--kubernetes-service-dns", description = "Headless service DNS name (default: ${DEFAULT-VALUE}).")
+  String kubernetesServiceDns = NodeOptions.DEFAULT_KUBERNETES_SERVICE_DNS;
+
+  @Option(names = "--tls-dir", description = "Event-bus keys (default: DATA_DIR/tls).")
+  String tlsDir;
+
+  @Option(names = "--tls-password", description = "Password of the PKCS12 stores (default: TLS_DIR/store.pass).")
+  String tlsPassword;
+
+  @Option(names = "--seed-paths", split = ",", paramLabel = "PATH",
+      description = "Files or folders the knowledge role ingests when its store is empty.")
+  List<String> seedPaths = List.of();
+
+  @Option(names = "--embedding-variant", description = "Embedding model variant (fp32 or int8).")
+  String embeddingVariant;
+
+  NodeOptions toOptions() {
+    return new NodeOptions().setRoles(roles).setHost(host).setHttpPort(httpPort).setGrpcPort(grpcPort)
+        .setClusterPort(clusterPort).setEventBusPort(eventBusPort).setJoin(join).setDataDir(dataDir)
+        .setNodeName(nodeName).setClusterSecret(clusterSecret).setInterfaceCidr(interfaceCidr).setMulticast(multicast)
+        .setKubernetes(kubernetes).setKubernetesServiceDns(kubernetesServiceDns).setTlsDir(tlsDir)
+        .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant);
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    NodeOptions opts;
+    try {
+      opts = toOptions();
+    } catch (IllegalArgumentException e) {
+      System.err.println("companion start: " + e.getMessage());
+      return 2;
+    }
+    Node node;
+    try {
+      node = Node.start(opts).await(10, TimeUnit.MINUTES);
+    } catch (Exception e) {
+      System.err.println("companion start: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+      return 1;
+    }
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        node.close().await(30, TimeUnit.SECONDS);
+        LOG.info("node {} stopped", node.nodeName());
+      } catch (Exception e) {
+        LOG.warn("node {} did not stop cleanly: {}", node.nodeName(), e.toString());
+      } finally {
+        stopped.countDown();
+      }
+    }, "companion-shutdown"));
+    stopped.await();
+    return 0;
+  }
+}
