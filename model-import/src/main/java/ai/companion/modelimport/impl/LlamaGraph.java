@@ -1,0 +1,276 @@
+package ai.companion.modelimport.impl;
+
+import static ai.companion.modelimport.LlamaWeights.Tensor.RMS_ATT;
+import static ai.companion.modelimport.LlamaWeights.Tensor.RMS_FFN;
+import static ai.companion.modelimport.LlamaWeights.Tensor.RMS_FINAL;
+import static ai.companion.modelimport.LlamaWeights.Tensor.TOKEN_EMBEDDING;
+import static ai.companion.modelimport.LlamaWeights.Tensor.W1;
+import static ai.companion.modelimport.LlamaWeights.Tensor.W2;
+import static ai.companion.modelimport.LlamaWeights.Tensor.W3;
+import static ai.companion.modelimport.LlamaWeights.Tensor.WCLS;
+import static ai.companion.modelimport.LlamaWeights.Tensor.WK;
+import static ai.companion.modelimport.LlamaWeights.Tensor.WO;
+import static ai.companion.modelimport.LlamaWeights.Tensor.WQ;
+import static ai.companion.modelimport.LlamaWeights.Tensor.WV;
+import static ai.companion.modelimport.onnx.Onnx.TensorProto.DataType.BOOL;
+import static ai.companion.modelimport.onnx.Onnx.TensorProto.DataType.FLOAT;
+import static ai.companion.modelimport.onnx.Onnx.TensorProto.DataType.INT64;
+
+import ai.companion.modelimport.LlamaConfig;
+import ai.companion.modelimport.LlamaWeights;
+import java.io.IOException;
+
+/**
+ * Builds a Hugging Face-style Llama decoder (the optimum / transformers.js contract) from llama2.c
+ * weights:
+ *
+ * <pre>
+ * in : input_ids, attention_mask, position_ids [int64], past_key_values.N.key|value [B, kv, P, d]
+ * out: logits [B, S, vocab], present.N.key|value [B, kv, P+S, d]
+ * </pre>
+ *
+ * Per layer: one fused QKV MatMul, RoPE on the adjacent pairs of llama2.c as {@code x*cos + (x@R)*sin}
+ * with a fixed signed permutation R (so the stored weights keep llama2.c's order), grouped-query
+ * attention by broadcasting [B, kv, group, S, d] against [B, kv, 1, T, d], the causal and padding mask
+ * computed once, a fused gate/up MatMul. The 1/sqrt(d) attention scale is folded into wq. RMSNorm is
+ * written in the shape ONNX Runtime fuses into SimplifiedLayerNormalization. Projection weights are
+ * stored [in, out].
+ */
+public final class LlamaGraph {
+  private final GraphBuilder g;
+  private final LlamaConfig c;
+  private final LlamaWeights w;
+
+  private String cos;
+  private String sin;
+  private String mask;
+  private String rot;
+  private String negMax;
+  private String eps;
+  private String two;
+
+  private LlamaGraph(GraphBuilder g, LlamaWeights w) {
+    this.g = g;
+    this.c = w.config();
+    this.w = w;
+  }
+
+  /** Adds the whole decoder (inputs, outputs, nodes, weights) to the builder. */
+  public static void build(GraphBuilder g, LlamaWeights weights) throws IOException {
+    new LlamaGraph(g, weights).build();
+  }
+
+  /** Initializer name of a per-layer weight, for tools that rewrite the graph (quantizer). */
+  public static String weightName(int layer, String what) {
+    return "model.layers." + layer + "." + what;
+  }
+
+  private void build() throws IOException {
+    int kv = c.nKvHeads();
+    int d = c.headDim();
+    g.input("input_ids", INT64, "batch_size", "sequence_length");
+    g.input("attention_mask", INT64, "batch_size", "total_sequence_length");
+    g.input("position_ids", INT64, "batch_size", "sequence_length");
+    for (int l = 0; l < c.nLayers(); l++) {
+      g.input("past_key_values." + l + ".key", FLOAT, "batch_size", (long) kv,
+          "past_sequence_length", (long) d);
+      g.input("past_key_values." + l + ".value", FLOAT, "batch_size", (long) kv,
+          "past_sequence_length", (long) d);
+    }
+    g.output("logits", FLOAT, "batch_size", "sequence_length", (long) c.vocabSize());
+    for (int l = 0; l < c.nLayers(); l++) {
+      g.output("present." + l + ".key", FLOAT, "batch_size", (long) kv, "total_sequence_length",
+          (long) d);
+      g.output("present." + l + ".value", FLOAT, "batch_size", (long) kv, "total_sequence_length",
+          (long) d);
+    }
+
+    eps = g.scalarFloat(c.normEps());
+    two = g.scalarFloat(2f);
+    negMax = g.scalarFloat(-Float.MAX_VALUE);
+
+    String embedding = g.floats("model.embed_tokens.weight", w.tensor(TOKEN_EMBEDDING, 0),
+        c.vocabSize(), c.dim());
+    String x = g.op("Gather", "inputs_embeds", embedding, "input_ids");
+    rotary();
+    attentionMask();
+
+    for (int l = 0; l < c.nLayers(); l++) {
+      x = layer(l, x);
+    }
+
+    String normed = rmsNorm(x, g.floats("model.norm.weight", w.tensor(RMS_FINAL, 0), c.dim()),
+        "model.norm");
+    String classifier;
+    if (c.sharedClassifier()) {
+      classifier = g.node("Transpose", new String[] {"lm_head.weight_t"}, embedding)
+          .attr("perm", new long[] {1, 0}).out();
+    } else {
+      classifier = g.floats("lm_head.weight", transpose(w.tensor(WCLS, 0), c.vocabSize(), c.dim()),
+          c.dim(), c.vocabSize());
+    }
+    g.op("MatMul", "logits", normed, classifier);
+  }
+
+  /** cos and sin of position * inv_freq, each [B, S, 1, d], pairs (2i, 2i+1) sharing a frequency. */
+  private void rotary() throws IOException {
+    int d = c.headDim();
+    float[] invFreq = new float[d];
+    for (int j = 0; j < d; j++) {
+      // llama2.c: freq = 1 / theta^(head_dim / head_size) with head_dim the even index of the pair
+      invFreq[j] = (float) (1.0 / Math.pow(c.ropeTheta(), (j - j % 2) / (double) d));
+    }
+    String inv = g.floats("rotary.inv_freq", invFreq, d);
+    String pos = g.node("Cast", new String[] {"rotary.positions"}, "position_ids")
+        .attr("to", (long) FLOAT.getNumber()).out();
+    String pos3 = g.op("Unsqueeze", "rotary.positions_3d", pos, g.constInts(2));
+    String freqs = g.op("Mul", "rotary.freqs", pos3, inv);
+    cos = g.op("Unsqueeze", "rotary.cos", g.op("Cos", null, freqs), g.constInts(2));
+    sin = g.op("Unsqueeze", "rotary.sin", g.op("Sin", null, freqs), g.constInts(2));
+    // (x @ rot)[2i] = -x[2i+1], (x @ rot)[2i+1] = x[2i]
+    float[] r = new float[d * d];
+    for (int i = 0; i < d; i += 2) {
+      r[(i + 1) * d + i] = -1f;
+      r[i * d + i + 1] = 1f;
+    }
+    rot = g.floats("rotary.rotate_pairs", r, d, d);
+  }
+
+  /**
+   * Boolean [B, 1, 1, S, T]: key j is visible to query i when j <= (T - S) + i and the attention mask
+   * is 1 at j.
+   */
+  private void attentionMask() throws IOException {
+    String s = g.node("Shape", new String[] {"mask.seq_len"}, "input_ids")
+        .attr("start", 1L).attr("end", 2L).out();
+    String t = g.node("Shape", new String[] {"mask.total_len"}, "attention_mask")
+        .attr("start", 1L).attr("end", 2L).out();
+    String sScalar = g.op("Squeeze", "mask.seq_len_scalar", s);
+    String tScalar = g.op("Squeeze", "mask.total_len_scalar", t);
+    String past = g.op("Sub", "mask.past_len", tScalar, sScalar);
+    String one = g.scalarInt(1);
+    String queryPos = g.op("Range", "mask.query_pos", past, tScalar, one);
+    String keyPos = g.op("Range", "mask.key_pos", g.scalarInt(0), tScalar, one);
+    String causal = g.op("LessOrEqual", "mask.causal",
+        g.op("Unsqueeze", "mask.key_row", keyPos, g.constInts(0)),
+        g.op("Unsqueeze", "mask.query_col", queryPos, g.constInts(1)));
+    String padding = g.node("Cast", new String[] {"mask.padding"}, "attention_mask")
+        .attr("to", (long) BOOL.getNumber()).out();
+    String padding5 = g.op("Unsqueeze", "mask.padding_5d", padding, g.constInts(1, 2, 3));
+    mask = g.op("And", "mask.visible", causal, padding5);
+  }
+
+  private String layer(int l, String x) throws IOException {
+    int dim = c.dim();
+    int d = c.headDim();
+    int h = c.nHeads();
+    int kv = c.nKvHeads();
+    int group = c.groupSize();
+    String p = "model.layers." + l + ".";
+
+    // ---- attention
+    String hIn = rmsNorm(x, g.floats(p + "input_layernorm.weight", w.tensor(RMS_ATT, l), dim),
+        p + "input_layernorm");
+    String qkvW = g.floats(weightName(l, "self_attn.qkv_proj.weight"), qkvWeight(l), dim,
+        (long) (h + 2 * kv) * d);
+    String qkv = g.op("MatMul", p + "qkv", hIn, qkvW);
+    String qkv4 = g.op("Reshape", p + "qkv_heads", qkv, g.constInts(0, 0, h + 2 * kv, d));
+    String[] qkAndV = g.node("Split", new String[] {p + "qk", p + "v"}, qkv4,
+        g.constInts(h + kv, kv)).attr("axis", 2L).outputs;
+    String qk = qkAndV[0];
+    String qkRot = g.op("Add", p + "qk_rope",
+        g.op("Mul", p + "qk_cos", qk, cos),
+        g.op("Mul", p + "qk_sin", g.op("MatMul", p + "qk_rotated", qk, rot), sin));
+    String[] qAndK = g.node("Split", new String[] {p + "q", p + "k"}, qkRot, g.constInts(h, kv))
+        .attr("axis", 2L).outputs;
+
+    String k = transpose(qAndK[1], p + "k_t", 0, 2, 1, 3);
+    String v = transpose(qkAndV[1], p + "v_t", 0, 2, 1, 3);
+    String presentK = g.node("Concat", new String[] {"present." + l + ".key"},
+        "past_key_values." + l + ".key", k).attr("axis", 2L).out();
+    String presentV = g.node("Concat", new String[] {"present." + l + ".value"},
+        "past_key_values." + l + ".value", v).attr("axis", 2L).out();
+
+    // q [B, S, kv, group, d] -> [B, kv, group, S, d]; keys [B, kv, 1, d, T]
+    String q5 = transpose(g.op("Reshape", p + "q_groups", qAndK[0], g.constInts(0, 0, kv, group, d)),
+        p + "q_t", 0, 2, 3, 1, 4);
+    String keys = transpose(g.op("Unsqueeze", p + "k_5d", presentK, g.constInts(2)), p + "k_tt",
+        0, 1, 2, 4, 3);
+    String scores = g.op("MatMul", p + "scores", q5, keys);
+    String masked = g.op("Where", p + "scores_masked", mask, scores, negMax);
+    String probs = g.node("Softmax", new String[] {p + "probs"}, masked).attr("axis", -1L).out();
+    String values = g.op("Unsqueeze", p + "v_5d", presentV, g.constInts(2));
+    String ctx = g.op("MatMul", p + "context", probs, values);
+    String ctx3 = g.op("Reshape", p + "context_flat",
+        transpose(ctx, p + "context_t", 0, 3, 1, 2, 4), g.constInts(0, 0, h * d));
+    String oW = g.floats(weightName(l, "self_attn.o_proj.weight"),
+        transpose(w.tensor(WO, l), dim, h * d), (long) h * d, dim);
+    x = g.op("Add", p + "attn_residual", x, g.op("MatMul", p + "attn_out", ctx3, oW));
+
+    // ---- feed-forward (SwiGLU)
+    String hFfn = rmsNorm(x, g.floats(p + "post_attention_layernorm.weight", w.tensor(RMS_FFN, l),
+        dim), p + "post_attention_layernorm");
+    int hidden = c.hiddenDim();
+    String gateUpW = g.floats(weightName(l, "mlp.gate_up_proj.weight"),
+        concatColumns(dim, transpose(w.tensor(W1, l), hidden, dim), hidden,
+            transpose(w.tensor(W3, l), hidden, dim), hidden), dim, 2L * hidden);
+    String[] gateUp = g.node("Split", new String[] {p + "gate", p + "up"},
+        g.op("MatMul", p + "gate_up", hFfn, gateUpW)).attr("axis", -1L).outputs;
+    String silu = g.op("Mul", p + "silu", gateUp[0], g.op("Sigmoid", p + "gate_sigmoid", gateUp[0]));
+    String act = g.op("Mul", p + "act", silu, gateUp[1]);
+    String downW = g.floats(weightName(l, "mlp.down_proj.weight"),
+        transpose(w.tensor(W2, l), dim, hidden), hidden, dim);
+    return g.op("Add", p + "mlp_residual", x, g.op("MatMul", p + "mlp_out", act, downW));
+  }
+
+  /** x / sqrt(mean(x^2) + eps) * weight, the pattern ONNX Runtime fuses. */
+  private String rmsNorm(String x, String weight, String p) {
+    String sq = g.op("Pow", p + ".sq", x, two);
+    String mean = g.node("ReduceMean", new String[] {p + ".mean"}, sq)
+        .attr("axes", new long[] {-1}).attr("keepdims", 1L).out();
+    String root = g.op("Sqrt", p + ".rms", g.op("Add", p + ".mean_eps", mean, eps));
+    return g.op("Mul", p + ".out", g.op("Div", p + ".normed", x, root), weight);
+  }
+
+  private String transpose(String in, String out, long... perm) {
+    return g.node("Transpose", new String[] {out}, in).attr("perm", perm).out();
+  }
+
+  /** [dim, (h + 2 kv) d]: wq (scaled by 1/sqrt(d)), wk, wv side by side, each as [in, out]. */
+  private float[] qkvWeight(int l) throws IOException {
+    int dim = c.dim();
+    int qOut = c.dim();
+    int kvOut = c.kvDim();
+    float[] q = transpose(w.tensor(WQ, l), qOut, dim);
+    float scale = (float) (1.0 / Math.sqrt(c.headDim()));
+    for (int i = 0; i < q.length; i++) q[i] *= scale;
+    float[] k = transpose(w.tensor(WK, l), kvOut, dim);
+    float[] v = transpose(w.tensor(WV, l), kvOut, dim);
+    return concatColumns(dim, q, qOut, k, kvOut, v, kvOut);
+  }
+
+  /** Row-major [rows, cols] to [cols, rows]. */
+  static float[] transpose(float[] m, int rows, int cols) {
+    float[] t = new float[m.length];
+    for (int r = 0; r < rows; r++) {
+      int base = r * cols;
+      for (int col = 0; col < cols; col++) t[col * rows + r] = m[base + col];
+    }
+    return t;
+  }
+
+  /** Matrices with the same row count side by side: args alternate (float[] matrix, int cols). */
+  static float[] concatColumns(int rows, Object... parts) {
+    int total = 0;
+    for (int i = 0; i < parts.length; i += 2) total += (Integer) parts[i + 1];
+    float[] out = new float[rows * total];
+    int offset = 0;
+    for (int i = 0; i < parts.length; i += 2) {
+      float[] m = (float[]) parts[i];
+      int cols = (Integer) parts[i + 1];
+      for (int r = 0; r < rows; r++) System.arraycopy(m, r * cols, out, r * total + offset, cols);
+      offset += cols;
+    }
+    return out;
+  }
+}
