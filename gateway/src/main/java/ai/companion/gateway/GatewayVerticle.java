@@ -1,0 +1,73 @@
+package ai.companion.gateway;
+
+import ai.companion.gateway.impl.CompletionsEndpoint;
+import ai.companion.gateway.impl.EmbeddingsEndpoint;
+import ai.companion.gateway.impl.Failures;
+import ai.companion.gateway.impl.InfoEndpoints;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.handler.BodyHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway role: OpenAI-compatible HTTP (JSON and Server-Sent Events) in front of the router, the workers and
+ * the embedding model, all reached over the event bus. Requests are validated here, once, into the api records;
+ * every failure is written by {@link Failures} in OpenAI's error shape.
+ *
+ * <p>Once bound, the actual port is put under {@code httpPort} in the local map {@code companion.node}.
+ */
+public class GatewayVerticle extends VerticleBase {
+  private static final Logger LOG = LoggerFactory.getLogger(GatewayVerticle.class);
+
+  private GatewayOptions options;
+  private HttpServer server;
+
+  @Override
+  public Future<?> start() {
+    try {
+      options = new GatewayOptions(config());
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
+    Router router = Router.router(vertx);
+    InfoEndpoints info = new InfoEndpoints(vertx, options);
+    CompletionsEndpoint completions = new CompletionsEndpoint(vertx, options);
+    EmbeddingsEndpoint embeddings = new EmbeddingsEndpoint(vertx, options);
+
+    router.route().handler(BodyHandler.create(false).setBodyLimit(options.getMaxBodyBytes()));
+    router.get("/health/live").handler(info::live);
+    router.get("/health/ready").handler(info::ready);
+    router.get("/v1/models").handler(info::models);
+    router.get("/v1/cluster/nodes").handler(info::clusterNodes);
+    router.post("/v1/completions").handler(completions::completions);
+    router.post("/v1/chat/completions").handler(completions::chat);
+    router.post("/v1/embeddings").handler(embeddings::embeddings);
+
+    router.route().failureHandler(Failures::handle);
+    for (int status : new int[] {400, 404, 405, 413, 500}) router.errorHandler(status, Failures::handle);
+
+    return vertx.createHttpServer(new HttpServerOptions().setHost(options.getHost()).setPort(options.getHttpPort())
+            .setCompressionSupported(false))
+        .requestHandler(router)
+        .listen()
+        .onSuccess(s -> {
+          server = s;
+          vertx.sharedData().getLocalMap(InfoEndpoints.NODE_MAP).put("httpPort", s.actualPort());
+          LOG.info("Gateway of node {} listening on {}:{}", options.getNodeName(), options.getHost(), s.actualPort());
+        });
+  }
+
+  @Override
+  public Future<?> stop() {
+    return server == null ? Future.succeededFuture() : server.close();
+  }
+
+  /** The bound port (after start), for tests and the launcher. */
+  public int actualPort() {
+    return server == null ? -1 : server.actualPort();
+  }
+}

@@ -1,0 +1,188 @@
+package ai.companion.gateway.impl;
+
+import ai.companion.api.RouteDecision;
+import ai.companion.gateway.GatewayOptions;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.RoutingContext;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code POST /v1/completions} and {@code POST /v1/chat/completions}: validate into a request record, run a
+ * {@link GenerationCall}, answer as one JSON body or as Server-Sent Events.
+ */
+public final class CompletionsEndpoint {
+  private static final Logger LOG = LoggerFactory.getLogger(CompletionsEndpoint.class);
+
+  private final Vertx vertx;
+  private final GatewayOptions options;
+
+  public CompletionsEndpoint(Vertx vertx, GatewayOptions options) {
+    this.vertx = vertx;
+    this.options = options;
+  }
+
+  public void completions(RoutingContext ctx) {
+    handle(ctx, false);
+  }
+
+  public void chat(RoutingContext ctx) {
+    handle(ctx, true);
+  }
+
+  private void handle(RoutingContext ctx, boolean chat) {
+    String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+    OpenAiRequests.Generation g = chat ? OpenAiRequests.chat(ctx.body().buffer(), id)
+        : OpenAiRequests.completion(ctx.body().buffer(), id);
+    LOG.debug("Request {} model {} stream {}", id, g.request().model(), g.stream());
+    GenerationCall call = new GenerationCall(vertx, options, g.request());
+    Answer answer = g.stream() ? new StreamAnswer(ctx, id, chat, g.includeUsage(), call)
+        : new JsonAnswer(ctx, id, chat);
+    ctx.response().closeHandler(v -> call.cancel());
+    call.start(answer).onSuccess(answer::started).onFailure(err -> {
+      if (!ctx.response().closed()) ctx.fail(err instanceof ApiException ? err : Failures.fromBus(err, null));
+    });
+  }
+
+  /** The client side of one call. */
+  private abstract static class Answer implements GenerationCall.Listener {
+    final RoutingContext ctx;
+    final HttpServerResponse resp;
+    final String id;
+    final boolean chat;
+    final long created = System.currentTimeMillis() / 1000;
+    final List<String> failovers = new ArrayList<>();
+    RouteDecision route;
+
+    Answer(RoutingContext ctx, String id, boolean chat) {
+      this.ctx = ctx;
+      this.resp = ctx.response();
+      this.id = id;
+      this.chat = chat;
+    }
+
+    void started(GenerationCall.Accepted accepted) {
+      route = accepted.route();
+    }
+
+    @Override
+    public void onFailover(RouteDecision newRoute, String reason) {
+      route = newRoute;
+      failovers.add(reason + "; resumed on worker " + newRoute.workerId() + " (" + newRoute.workerNode() + ")");
+    }
+  }
+
+  /** {@code stream: false}: collect, then one JSON body. */
+  private static final class JsonAnswer extends Answer {
+    private final StringBuilder text = new StringBuilder();
+
+    JsonAnswer(RoutingContext ctx, String id, boolean chat) {
+      super(ctx, id, chat);
+    }
+
+    @Override
+    public void onTokens(String t, List<Integer> tokenIds) {
+      text.append(t);
+    }
+
+    @Override
+    public void onDone(String finishReason, int promptTokens, int completionTokens) {
+      if (resp.closed() || resp.ended()) return;
+      JsonObject usage = OpenAiResponses.usage(promptTokens, completionTokens);
+      JsonObject body = chat
+          ? OpenAiResponses.chatCompletion(id, created, route.model(), text.toString(), finishReason, usage)
+          : OpenAiResponses.completion(id, created, route.model(), text.toString(), finishReason, usage);
+      body.put("companion", OpenAiResponses.companion(route, failovers));
+      resp.putHeader(HttpHeaders.CONTENT_TYPE, "application/json")
+          .putHeader(OpenAiResponses.ROUTE_HEADER, route.headerValue()).end(body.encode());
+    }
+
+    @Override
+    public void onError(ApiException error) {
+      if (!resp.closed()) ctx.fail(error);
+    }
+  }
+
+  /** {@code stream: true}: Server-Sent Events, paced by the client's write queue. */
+  private static final class StreamAnswer extends Answer {
+    private final boolean includeUsage;
+    private final GenerationCall call;
+    private boolean routePending;
+
+    StreamAnswer(RoutingContext ctx, String id, boolean chat, boolean includeUsage, GenerationCall call) {
+      super(ctx, id, chat);
+      this.includeUsage = includeUsage;
+      this.call = call;
+    }
+
+    @Override
+    void started(GenerationCall.Accepted accepted) {
+      super.started(accepted);
+      if (resp.closed()) return;
+      resp.setChunked(true).putHeader(HttpHeaders.CONTENT_TYPE, Sse.CONTENT_TYPE)
+          .putHeader(HttpHeaders.CACHE_CONTROL, "no-cache").putHeader("x-accel-buffering", "no")
+          .putHeader(OpenAiResponses.ROUTE_HEADER, route.headerValue());
+      resp.drainHandler(v -> call.resume());
+      // the first chunk: chat's role delta, or an empty text; either carries the route
+      JsonObject first = chat
+          ? OpenAiResponses.chatChunk(id, created, route.model(),
+              new JsonObject().put("role", "assistant").put("content", ""), null)
+          : OpenAiResponses.completionChunk(id, created, route.model(), "", null);
+      write(first.put("companion", OpenAiResponses.companion(route, failovers)));
+    }
+
+    @Override
+    public void onFailover(RouteDecision newRoute, String reason) {
+      super.onFailover(newRoute, reason);
+      routePending = true;
+    }
+
+    @Override
+    public void onTokens(String text, List<Integer> tokenIds) {
+      if (text.isEmpty()) return;
+      JsonObject chunk = chat
+          ? OpenAiResponses.chatChunk(id, created, route.model(), new JsonObject().put("content", text), null)
+          : OpenAiResponses.completionChunk(id, created, route.model(), text, null);
+      if (routePending) {
+        chunk.put("companion", OpenAiResponses.companion(route, failovers));
+        routePending = false;
+      }
+      write(chunk);
+    }
+
+    @Override
+    public void onDone(String finishReason, int promptTokens, int completionTokens) {
+      JsonObject last = chat
+          ? OpenAiResponses.chatChunk(id, created, route.model(), new JsonObject(), finishReason)
+          : OpenAiResponses.completionChunk(id, created, route.model(), "", finishReason);
+      if (routePending) last.put("companion", OpenAiResponses.companion(route, failovers));
+      write(last);
+      if (includeUsage) {
+        JsonObject usage = chat ? OpenAiResponses.chatChunk(id, created, route.model(), null, null)
+            : OpenAiResponses.completionChunk(id, created, route.model(), null, null);
+        write(usage.put("usage", OpenAiResponses.usage(promptTokens, completionTokens)));
+      }
+      if (!resp.closed() && !resp.ended()) resp.end(Sse.DONE);
+    }
+
+    @Override
+    public void onError(ApiException error) {
+      if (resp.closed() || resp.ended()) return;
+      resp.write(Sse.event(Failures.body(error)));
+      resp.end(Sse.DONE);
+    }
+
+    private void write(JsonObject chunk) {
+      if (resp.closed() || resp.ended()) return;
+      if (includeUsage && !chunk.containsKey("usage")) chunk.putNull("usage");
+      resp.write(Sse.event(chunk));
+      if (resp.writeQueueFull()) call.pause();
+    }
+  }
+}

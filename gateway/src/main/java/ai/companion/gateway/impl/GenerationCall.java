@@ -1,0 +1,417 @@
+package ai.companion.gateway.impl;
+
+import ai.companion.api.Addresses;
+import ai.companion.api.CompanionException;
+import ai.companion.api.ErrorCode;
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.RouteDecision;
+import ai.companion.api.StreamEvent;
+import ai.companion.gateway.GatewayOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.EventBus;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.MessageConsumerOptions;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.shareddata.AsyncMap;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One generation as the gateway drives it: listen on a fresh stream address, ask the router, send to the
+ * worker, hand the client the tokens in {@code seq} order with duplicates dropped, and finish on DONE or ERROR.
+ *
+ * <p>Failover: once a worker has accepted, a watchdog checks that it is still in the registry map and that it
+ * has spoken within {@link GatewayOptions#getRequestTimeoutMs()} (not counting time the client itself held the
+ * stream paused). A lost worker is excluded, the router is asked again (hint {@code excludeWorkers}) and the
+ * request is resent with the tokens already delivered as {@code resumeTokenIds}, so the client's text goes on
+ * with nothing repeated or missing. Each attempt has its own request id ({@code id}, {@code id.r1}, ...) and so
+ * its own stream address and cancel: a late event from the lost worker cannot reach the client, and cancelling
+ * the lost one cannot stop its successor. If no other worker can take over the listener gets an error at once.
+ *
+ * <p>Backpressure: {@link #pause()} pauses the stream consumer (the bus keeps at most
+ * {@link GatewayOptions#getStreamBufferEvents()} events for it); events with a reply address are answered only
+ * once delivered, so a worker that waits for those replies slows down with the client.
+ *
+ * <p>Not thread-safe: everything runs on the event loop of the verticle that created it.
+ */
+public final class GenerationCall {
+  private static final Logger LOG = LoggerFactory.getLogger(GenerationCall.class);
+
+  /** The hint the router reads to skip workers (see RouterVerticle). */
+  public static final String HINT_EXCLUDE_WORKERS = "excludeWorkers";
+
+  /** What the first worker's accept told us. */
+  public record Accepted(RouteDecision route, int promptTokens) {}
+
+  /** Receives the stream; called on the event loop, only after {@link #start} has succeeded. */
+  public interface Listener {
+    /** New text and the ids it covers (text may be empty while a multi-byte character is incomplete). */
+    void onTokens(String text, List<Integer> tokenIds);
+
+    /** The stream moved to another worker after one was lost; tokens go on from where they were. */
+    void onFailover(RouteDecision route, String reason);
+
+    void onDone(String finishReason, int promptTokens, int completionTokens);
+
+    /** The stream failed after it began; no other call follows. */
+    void onError(ApiException error);
+  }
+
+  private final Vertx vertx;
+  private final GatewayOptions options;
+  private final GenerationRequest base;
+  private final List<Integer> delivered;
+  private final Set<String> excluded = new LinkedHashSet<>();
+  private final Promise<Accepted> started = Promise.promise();
+  private Listener listener;
+  private Attempt current;
+  private int attempts;
+  private int promptTokens;
+  private boolean finished;
+  private boolean paused;
+  private long watchdog = -1;
+  private Future<AsyncMap<String, Object>> registry;
+
+  public GenerationCall(Vertx vertx, GatewayOptions options, GenerationRequest request) {
+    this.vertx = vertx;
+    this.options = options;
+    this.base = request;
+    this.delivered = new ArrayList<>(request.resumeTokenIds());
+  }
+
+  /**
+   * Starts the call. The future succeeds once a worker has accepted (after it, the listener gets the stream)
+   * and fails, with a {@link CompanionException} or {@link ReplyException}, if the request could not be placed:
+   * unknown model, prompt too long, no worker.
+   */
+  public Future<Accepted> start(Listener listener) {
+    this.listener = listener;
+    registry = vertx.sharedData().getAsyncMap(Addresses.WORKER_REGISTRY_MAP);
+    launch();
+    return started.future();
+  }
+
+  /** The client went away: stop the worker, release everything. Safe to call at any time, more than once. */
+  public void cancel() {
+    if (finished) return;
+    LOG.debug("Request {} cancelled by the client", base.requestId());
+    finish(true);
+    if (!started.future().isComplete()) {
+      started.tryFail(ErrorCode.INTERNAL.exception("client went away"));
+    }
+  }
+
+  /** Stop taking events until {@link #resume()}; the client's write queue is full. */
+  public void pause() {
+    if (paused || finished) return;
+    paused = true;
+    current.consumer.pause();
+  }
+
+  public void resume() {
+    if (!paused || finished) return;
+    paused = false;
+    current.lastEventAt = now();
+    current.consumer.resume();
+  }
+
+  public boolean finished() { return finished; }
+
+  /** Tokens the client has received so far, resumed ones included. */
+  public List<Integer> deliveredTokens() { return List.copyOf(delivered); }
+
+  // ---- one attempt: route, send, stream
+
+  private final class Attempt {
+    final String requestId;
+    final GenerationRequest request;
+    MessageConsumer<Object> consumer;
+    RouteDecision route;
+    boolean accepted;
+    boolean closed;
+    boolean seenInRegistry;
+    long nextSeq;
+    long lastEventAt = now();
+    final TreeMap<Long, StreamEvent> early = new TreeMap<>();
+    final ArrayDeque<Message<Object>> beforeAccept = new ArrayDeque<>();
+
+    Attempt(String requestId, GenerationRequest request) {
+      this.requestId = requestId;
+      this.request = request;
+    }
+  }
+
+  private void launch() {
+    String id = attempts == 0 ? base.requestId() : base.requestId() + ".r" + attempts;
+    JsonObject hints = base.hints().copy();
+    if (!excluded.isEmpty()) hints.put(HINT_EXCLUDE_WORKERS, new JsonArray(new ArrayList<>(excluded)));
+    GenerationRequest req = new GenerationRequest(id, base.model(), base.prompt(), base.messages(), base.params(),
+        Addresses.streamAddress(id), List.copyOf(delivered), hints);
+    Attempt a = new Attempt(id, req);
+    current = a;
+    EventBus bus = vertx.eventBus();
+    a.consumer = bus.consumer(new MessageConsumerOptions().setAddress(req.streamAddress())
+        .setMaxBufferedMessages(options.getStreamBufferEvents()), msg -> onMessage(a, msg));
+    if (paused) a.consumer.pause();
+    DeliveryOptions timeout = new DeliveryOptions().setSendTimeout(options.getRequestTimeoutMs());
+    // the stream consumer must be registered (cluster-wide) before any worker can send to it
+    a.consumer.completion()
+        .compose(v -> bus.request(Addresses.ROUTER_ROUTE, req.toJson(), timeout))
+        .recover(err -> Future.failedFuture(new Stage("router", err)))
+        .compose(reply -> {
+          RouteDecision route = RouteDecision.fromJson(json(reply.body()));
+          if (route.workerId() == null || excluded.contains(route.workerId())) {
+            return Future.failedFuture(new Stage("router", ErrorCode.NO_WORKER.exception(
+                "the router offered no worker other than the lost " + excluded)));
+          }
+          a.route = route;
+          return bus.request(Addresses.workerGenerate(route.workerId()), req.withModel(route.model()).toJson(),
+              timeout).recover(err -> Future.failedFuture(new Stage("worker", err)));
+        })
+        .onComplete(ar -> {
+          if (a != current || finished) {
+            // accepted after the client left (or after we moved on): that worker must stop
+            if (ar.succeeded()) cancelWorker(a);
+            close(a, false);
+            return;
+          }
+          if (ar.succeeded()) {
+            onAccepted(a, ar.result());
+          } else {
+            Stage s = (Stage) ar.cause();
+            onAttemptFailed(a, s.stage, s.getCause());
+          }
+        });
+  }
+
+  /** Which step of an attempt failed. */
+  private static final class Stage extends RuntimeException {
+    final String stage;
+
+    Stage(String stage, Throwable cause) {
+      super(cause.getMessage(), cause, false, false);
+      this.stage = stage;
+    }
+  }
+
+  private void onAccepted(Attempt a, Message<Object> reply) {
+    JsonObject body;
+    try {
+      body = json(reply.body());
+    } catch (RuntimeException e) {
+      onAttemptFailed(a, "worker", ErrorCode.INTERNAL.exception("malformed accept from worker: " + e.getMessage()));
+      return;
+    }
+    if (!body.getBoolean("accepted", true)) {
+      onAttemptFailed(a, "worker", ErrorCode.OVERLOADED.exception("worker " + a.route.workerId() + " declined: "
+          + body.getString("message", body.encode())));
+      return;
+    }
+    a.accepted = true;
+    a.lastEventAt = now();
+    if (watchdog < 0) {
+      long every = Math.max(10, Math.min(options.getWorkerCheckIntervalMs(), options.getRequestTimeoutMs() / 2));
+      watchdog = vertx.setPeriodic(every, t -> check());
+    }
+    boolean first = !started.future().isComplete();
+    LOG.debug("Request {} accepted by worker {} on {} ({})", a.requestId, a.route.workerId(), a.route.workerNode(),
+        first ? "first" : "failover");
+    if (first) {
+      promptTokens = body.getInteger("promptTokens", 0);
+      started.complete(new Accepted(a.route, promptTokens));
+    } else {
+      listener.onFailover(a.route, "worker " + excluded.stream().reduce((x, y) -> y).orElse("?") + " was lost");
+    }
+    while (!a.beforeAccept.isEmpty() && a == current && !finished) onMessage(a, a.beforeAccept.poll());
+  }
+
+  private void onAttemptFailed(Attempt a, String stage, Throwable cause) {
+    ErrorCode code = ErrorCode.of(cause);
+    boolean workerVanished = stage.equals("worker") && cause instanceof ReplyException re
+        && (re.failureType() == ReplyFailure.NO_HANDLERS || re.failureType() == ReplyFailure.TIMEOUT);
+    close(a, workerVanished);
+    if (workerVanished && attempts < options.getMaxFailovers()) {
+      // the worker left between the router's view and our send: another one may serve
+      LOG.info("Request {}: worker {} did not take the request ({}); asking the router again", a.requestId,
+          a.route.workerId(), cause.getMessage());
+      excluded.add(a.route.workerId());
+      attempts++;
+      launch();
+      return;
+    }
+    if (!started.future().isComplete()) {
+      finish(false);
+      started.fail(cause instanceof Stage s ? s.getCause() : cause);
+      return;
+    }
+    // a failover found no taker: the client hears it at once
+    ApiException err = ApiException.of(ErrorCode.WORKER_LOST, null, "The worker serving this stream was lost ("
+        + String.join(", ", excluded) + ") and no other worker can take over: " + cause.getMessage());
+    LOG.warn("Request {}: {} ({})", base.requestId(), err.getMessage(), code);
+    fail(err);
+  }
+
+  private void onMessage(Attempt a, Message<Object> msg) {
+    if (a != current || finished || a.closed) return;
+    if (!a.accepted) {
+      // the accept reply and the first events travel separately; keep order by holding these
+      if (a.beforeAccept.size() >= options.getStreamBufferEvents()) {
+        fail(ApiException.of(ErrorCode.INTERNAL, null, "too many events before the worker's accept"));
+        return;
+      }
+      a.beforeAccept.add(msg);
+      return;
+    }
+    StreamEvent ev;
+    try {
+      ev = msg.body() instanceof StreamEvent se ? se : StreamEvent.fromJson(json(msg.body()));
+    } catch (RuntimeException e) {
+      LOG.warn("Request {}: dropping a malformed stream event: {}", a.requestId, e.toString());
+      return;
+    }
+    a.lastEventAt = now();
+    if (msg.replyAddress() != null) msg.reply(new JsonObject().put("seq", ev.seq()));
+    if (ev.seq() < a.nextSeq) {
+      LOG.debug("Request {}: duplicate event seq {} dropped", a.requestId, ev.seq());
+      return;
+    }
+    if (ev.seq() > a.nextSeq) {
+      if (a.early.size() >= options.getStreamBufferEvents()) {
+        fail(ApiException.of(ErrorCode.INTERNAL, null, "stream event " + a.nextSeq + " never arrived"));
+        return;
+      }
+      a.early.put(ev.seq(), ev);
+      return;
+    }
+    deliver(a, ev);
+    while (!finished && a == current && !a.early.isEmpty() && a.early.firstKey() == a.nextSeq) {
+      deliver(a, a.early.pollFirstEntry().getValue());
+    }
+  }
+
+  private void deliver(Attempt a, StreamEvent ev) {
+    a.nextSeq = ev.seq() + 1;
+    switch (ev.type()) {
+      case TOKEN -> {
+        delivered.addAll(ev.tokenIds());
+        listener.onTokens(ev.text(), ev.tokenIds());
+      }
+      case DONE -> {
+        if (!ev.text().isEmpty() || !ev.tokenIds().isEmpty()) {
+          delivered.addAll(ev.tokenIds());
+          listener.onTokens(ev.text(), ev.tokenIds());
+        }
+        finish(false);
+        int prompt = ev.promptTokens() > 0 ? ev.promptTokens() : promptTokens;
+        int completion = ev.completionTokens() > 0 ? ev.completionTokens() : delivered.size();
+        LOG.debug("Request {} done: {} ({} + {} tokens)", a.requestId, ev.finishReason(), prompt, completion);
+        listener.onDone(ev.finishReason() == null ? "stop" : ev.finishReason(), prompt, completion);
+      }
+      case ERROR -> {
+        ErrorCode code = ErrorCode.fromWire(ev.errorCode());
+        if (code == ErrorCode.WORKER_LOST) {
+          // the worker says it is going away (undeployed, shutting down): the stream moves, it does not end
+          lost(a, "it is going away: " + ev.errorMessage());
+          return;
+        }
+        finish(false);
+        listener.onError(ApiException.of(code, null, ev.errorMessage() == null ? code.code() : ev.errorMessage()));
+      }
+    }
+  }
+
+  // ---- watchdog and failover
+
+  private void check() {
+    Attempt a = current;
+    if (finished) return;
+    if (!a.accepted || a.closed) return;
+    long silent = now() - a.lastEventAt;
+    if (!paused && silent > options.getRequestTimeoutMs()) {
+      lost(a, "no event for " + silent + " ms");
+      return;
+    }
+    registry.compose(map -> map.get(a.route.workerId())).onSuccess(v -> {
+      if (a != current || finished || a.closed) return;
+      if (v != null) {
+        a.seenInRegistry = true;
+      } else if (a.seenInRegistry) {
+        // only a worker we saw registered can vanish; one that never registered is judged by silence alone
+        lost(a, "it left the worker registry");
+      }
+    });
+  }
+
+  private void lost(Attempt a, String why) {
+    String worker = a.route.workerId();
+    LOG.warn("Request {}: worker {} on {} lost ({}), {} tokens delivered; failing over", a.requestId, worker,
+        a.route.workerNode(), why, delivered.size());
+    excluded.add(worker);
+    close(a, true);
+    if (attempts >= options.getMaxFailovers()) {
+      fail(ApiException.of(ErrorCode.WORKER_LOST, null, "The worker serving this stream was lost (" + worker + ": "
+          + why + ") and the request already failed over " + attempts + " times"));
+      return;
+    }
+    attempts++;
+    launch();
+  }
+
+  private void fail(ApiException err) {
+    finish(true);
+    if (!started.future().isComplete()) {
+      started.fail(err);
+    } else {
+      listener.onError(err);
+    }
+  }
+
+  private void finish(boolean cancelWorker) {
+    if (finished) return;
+    finished = true;
+    if (watchdog >= 0) vertx.cancelTimer(watchdog);
+    if (current != null) close(current, cancelWorker);
+  }
+
+  private void close(Attempt a, boolean cancelWorker) {
+    if (a.closed) return;
+    a.closed = true;
+    a.consumer.unregister();
+    a.early.clear();
+    a.beforeAccept.clear();
+    if (cancelWorker && a.route != null) cancelWorker(a);
+  }
+
+  private void cancelWorker(Attempt a) {
+    vertx.eventBus().publish(Addresses.WORKER_CANCEL, new JsonObject().put("requestId", a.requestId));
+  }
+
+  private static long now() {
+    return System.currentTimeMillis();
+  }
+
+  static JsonObject json(Object body) {
+    if (body instanceof JsonObject j) return j;
+    if (body instanceof String s) return new JsonObject(s);
+    if (body instanceof io.vertx.core.buffer.Buffer b) return new JsonObject(b);
+    if (body instanceof java.util.Map<?, ?> m) {
+      @SuppressWarnings("unchecked") java.util.Map<String, Object> mm = (java.util.Map<String, Object>) m;
+      return new JsonObject(mm);
+    }
+    throw new IllegalArgumentException("expected a JSON object, got "
+        + (body == null ? "nothing" : body.getClass().getSimpleName()));
+  }
+}
