@@ -1,0 +1,159 @@
+package ai.companion.worker;
+
+import ai.companion.api.ModelPaths;
+import io.vertx.core.json.JsonObject;
+import java.util.Locale;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * Configuration of a {@link WorkerVerticle}, read from the verticle's config JSON.
+ *
+ * <p>{@code optimizationLevel}: {@code low} (basic graph optimizations, one intra-op thread), {@code medium}
+ * (extended, half the cores), {@code high} (all optimizations, every core). {@code intraOpThreads} above 0
+ * overrides the thread count. {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for
+ * prompt + max_tokens); past it requests queue, past {@code maxQueuedRequests} they are refused as overloaded.
+ */
+public final class WorkerOptions {
+  public static final String DEFAULT_NODE_NAME = "local";
+  public static final String DEFAULT_PROVIDER = "auto";
+  public static final String DEFAULT_OPTIMIZATION_LEVEL = "high";
+  public static final int DEFAULT_INTRA_OP_THREADS = 0;
+  public static final int DEFAULT_MAX_CONCURRENT_SEQUENCES = 256;
+  public static final int DEFAULT_MAX_QUEUED_REQUESTS = 4096;
+  public static final long DEFAULT_KV_BUDGET_MB = 1024;
+  public static final long DEFAULT_STATUS_INTERVAL_MS = 2000;
+
+  private static final Set<String> PROVIDERS = Set.of("auto", "cpu", "cuda", "coreml");
+  private static final Set<String> LEVELS = Set.of("low", "medium", "high");
+
+  private String dataDir = ModelPaths.DEFAULT_DATA_DIR;
+  private String nodeName = DEFAULT_NODE_NAME;
+  private String workerId;
+  private String provider = DEFAULT_PROVIDER;
+  private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
+  private int intraOpThreads = DEFAULT_INTRA_OP_THREADS;
+  private int maxConcurrentSequences = DEFAULT_MAX_CONCURRENT_SEQUENCES;
+  private int maxQueuedRequests = DEFAULT_MAX_QUEUED_REQUESTS;
+  private long kvBudgetMb = DEFAULT_KV_BUDGET_MB;
+  private long statusIntervalMs = DEFAULT_STATUS_INTERVAL_MS;
+
+  public WorkerOptions() {}
+
+  public WorkerOptions(WorkerOptions other) {
+    this(other.toJson());
+  }
+
+  /** Reads the config; a bad value fails here, so it fails the deployment and not the first request. */
+  public WorkerOptions(JsonObject json) {
+    JsonObject j = json == null ? new JsonObject() : json;
+    setDataDir(j.getString("dataDir", dataDir));
+    setNodeName(j.getString("nodeName", nodeName));
+    if (j.getString("workerId") != null) setWorkerId(j.getString("workerId"));
+    setProvider(j.getString("provider", provider));
+    setOptimizationLevel(j.getString("optimizationLevel", optimizationLevel));
+    setIntraOpThreads(j.getInteger("intraOpThreads", intraOpThreads));
+    setMaxConcurrentSequences(j.getInteger("maxConcurrentSequences", maxConcurrentSequences));
+    setMaxQueuedRequests(j.getInteger("maxQueuedRequests", maxQueuedRequests));
+    setKvBudgetMb(j.getLong("kvBudgetMb", kvBudgetMb));
+    setStatusIntervalMs(j.getLong("statusIntervalMs", statusIntervalMs));
+  }
+
+  public JsonObject toJson() {
+    return new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName).put("workerId", workerId)
+        .put("provider", provider).put("optimizationLevel", optimizationLevel).put("intraOpThreads", intraOpThreads)
+        .put("maxConcurrentSequences", maxConcurrentSequences).put("maxQueuedRequests", maxQueuedRequests)
+        .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs);
+  }
+
+  public String getDataDir() { return dataDir; }
+
+  public WorkerOptions setDataDir(String dataDir) {
+    if (dataDir == null || dataDir.isBlank()) throw new IllegalArgumentException("dataDir must not be empty");
+    this.dataDir = dataDir;
+    return this;
+  }
+
+  public String getNodeName() { return nodeName; }
+
+  public WorkerOptions setNodeName(String nodeName) {
+    if (nodeName == null || nodeName.isBlank()) throw new IllegalArgumentException("nodeName must not be empty");
+    this.nodeName = nodeName;
+    return this;
+  }
+
+  /** The worker id; when none was set, nodeName + "-" + a short random suffix (fixed once asked). */
+  public String getWorkerId() {
+    if (workerId == null) workerId = nodeName + "-" + UUID.randomUUID().toString().substring(0, 8);
+    return workerId;
+  }
+
+  public WorkerOptions setWorkerId(String workerId) {
+    if (workerId == null || workerId.isBlank()) throw new IllegalArgumentException("workerId must not be empty");
+    this.workerId = workerId;
+    return this;
+  }
+
+  public String getProvider() { return provider; }
+
+  public WorkerOptions setProvider(String provider) {
+    String p = provider == null ? "" : provider.trim().toLowerCase(Locale.ROOT);
+    if (!PROVIDERS.contains(p)) {
+      throw new IllegalArgumentException("provider must be one of auto, cpu, cuda, coreml, got " + provider);
+    }
+    this.provider = p;
+    return this;
+  }
+
+  public String getOptimizationLevel() { return optimizationLevel; }
+
+  public WorkerOptions setOptimizationLevel(String level) {
+    String l = level == null ? "" : level.trim().toLowerCase(Locale.ROOT);
+    if (!LEVELS.contains(l)) {
+      throw new IllegalArgumentException("optimizationLevel must be low, medium or high, got " + level);
+    }
+    this.optimizationLevel = l;
+    return this;
+  }
+
+  public int getIntraOpThreads() { return intraOpThreads; }
+
+  /** 0: sized by the optimization level and the cores. */
+  public WorkerOptions setIntraOpThreads(int n) {
+    if (n < 0) throw new IllegalArgumentException("intraOpThreads must be >= 0, got " + n);
+    this.intraOpThreads = n;
+    return this;
+  }
+
+  public int getMaxConcurrentSequences() { return maxConcurrentSequences; }
+
+  public WorkerOptions setMaxConcurrentSequences(int n) {
+    if (n < 1) throw new IllegalArgumentException("maxConcurrentSequences must be >= 1, got " + n);
+    this.maxConcurrentSequences = n;
+    return this;
+  }
+
+  public int getMaxQueuedRequests() { return maxQueuedRequests; }
+
+  public WorkerOptions setMaxQueuedRequests(int n) {
+    if (n < 0) throw new IllegalArgumentException("maxQueuedRequests must be >= 0, got " + n);
+    this.maxQueuedRequests = n;
+    return this;
+  }
+
+  public long getKvBudgetMb() { return kvBudgetMb; }
+
+  public WorkerOptions setKvBudgetMb(long mb) {
+    if (mb < 1) throw new IllegalArgumentException("kvBudgetMb must be >= 1, got " + mb);
+    this.kvBudgetMb = mb;
+    return this;
+  }
+
+  public long getStatusIntervalMs() { return statusIntervalMs; }
+
+  public WorkerOptions setStatusIntervalMs(long ms) {
+    if (ms < 10) throw new IllegalArgumentException("statusIntervalMs must be >= 10, got " + ms);
+    this.statusIntervalMs = ms;
+    return this;
+  }
+}

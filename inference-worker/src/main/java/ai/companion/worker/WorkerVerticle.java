@@ -1,0 +1,239 @@
+package ai.companion.worker;
+
+import ai.companion.api.Addresses;
+import ai.companion.api.CompanionException;
+import ai.companion.api.ErrorCode;
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.ModelInfo;
+import ai.companion.api.ModelPaths;
+import ai.companion.api.WorkerInfo;
+import ai.companion.worker.impl.DecodeScheduler;
+import ai.companion.worker.impl.LoadedModel;
+import ai.companion.worker.impl.OnnxDecoder;
+import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.shareddata.AsyncMap;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The inference worker: serves every model folder under {@code dataDir/models} with ONNX Runtime.
+ *
+ * <p>Protocol, on {@link Addresses#workerGenerate(String)}: the body is a {@link GenerationRequest}; the reply is
+ * {@code {"accepted":true,"workerId","promptTokens"}} or a failure with an {@link ErrorCode} (MODEL_NOT_FOUND,
+ * CONTEXT_LENGTH_EXCEEDED, INVALID_REQUEST, OVERLOADED). After the reply, {@link ai.companion.api.StreamEvent}s go
+ * to the request's stream address, ending with one DONE (finishReason {@code stop}, {@code length}, or
+ * {@code cancelled} after a cancel) or ERROR. {@link Addresses#WORKER_CANCEL} stops a request at its next token.
+ *
+ * <p>A broken model folder is logged and skipped: a node starts with whatever loads.
+ */
+public class WorkerVerticle extends VerticleBase {
+  private static final Logger LOG = LoggerFactory.getLogger(WorkerVerticle.class);
+
+  private WorkerOptions options;
+  private String workerId;
+  private Map<String, LoadedModel> models = Map.of();
+  private AsyncMap<String, JsonObject> registry;
+  private long statusTimer = -1;
+  private boolean statusScheduled;
+  private final List<MessageConsumer<?>> consumers = new ArrayList<>();
+
+  public WorkerVerticle() {}
+
+  public String workerId() { return workerId; }
+
+  @Override public Future<?> start() {
+    options = new WorkerOptions(config());
+    workerId = options.getWorkerId();
+    Path modelsDir = ModelPaths.modelsDir(Path.of(options.getDataDir()));
+    return vertx.executeBlocking(() -> loadAll(modelsDir))
+        .compose(loaded -> {
+          models = loaded;
+          MessageConsumer<JsonObject> generate =
+              vertx.eventBus().consumer(Addresses.workerGenerate(workerId), this::onGenerate);
+          MessageConsumer<JsonObject> cancel = vertx.eventBus().consumer(Addresses.WORKER_CANCEL, this::onCancel);
+          consumers.add(generate);
+          consumers.add(cancel);
+          return Future.all(generate.completion(), cancel.completion());
+        })
+        .compose(v -> vertx.sharedData().<String, JsonObject>getAsyncMap(Addresses.WORKER_REGISTRY_MAP))
+        .compose(map -> {
+          registry = map;
+          statusTimer = vertx.setPeriodic(options.getStatusIntervalMs(), t -> publishStatus());
+          return publishStatus();
+        })
+        .onSuccess(v -> LOG.info("Worker {} on node {} serves {} model(s): {}", workerId, options.getNodeName(),
+            models.size(), models.keySet()));
+  }
+
+  @Override public Future<?> stop() {
+    if (statusTimer >= 0) vertx.cancelTimer(statusTimer);
+    Future<?> removed = registry == null ? Future.succeededFuture() : registry.remove(workerId)
+        .recover(e -> {
+          LOG.warn("Worker {} could not remove itself from the registry", workerId, e);
+          return Future.succeededFuture();
+        });
+    List<Future<?>> unregistered = new ArrayList<>();
+    for (MessageConsumer<?> c : consumers) unregistered.add(c.unregister());
+    return Future.join(unregistered).transform(x -> removed).transform(x -> vertx.executeBlocking(() -> {
+      for (LoadedModel m : models.values()) {
+        try {
+          m.close();
+        } catch (Exception e) {
+          LOG.warn("Closing model {} failed", m.info().id(), e);
+        }
+      }
+      return null;
+    }));
+  }
+
+  /** Loads every model folder; a folder that fails is logged with its reason and skipped. Blocking. */
+  private Map<String, LoadedModel> loadAll(Path modelsDir) throws IOException {
+    Map<String, LoadedModel> out = new LinkedHashMap<>();
+    if (!Files.isDirectory(modelsDir)) {
+      LOG.warn("No models directory {}; import a model with: ./companion model import FILE --tokenizer FILE "
+          + "--name NAME", modelsDir);
+      return out;
+    }
+    List<Path> folders;
+    try (Stream<Path> s = Files.list(modelsDir)) {
+      folders = s.filter(Files::isDirectory).sorted().toList();
+    }
+    OnnxDecoder.SessionSettings settings = sessionSettings(options);
+    DecodeScheduler.Limits limits = new DecodeScheduler.Limits(options.getMaxConcurrentSequences(),
+        options.getMaxQueuedRequests(), options.getKvBudgetMb() * 1024 * 1024);
+    for (Path folder : folders) {
+      try {
+        LoadedModel m = LoadedModel.load(folder, settings, limits, this::loadChanged);
+        out.put(m.info().id(), m);
+      } catch (Exception | LinkageError e) {
+        LOG.error("Skipping model folder {}: {}", folder, e.getMessage());
+        LOG.debug("Model folder {} failed to load", folder, e);
+      }
+    }
+    if (out.isEmpty()) {
+      LOG.warn("No generative model loaded from {}; import one with: ./companion model import FILE --tokenizer FILE "
+          + "--name NAME", modelsDir);
+    }
+    return Collections.unmodifiableMap(out);
+  }
+
+  /** optimizationLevel → ONNX Runtime graph optimization level and intra-op threads (intraOpThreads overrides). */
+  static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
+    int cores = Runtime.getRuntime().availableProcessors();
+    OptLevel level;
+    int threads;
+    switch (o.getOptimizationLevel()) {
+      case "low" -> { level = OptLevel.BASIC_OPT; threads = 1; }
+      case "medium" -> { level = OptLevel.EXTENDED_OPT; threads = Math.max(1, cores / 2); }
+      default -> { level = OptLevel.ALL_OPT; threads = cores; }
+    }
+    if (o.getIntraOpThreads() > 0) threads = o.getIntraOpThreads();
+    return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads);
+  }
+
+  private void onGenerate(Message<JsonObject> msg) {
+    GenerationRequest req;
+    try {
+      req = GenerationRequest.fromJson(msg.body());
+    } catch (RuntimeException e) {
+      fail(msg, ErrorCode.INVALID_REQUEST.exception("malformed generation request: " + e.getMessage()));
+      return;
+    }
+    if (req.requestId() == null || req.streamAddress() == null) {
+      fail(msg, ErrorCode.INVALID_REQUEST.exception("a generation request needs requestId and streamAddress"));
+      return;
+    }
+    LoadedModel model = req.model() == null ? null : models.get(req.model());
+    if (model == null) {
+      fail(msg, ErrorCode.MODEL_NOT_FOUND.exception("The model '" + req.model() + "' does not exist on worker "
+          + workerId + " (it serves " + models.keySet() + ")"));
+      return;
+    }
+    String address = req.streamAddress();
+    vertx.executeBlocking(() -> model.prepare(req), false).onComplete(ar -> {
+      if (ar.failed()) {
+        fail(msg, ar.cause());
+        return;
+      }
+      LoadedModel.Prepared prepared = ar.result();
+      try {
+        // queued and answered in this one event-loop task: events reach the context only after the reply
+        model.start(prepared, workerId,
+            e -> context.runOnContext(v -> vertx.eventBus().send(address, e.toJson())));
+      } catch (RuntimeException e) {
+        fail(msg, e);
+        return;
+      }
+      LOG.debug("Request {} accepted for model {} ({} prompt tokens)", req.requestId(), req.model(),
+          prepared.promptTokens());
+      msg.reply(new JsonObject().put("accepted", true).put("workerId", workerId)
+          .put("promptTokens", prepared.promptTokens()));
+    });
+  }
+
+  private void onCancel(Message<JsonObject> msg) {
+    String requestId = msg.body() == null ? null : msg.body().getString("requestId");
+    if (requestId == null) return;
+    for (LoadedModel m : models.values()) {
+      if (m.cancel(requestId)) LOG.debug("Request {} cancelled", requestId);
+    }
+  }
+
+  private void fail(Message<?> msg, Throwable t) {
+    CompanionException ce = t instanceof CompanionException c ? c
+        : ErrorCode.INTERNAL.exception(t.getMessage() == null ? t.toString() : t.getMessage());
+    if (ce.code() == ErrorCode.INTERNAL) LOG.error("Generation request failed", t);
+    msg.fail(ce.code().wire(), ce.getMessage());
+  }
+
+  /** Called on a decode thread when a model's running set changes: one status refresh, coalesced. */
+  private void loadChanged() {
+    context.runOnContext(v -> {
+      if (statusScheduled) return;
+      statusScheduled = true;
+      vertx.setTimer(100, t -> {
+        statusScheduled = false;
+        publishStatus();
+      });
+    });
+  }
+
+  public WorkerInfo info() {
+    int active = 0;
+    int queued = 0;
+    long outstanding = 0;
+    List<ModelInfo> infos = new ArrayList<>();
+    String device = "cpu";
+    for (LoadedModel m : models.values()) {
+      infos.add(m.info());
+      active += m.scheduler().active();
+      queued += m.scheduler().queued();
+      outstanding += m.scheduler().outstandingTokens();
+      device = m.device();
+    }
+    return new WorkerInfo(workerId, options.getNodeName(), infos, device, active, queued, outstanding,
+        System.currentTimeMillis());
+  }
+
+  private Future<Void> publishStatus() {
+    JsonObject json = info().toJson();
+    vertx.eventBus().publish(Addresses.WORKER_STATUS, json);
+    // the entry outlives a few missed refreshes, not a dead node
+    long ttl = Math.max(3 * options.getStatusIntervalMs(), 5000);
+    return registry.put(workerId, json, ttl).onFailure(e -> LOG.warn("Worker {} registry refresh failed", workerId, e));
+  }
+}

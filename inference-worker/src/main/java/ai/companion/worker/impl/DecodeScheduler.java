@@ -1,0 +1,247 @@
+package ai.companion.worker.impl;
+
+import ai.companion.api.ErrorCode;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The decode loop of one model, on its own thread (ordered: one session step at a time; ONNX Runtime is never run
+ * on an event loop). Each turn it prefills the sequences admitted since the last turn, one by one, then runs one
+ * decode step for the whole running batch: requests join and leave at token granularity (continuous batching).
+ *
+ * <p>Admission: at most {@code maxConcurrent} sequences run, and their key/value caches (reserved for prompt +
+ * max_tokens) stay within {@code kvBudgetBytes}; the rest wait in a queue of at most {@code maxQueued}, past which
+ * {@link #submit} refuses with {@link ErrorCode#OVERLOADED}.
+ */
+public final class DecodeScheduler implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(DecodeScheduler.class);
+
+  /** Limits of one model's scheduler. */
+  public record Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes) {}
+
+  private final OnnxDecoder decoder;
+  private final Limits limits;
+  private final Runnable onLoadChange;
+  private final LinkedBlockingQueue<Object> incoming = new LinkedBlockingQueue<>();
+  private final ConcurrentHashMap<String, Sequence> byRequest = new ConcurrentHashMap<>();
+  private final AtomicInteger waitingCount = new AtomicInteger();
+  private final Thread thread;
+  private volatile boolean closed;
+  private volatile int activeCount;
+  private volatile long outstandingTokens;
+
+  // decode thread only
+  private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
+  private final DecodeBatch batch;
+  private final Sampler.Scratch scratch;
+  private float[] logits;
+  private long reservedKv;
+  private long tokensOut;
+
+  public DecodeScheduler(OnnxDecoder decoder, Limits limits, Runnable onLoadChange) {
+    this.decoder = decoder;
+    this.limits = limits;
+    this.onLoadChange = onLoadChange;
+    this.batch = new DecodeBatch(decoder);
+    this.scratch = new Sampler.Scratch(decoder.config().vocabSize());
+    this.logits = new float[decoder.config().vocabSize()];
+    this.thread = new Thread(this::loop, "decode-" + decoder.config().id());
+    this.thread.setDaemon(true);
+    this.thread.start();
+  }
+
+  /** Queues a sequence; refuses with OVERLOADED when the queue is full. Any thread. */
+  public void submit(Sequence s) {
+    if (closed) throw ErrorCode.WORKER_LOST.exception("worker is stopping");
+    if (waitingCount.incrementAndGet() > limits.maxQueued() + Math.max(0, limits.maxConcurrent() - activeCount)) {
+      waitingCount.decrementAndGet();
+      throw ErrorCode.OVERLOADED.exception("model " + decoder.config().id() + " is at capacity (" + activeCount
+          + " sequences running, " + limits.maxQueued() + " queued); retry later");
+    }
+    byRequest.put(s.requestId(), s);
+    incoming.add(s);
+  }
+
+  /** Any thread: the sequence stops at the next step, if it runs here. */
+  public boolean cancel(String requestId) {
+    Sequence s = byRequest.get(requestId);
+    if (s == null) return false;
+    s.cancel();
+    incoming.add(WAKE);
+    return true;
+  }
+
+  public int active() { return activeCount; }
+
+  public int queued() { return Math.max(0, waitingCount.get()); }
+
+  public long outstandingTokens() { return outstandingTokens; }
+
+  // a marker that only wakes the loop
+  private static final Object WAKE = new Object();
+
+  private void loop() {
+    List<Sequence> joiners = new ArrayList<>();
+    while (!closed) {
+      try {
+        boolean idle = batch.size() == 0 && waiting.isEmpty();
+        Object in = idle ? incoming.poll(1, TimeUnit.SECONDS) : incoming.poll();
+        while (in != null) {
+          if (in instanceof Sequence s) waiting.add(s);
+          in = incoming.poll();
+        }
+        boolean changed = dropCancelled();
+        joiners.clear();
+        admitAndPrefill(joiners);
+        if (!joiners.isEmpty() || changed || anyFinished()) {
+          List<Sequence> next = new ArrayList<>();
+          for (Sequence s : batch.members()) if (!s.finished()) next.add(s);
+          next.addAll(joiners);
+          batch.rebuild(next);
+          updateLoad(true);
+        }
+        if (batch.size() > 0) step();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      } catch (Throwable t) {
+        LOG.error("Decode step of model {} failed; failing its {} running sequences", decoder.config().id(),
+            batch.size(), t);
+        for (Sequence s : batch.members()) s.fail(ErrorCode.INTERNAL, "inference failed: " + t.getMessage());
+        for (Sequence s : joiners) {
+          s.fail(ErrorCode.INTERNAL, "inference failed: " + t.getMessage());
+          forget(s);
+        }
+        joiners.clear();
+        try {
+          batch.rebuild(List.of());
+        } catch (Exception ignored) {
+          batch.close();
+        }
+        releaseFinished();
+        updateLoad(true);
+      }
+    }
+    shutdown();
+  }
+
+  private boolean anyFinished() {
+    for (Sequence s : batch.members()) if (s.finished()) return true;
+    return false;
+  }
+
+  private boolean dropCancelled() {
+    boolean changed = false;
+    for (Iterator<Sequence> it = waiting.iterator(); it.hasNext(); ) {
+      Sequence s = it.next();
+      if (s.cancelled()) {
+        it.remove();
+        waitingCount.decrementAndGet();
+        s.finish("cancelled");
+        byRequest.remove(s.requestId());
+      }
+    }
+    for (Sequence s : batch.members()) {
+      if (s.cancelled() && !s.finished()) {
+        s.finish("cancelled");
+        changed = true;
+      }
+    }
+    if (changed) releaseFinished();
+    return changed;
+  }
+
+  private void admitAndPrefill(List<Sequence> joiners) throws Exception {
+    while (!waiting.isEmpty()) {
+      Sequence s = waiting.peek();
+      int running = batch.size() + joiners.size();
+      if (running >= limits.maxConcurrent()) break;
+      if (running > 0 && reservedKv + s.kvReservation() > limits.kvBudgetBytes()) break;
+      waiting.poll();
+      waitingCount.decrementAndGet();
+      reservedKv += s.kvReservation();
+      if (s.exhausted()) {
+        s.finish("length");
+        forget(s);
+        continue;
+      }
+      try {
+        s.prefilled(decoder.prefill(s.context(), logits));
+        s.sampleAndAccept(logits, 0, scratch);
+        tokensOut++;
+      } catch (Exception e) {
+        LOG.error("Prefill of request {} failed", s.requestId(), e);
+        s.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
+      }
+      if (s.finished()) forget(s);
+      else joiners.add(s);
+    }
+  }
+
+  private void step() throws Exception {
+    int b = batch.size();
+    int vocab = decoder.config().vocabSize();
+    if (logits.length < b * vocab) logits = new float[b * vocab];
+    decoder.decode(batch, logits);
+    List<Sequence> members = batch.members();
+    for (int r = 0; r < b; r++) {
+      Sequence s = members.get(r);
+      s.sampleAndAccept(logits, r * vocab, scratch);
+      tokensOut++;
+    }
+    releaseFinished();
+    updateLoad(false);
+  }
+
+  private void releaseFinished() {
+    for (Sequence s : batch.members()) if (s.finished()) forget(s);
+  }
+
+  private void forget(Sequence s) {
+    if (byRequest.remove(s.requestId(), s)) reservedKv -= s.kvReservation();
+  }
+
+  private void updateLoad(boolean membershipChanged) {
+    long out = 0;
+    for (Sequence s : batch.members()) out += s.outstanding();
+    for (Sequence s : waiting) out += s.outstanding();
+    outstandingTokens = out;
+    int active = 0;
+    for (Sequence s : batch.members()) if (!s.finished()) active++;
+    boolean changed = active != activeCount;
+    activeCount = active;
+    if ((membershipChanged || changed) && onLoadChange != null) onLoadChange.run();
+  }
+
+  /** Tokens generated by this scheduler since it started. */
+  public long tokensGenerated() { return tokensOut; }
+
+  private void shutdown() {
+    List<Sequence> all = new ArrayList<>(batch.members());
+    all.addAll(waiting);
+    Object in;
+    while ((in = incoming.poll()) != null) if (in instanceof Sequence s) all.add(s);
+    for (Sequence s : all) s.fail(ErrorCode.WORKER_LOST, "worker stopped");
+    batch.close();
+    byRequest.clear();
+  }
+
+  /** Stops the loop; running and queued sequences end with ERROR (worker_lost). Waits for the thread. */
+  @Override public void close() {
+    closed = true;
+    thread.interrupt();
+    try {
+      thread.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

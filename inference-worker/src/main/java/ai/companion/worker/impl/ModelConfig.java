@@ -1,0 +1,109 @@
+package ai.companion.worker.impl;
+
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What a model folder in the Hugging Face ONNX export layout says about itself: {@code config.json} (sizes),
+ * {@code generation_config.json} (bos/eos, optional), {@code tokenizer_config.json} (chat template, optional) and
+ * {@code companion.json} (description and variant, optional).
+ */
+public record ModelConfig(String id, Path folder, String modelType, int layers, int heads, int kvHeads, int headDim,
+                          int hiddenSize, int intermediateSize, int vocabSize, int contextLength, boolean tiedEmbeddings,
+                          int bosTokenId, List<Integer> eosTokenIds, boolean hasChatTemplate, String description,
+                          String variant, long parameters) {
+
+  public static final String CONFIG = "config.json";
+  public static final String MODEL = "model.onnx";
+  public static final String TOKENIZER = "tokenizer.json";
+  public static final String TOKENIZER_CONFIG = "tokenizer_config.json";
+  public static final String GENERATION_CONFIG = "generation_config.json";
+  public static final String COMPANION = "companion.json";
+
+  public ModelConfig {
+    eosTokenIds = List.copyOf(eosTokenIds);
+  }
+
+  /** Reads a model folder's descriptors; a missing file or field fails with a message naming the folder and the file. */
+  public static ModelConfig read(Path folder) throws IOException {
+    String id = folder.getFileName().toString();
+    JsonObject config = json(folder, CONFIG, true);
+    for (String f : List.of(MODEL, TOKENIZER)) {
+      if (!Files.isRegularFile(folder.resolve(f))) {
+        throw new IOException("model folder " + folder + " has no " + f);
+      }
+    }
+    JsonObject generation = json(folder, GENERATION_CONFIG, false);
+    JsonObject tokenizerConfig = json(folder, TOKENIZER_CONFIG, false);
+    JsonObject companion = json(folder, COMPANION, false);
+
+    String type = config.getString("model_type");
+    if (type == null) throw new IOException(folder.resolve(CONFIG) + ": no model_type");
+    int layers = required(folder, config, "num_hidden_layers");
+    int heads = required(folder, config, "num_attention_heads");
+    int hidden = required(folder, config, "hidden_size");
+    int kvHeads = config.getInteger("num_key_value_heads", heads);
+    int headDim = config.getInteger("head_dim", hidden / heads);
+    int vocab = required(folder, config, "vocab_size");
+    int context = required(folder, config, "max_position_embeddings");
+    int intermediate = config.getInteger("intermediate_size", 0);
+    boolean tied = config.getBoolean("tie_word_embeddings", false);
+
+    Integer bos = generation.getInteger("bos_token_id", config.getInteger("bos_token_id"));
+    if (bos == null) throw new IOException(folder + ": no bos_token_id in " + GENERATION_CONFIG + " or " + CONFIG);
+    List<Integer> eos = ids(generation.getValue("eos_token_id", config.getValue("eos_token_id")));
+    if (eos.isEmpty()) throw new IOException(folder + ": no eos_token_id in " + GENERATION_CONFIG + " or " + CONFIG);
+
+    long params = companion.getLong("parameters", 0L);
+    if (params <= 0) params = estimateLlamaParameters(layers, hidden, heads, kvHeads, headDim, intermediate, vocab, tied);
+    return new ModelConfig(id, folder, type, layers, heads, kvHeads, headDim, hidden, intermediate, vocab, context,
+        tied, bos, eos, tokenizerConfig.getValue("chat_template") != null, companion.getString("description", ""),
+        companion.getString("variant", "fp32"), params);
+  }
+
+  public boolean isEos(int token) {
+    return eosTokenIds.contains(token);
+  }
+
+  /** Weight count of a llama decoder with these sizes (norms included). */
+  static long estimateLlamaParameters(int layers, int hidden, int heads, int kvHeads, int headDim, int intermediate,
+                                      int vocab, boolean tied) {
+    long perLayer = 2L * hidden                                   // two RMSNorms
+        + (long) hidden * heads * headDim * 2                     // wq, wo
+        + (long) hidden * kvHeads * headDim * 2                   // wk, wv
+        + 3L * hidden * intermediate;                             // w1, w2, w3
+    return (long) vocab * hidden * (tied ? 1 : 2) + layers * perLayer + hidden;
+  }
+
+  private static int required(Path folder, JsonObject j, String key) throws IOException {
+    Integer v = j.getInteger(key);
+    if (v == null || v <= 0) throw new IOException(folder.resolve(CONFIG) + ": missing or invalid " + key);
+    return v;
+  }
+
+  private static List<Integer> ids(Object v) {
+    List<Integer> out = new ArrayList<>();
+    if (v instanceof Number n) out.add(n.intValue());
+    if (v instanceof JsonArray a) a.forEach(o -> out.add(((Number) o).intValue()));
+    return out;
+  }
+
+  private static JsonObject json(Path folder, String name, boolean required) throws IOException {
+    Path p = folder.resolve(name);
+    try {
+      return new JsonObject(Files.readString(p));
+    } catch (NoSuchFileException e) {
+      if (required) throw new IOException("model folder " + folder + " has no " + name);
+      return new JsonObject();
+    } catch (DecodeException | ClassCastException e) {
+      throw new IOException(p + " is not valid JSON: " + e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,228 @@
+package ai.companion.worker.impl;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One ONNX decoder session (Hugging Face / optimum layout: {@code input_ids}, {@code attention_mask},
+ * {@code position_ids}, {@code past_key_values.N.key|value} in; {@code logits}, {@code present.N.key|value} out,
+ * cache layout [batch, kv_heads, past, head_dim]).
+ *
+ * <p>Not thread-safe: one decode thread drives it (ordered: one session step at a time, see {@link DecodeScheduler}).
+ */
+public final class OnnxDecoder implements AutoCloseable {
+  private final OrtEnvironment env;
+  private final OrtSession session;
+  private final ModelConfig config;
+  private final String device;
+  private final String[] pastNames;
+  private final String[] presentNames;
+  private final boolean hasPositionIds;
+  private final Set<String> prefillOutputs;
+  private final OnnxTensor emptyPast;
+
+  // pinned logits output for decode steps of the current batch size: no per-token allocation for logits
+  private int pinnedBatch = -1;
+  private OnnxTensor pinnedLogits;
+  private FloatBuffer pinnedLogitsBuffer;
+
+  private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device) throws OrtException,
+      IOException {
+    this.env = env;
+    this.session = session;
+    this.config = config;
+    this.device = device;
+    int layers = config.layers();
+    pastNames = new String[2 * layers];
+    presentNames = new String[2 * layers];
+    for (int i = 0; i < layers; i++) {
+      pastNames[2 * i] = "past_key_values." + i + ".key";
+      pastNames[2 * i + 1] = "past_key_values." + i + ".value";
+      presentNames[2 * i] = "present." + i + ".key";
+      presentNames[2 * i + 1] = "present." + i + ".value";
+    }
+    Map<String, NodeInfo> inputs = session.getInputInfo();
+    Map<String, NodeInfo> outputs = session.getOutputInfo();
+    for (String name : new String[] {"input_ids", "attention_mask"}) {
+      requireLong(inputs, name);
+    }
+    hasPositionIds = inputs.containsKey("position_ids");
+    if (hasPositionIds) requireLong(inputs, "position_ids");
+    for (String n : pastNames) {
+      if (!inputs.containsKey(n)) throw new IOException(config.folder() + "/model.onnx has no input " + n);
+    }
+    if (!outputs.containsKey("logits")) throw new IOException(config.folder() + "/model.onnx has no output logits");
+    for (String n : presentNames) {
+      if (!outputs.containsKey(n)) throw new IOException(config.folder() + "/model.onnx has no output " + n);
+    }
+    prefillOutputs = new java.util.HashSet<>(outputs.keySet());
+    emptyPast = OnnxTensor.createTensor(env, FloatBuffer.allocate(0),
+        new long[] {1, config.kvHeads(), 0, config.headDim()});
+  }
+
+  private void requireLong(Map<String, NodeInfo> inputs, String name) throws IOException {
+    NodeInfo info = inputs.get(name);
+    if (info == null) throw new IOException(config.folder() + "/model.onnx has no input " + name);
+    if (!(info.getInfo() instanceof TensorInfo t) || t.type != OnnxJavaType.INT64) {
+      throw new IOException(config.folder() + "/model.onnx input " + name + " must be an int64 tensor");
+    }
+  }
+
+  public static OnnxDecoder open(OrtEnvironment env, ModelConfig config, SessionSettings settings)
+      throws OrtException, IOException {
+    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+      String device = ExecutionProviders.configure(options, settings.provider());
+      options.setOptimizationLevel(settings.optLevel());
+      options.setIntraOpNumThreads(settings.intraOpThreads());
+      options.setInterOpNumThreads(1);
+      OrtSession session = env.createSession(config.folder().resolve(ModelConfig.MODEL).toString(), options);
+      try {
+        return new OnnxDecoder(env, session, config, device);
+      } catch (OrtException | IOException | RuntimeException e) {
+        session.close();
+        throw e;
+      }
+    }
+  }
+
+  /** Execution provider, optimization level and threads of one session. */
+  public record SessionSettings(String provider, OrtSession.SessionOptions.OptLevel optLevel, int intraOpThreads) {}
+
+  public String device() { return device; }
+
+  public ModelConfig config() { return config; }
+
+  /**
+   * Runs {@code tokens} (the whole prompt, or a resumed prefix) through the model with an empty cache.
+   *
+   * @param logitsOut receives the last position's logits row
+   * @return the cache of these tokens, [1, kv, n, d] per layer
+   */
+  public KvCache prefill(int[] tokens, float[] logitsOut) throws OrtException {
+    int n = tokens.length;
+    LongBuffer ids = directLongs(n);
+    LongBuffer mask = directLongs(n);
+    LongBuffer pos = directLongs(n);
+    for (int i = 0; i < n; i++) {
+      ids.put(i, tokens[i]);
+      mask.put(i, 1);
+      pos.put(i, i);
+    }
+    Map<String, OnnxTensor> in = new HashMap<>();
+    OnnxTensor[] created = new OnnxTensor[3];
+    try {
+      created[0] = OnnxTensor.createTensor(env, ids, new long[] {1, n});
+      created[1] = OnnxTensor.createTensor(env, mask, new long[] {1, n});
+      in.put("input_ids", created[0]);
+      in.put("attention_mask", created[1]);
+      if (hasPositionIds) {
+        created[2] = OnnxTensor.createTensor(env, pos, new long[] {1, n});
+        in.put("position_ids", created[2]);
+      }
+      for (String name : pastNames) in.put(name, emptyPast);
+      OrtSession.Result result = session.run(in, prefillOutputs);
+      OnnxTensor[] present = new OnnxTensor[presentNames.length];
+      try (OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow()) {
+        FloatBuffer fb = logits.getFloatBuffer();
+        fb.position((n - 1) * config.vocabSize());
+        fb.get(logitsOut, 0, config.vocabSize());
+      } finally {
+        // the result owns the presents; we keep them and close everything else
+        for (int i = 0; i < presentNames.length; i++) present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+        for (Map.Entry<String, OnnxValue> e : result) {
+          if (!e.getKey().equals("logits") && !e.getKey().startsWith("present.")) e.getValue().close();
+        }
+      }
+      return new KvCache(present, n);
+    } finally {
+      for (OnnxTensor t : created) if (t != null) t.close();
+    }
+  }
+
+  /**
+   * One decode step of a batch: every member feeds one token. Members are left-padded to the longest past; the
+   * mask hides the padding and position_ids give each member its own positions.
+   *
+   * @param logitsOut receives B rows of logits, member order
+   */
+  public void decode(DecodeBatch batch, float[] logitsOut) throws OrtException {
+    int b = batch.size();
+    int t = batch.pastLength();
+    int vocab = config.vocabSize();
+    LongBuffer ids = directLongs(b);
+    LongBuffer pos = directLongs(b);
+    LongBuffer mask = directLongs(b * (t + 1));
+    for (int r = 0; r < b; r++) {
+      int p = batch.memberPast(r);
+      ids.put(r, batch.memberInput(r));
+      pos.put(r, p);
+      int pad = t - p;
+      for (int c = 0; c <= t; c++) mask.put(r * (t + 1) + c, c < pad ? 0 : 1);
+    }
+    if (pinnedBatch != b) {
+      if (pinnedLogits != null) pinnedLogits.close();
+      pinnedLogitsBuffer = ByteBuffer.allocateDirect(b * vocab * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+      pinnedLogits = OnnxTensor.createTensor(env, pinnedLogitsBuffer, new long[] {b, 1, vocab});
+      pinnedBatch = b;
+    }
+    Map<String, OnnxTensor> in = new HashMap<>();
+    OnnxTensor[] created = new OnnxTensor[3];
+    try {
+      created[0] = OnnxTensor.createTensor(env, ids, new long[] {b, 1});
+      created[1] = OnnxTensor.createTensor(env, mask, new long[] {b, t + 1});
+      in.put("input_ids", created[0]);
+      in.put("attention_mask", created[1]);
+      if (hasPositionIds) {
+        created[2] = OnnxTensor.createTensor(env, pos, new long[] {b, 1});
+        in.put("position_ids", created[2]);
+      }
+      OnnxTensor[] past = batch.past();
+      for (int i = 0; i < pastNames.length; i++) in.put(pastNames[i], past == null ? emptyPast : past[i]);
+      OrtSession.Result result = session.run(in, Set.of(presentNames), Map.of("logits", pinnedLogits));
+      OnnxTensor[] present = new OnnxTensor[presentNames.length];
+      for (int i = 0; i < presentNames.length; i++) present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+      batch.advance(present);
+      pinnedLogitsBuffer.get(0, logitsOut, 0, b * vocab);
+    } finally {
+      for (OnnxTensor x : created) if (x != null) x.close();
+    }
+  }
+
+  /** Copies the floats of a tensor (the cache rebuild of a batch uses it). */
+  static float[] read(OnnxTensor t) {
+    FloatBuffer fb = t.getFloatBuffer();
+    float[] out = new float[fb.remaining()];
+    fb.get(out);
+    return out;
+  }
+
+  OnnxTensor tensor(float[] data, long[] shape) throws OrtException {
+    FloatBuffer fb = ByteBuffer.allocateDirect(data.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+    fb.put(data).rewind();
+    return OnnxTensor.createTensor(env, fb, shape);
+  }
+
+  private static LongBuffer directLongs(int n) {
+    return ByteBuffer.allocateDirect(Math.max(1, n) * 8).order(ByteOrder.nativeOrder()).asLongBuffer().limit(n);
+  }
+
+  @Override public void close() throws OrtException {
+    emptyPast.close();
+    if (pinnedLogits != null) pinnedLogits.close();
+    session.close();
+  }
+}

@@ -1,0 +1,78 @@
+package ai.companion.worker.impl;
+
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.SamplingParams;
+import ai.companion.api.StreamEvent;
+import ai.onnxruntime.OrtSession;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/** Drives a {@link LoadedModel} directly (no event bus) and collects each stream's events. */
+final class EngineHarness {
+  private EngineHarness() {}
+
+  static final DecodeScheduler.Limits LIMITS = new DecodeScheduler.Limits(64, 1024, 1L << 30);
+
+  static LoadedModel load(Path folder) throws Exception {
+    return load(folder, LIMITS);
+  }
+
+  static LoadedModel load(Path folder, DecodeScheduler.Limits limits) throws Exception {
+    return LoadedModel.load(folder,
+        new OnnxDecoder.SessionSettings("cpu", OrtSession.SessionOptions.OptLevel.ALL_OPT, 1), limits, null);
+  }
+
+  /** A running stream: its events, complete once the terminal one arrived. */
+  static final class Stream {
+    final List<StreamEvent> events = java.util.Collections.synchronizedList(new ArrayList<>());
+    final CompletableFuture<StreamEvent> end = new CompletableFuture<>();
+    Sequence sequence;
+
+    void accept(StreamEvent e) {
+      events.add(e);
+      if (e.terminal()) end.complete(e);
+    }
+
+    StreamEvent await() throws Exception {
+      return end.get(60, TimeUnit.SECONDS);
+    }
+
+    String text() {
+      StringBuilder sb = new StringBuilder();
+      synchronized (events) { for (StreamEvent e : events) sb.append(e.text()); }
+      return sb.toString();
+    }
+
+    List<Integer> tokenIds() {
+      List<Integer> ids = new ArrayList<>();
+      synchronized (events) { for (StreamEvent e : events) ids.addAll(e.tokenIds()); }
+      return ids;
+    }
+  }
+
+  static GenerationRequest completion(String model, String prompt, SamplingParams params) {
+    String id = UUID.randomUUID().toString();
+    return new GenerationRequest(id, model, prompt, null, params, "test." + id, List.of(), null);
+  }
+
+  static SamplingParams greedy(int maxTokens) {
+    return SamplingParams.GREEDY.withMaxTokens(maxTokens);
+  }
+
+  static Stream start(LoadedModel model, GenerationRequest request) {
+    Stream s = new Stream();
+    LoadedModel.Prepared p = model.prepare(request);
+    s.sequence = model.start(p, "test-worker", s::accept);
+    return s;
+  }
+
+  static Stream run(LoadedModel model, GenerationRequest request) throws Exception {
+    Stream s = start(model, request);
+    s.await();
+    return s;
+  }
+}
