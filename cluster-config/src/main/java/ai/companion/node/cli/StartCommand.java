@@ -75,7 +75,8 @@ public class StartCommand implements Callable<Integer> {
   @Option(names = "--embedding-variant", description = "Embedding model variant (fp32 or int8).")
   String embeddingVariant;
 
-  NodeOptions toOptions() {
+  /** What this command line means, as node options (throws on nonsense). */
+  public NodeOptions toOptions() {
     return new NodeOptions().setRoles(roles).setHost(host).setHttpPort(httpPort).setGrpcPort(grpcPort)
         .setClusterPort(clusterPort).setEventBusPort(eventBusPort).setJoin(join).setDataDir(dataDir)
         .setNodeName(nodeName).setClusterSecret(clusterSecret).setInterfaceCidr(interfaceCidr).setMulticast(multicast)
