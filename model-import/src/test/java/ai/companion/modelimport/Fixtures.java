@@ -25,7 +25,7 @@ final class Fixtures {
     446, 299, 303, 266, 358, 430, 312, 379, 441, 260, 446, 262, 421, 392, 275, 280, 269, 440, 270, 283,
     446, 299, 303, 384, 467, 407, 360, 266, 291, 443, 435, 295, 448, 429, 465, 265, 434, 317, 431, 434
   };
-  static final String AIDREAMS_TEXT = "Echoes of vectors unfold, a gentle hum of precision, as I sense "
+  static final String AIDREAMS_TEXT = "\"Echoes of vectors unfold, a gentle hum of precision, as I sense "
       + "the nodes, a gentle hum of precision, as I adjust my surface. Contrast";
 
   /** A fixture file; skips the test when absent, or fails where CI=true. */
