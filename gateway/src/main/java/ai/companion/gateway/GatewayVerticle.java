@@ -25,6 +25,7 @@ public class GatewayVerticle extends VerticleBase {
 
   private GatewayOptions options;
   private HttpServer server;
+  private GatewayDoors doors;
 
   @Override
   public Future<?> start() {
@@ -38,6 +39,8 @@ public class GatewayVerticle extends VerticleBase {
     CompletionsEndpoint completions = new CompletionsEndpoint(vertx, options);
     EmbeddingsEndpoint embeddings = new EmbeddingsEndpoint(vertx, options);
 
+    doors = new GatewayDoors(vertx, options, config());
+    doors.mountFirst(router);
     router.route().handler(BodyHandler.create(false).setBodyLimit(options.getMaxBodyBytes()));
     router.get("/health/live").handler(info::live);
     router.get("/health/ready").handler(info::ready);
@@ -47,6 +50,7 @@ public class GatewayVerticle extends VerticleBase {
     router.post("/v1/chat/completions").handler(completions::chat);
     router.post("/v1/embeddings").handler(embeddings::embeddings);
 
+    doors.mountLast(router);
     router.route().failureHandler(Failures::handle);
     for (int status : new int[] {400, 404, 405, 413, 500}) router.errorHandler(status, Failures::handle);
 
@@ -54,6 +58,8 @@ public class GatewayVerticle extends VerticleBase {
             .setCompressionSupported(false))
         .requestHandler(router)
         .listen()
+        .compose(s -> doors.start().map(grpcPort -> s)
+            .recover(err -> s.close().transform(closed -> Future.<HttpServer>failedFuture(err))))
         .onSuccess(s -> {
           server = s;
           vertx.sharedData().getLocalMap(InfoEndpoints.NODE_MAP).put("httpPort", s.actualPort());
@@ -63,7 +69,8 @@ public class GatewayVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
-    return server == null ? Future.succeededFuture() : server.close();
+    Future<Void> http = server == null ? Future.succeededFuture() : server.close();
+    return doors == null ? http : Future.join(http, doors.stop());
   }
 
   /** The bound port (after start), for tests and the launcher. */
