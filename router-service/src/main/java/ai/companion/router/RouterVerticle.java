@@ -7,9 +7,25 @@ import ai.companion.api.GenerationRequest;
 import ai.companion.api.ModelInfo;
 import ai.companion.api.RouteDecision;
 import ai.companion.api.WorkerInfo;
+import ai.companion.api.spi.DomainProfile;
+import ai.companion.api.spi.InputProcessor;
+import ai.companion.api.spi.Intent;
+import ai.companion.api.spi.IntentRecognizer;
+import ai.companion.api.spi.PipelineStage;
+import ai.companion.api.spi.RoutePlan;
+import ai.companion.api.spi.RoutingPolicy;
+import ai.companion.api.spi.StageContext;
+import ai.companion.api.spi.Stages;
+import ai.companion.api.spi.StrategyLearner;
+import ai.companion.router.impl.DecisionLog;
+import ai.companion.router.impl.DomainProfiles;
+import ai.companion.router.impl.ThompsonBandit;
 import ai.companion.router.impl.WorkerView;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -23,12 +39,19 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The router role: for each generation request picks a model, a strategy and the worker that runs it.
+ * The router role: for each generation request picks a model, a strategy and the worker that runs it, and
+ * says why.
  *
- * <p>Consumers: {@link Addresses#ROUTER_ROUTE} ({@link GenerationRequest} JSON in, {@link RouteDecision} JSON
- * out, or a failure carrying an {@link ErrorCode}) and {@link Addresses#ROUTER_MODELS}. The worker view is the
- * shared registry map {@link Addresses#WORKER_REGISTRY_MAP} (membership) plus {@link Addresses#WORKER_STATUS}
- * publishes (fresher load).
+ * <p>Consumers: {@link Addresses#ROUTER_ROUTE} ({@link GenerationRequest} JSON in; {@link RouteDecision} JSON
+ * out, plus {@code pattern}, {@code plan} (what the strategy needs) and {@code features}; or a failure carrying
+ * an {@link ErrorCode}), {@link Addresses#ROUTER_MODELS} and {@link Addresses#ROUTER_FEEDBACK}. The worker view
+ * is the shared registry map {@link Addresses#WORKER_REGISTRY_MAP} (membership) plus
+ * {@link Addresses#WORKER_STATUS} publishes (fresher load).
+ *
+ * <p>A named model is honoured (strategy {@code direct}); {@code "auto"} runs the pipeline input processor →
+ * intent recogniser → routing policy, each a {@link PipelineStage} found with {@link Stages#load} over the
+ * class path and {@code DATA_DIR/plugins/}. Either way the least loaded worker serving the model runs it.
+ * Decisions and rewards go to {@code DATA_DIR/router/decisions.jsonl} and are replayed at start.
  */
 public class RouterVerticle extends VerticleBase {
 
@@ -37,26 +60,100 @@ public class RouterVerticle extends VerticleBase {
   /** Hint naming workers that must not be chosen (the gateway's failover after a worker was lost). */
   public static final String HINT_EXCLUDE_WORKERS = "excludeWorkers";
   public static final String AUTO = "auto";
+  /** Weight of a user's rating in the strategy learner; cheap signals count less. */
+  public static final double USER_WEIGHT = 1.0;
+  public static final double FINISH_WEIGHT = 0.3;
+  public static final double RETRIEVAL_WEIGHT = 0.25;
+  static final int MAX_REASONS = 8;
+  static final long PROFILE_REFRESH_MS = 2_000;
 
   private RouterOptions options;
   private WorkerView workers;
   private AsyncMap<String, Object> registry;
+  private ThompsonBandit bandit;
+  private DecisionLog log;
+  private WorkerExecutor logWriter;
+  private DomainProfiles profiles;
+  private InputProcessor inputStage;
+  private IntentRecognizer intentStage;
+  private RoutingPolicy policyStage;
+  private String stagesReason;
+  private long profileTimer = -1;
+  private List<WorkerInfo> lastLive = List.of();
 
   @Override
   public Future<?> start() {
-    options = new RouterOptions(config());
+    try {
+      options = new RouterOptions(config());
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
     workers = new WorkerView(options.getWorkerStaleMs());
-    return vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+    bandit = new ThompsonBandit(options.getBanditSeed());
+    // one thread: decisions and rewards are appended in the order they were made
+    logWriter = vertx.createSharedWorkerExecutor("router-log-" + System.identityHashCode(this), 1);
+    profiles = new DomainProfiles(vertx, options.routerDir(), new DomainProfiles.Settings(
+        options.isLearnProfiles(), options.getProfileSamples(), options.getProfileSampleTokens()));
+    return vertx.executeBlocking(() -> {
+          log = DecisionLog.open(options.routerDir(), bandit);
+          ClassLoader loader = Stages.pluginLoader(options.pluginsDir());
+          inputStage = Stages.load(InputProcessor.class, loader);
+          intentStage = Stages.load(IntentRecognizer.class, loader);
+          policyStage = Stages.load(RoutingPolicy.class, loader);
+          stagesReason = "stages: input=" + inputStage.name() + ", intent=" + intentStage.name() + ", policy="
+              + policyStage.name();
+          return null;
+        })
+        .compose(v -> profiles.load())
+        .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP))
         .compose(map -> {
           registry = map;
-          return Future.all(
-              vertx.eventBus().<Object>consumer(Addresses.ROUTER_ROUTE, this::onRoute).completion(),
-              vertx.eventBus().<Object>consumer(Addresses.ROUTER_MODELS, this::onModels).completion(),
-              vertx.eventBus().<Object>consumer(Addresses.WORKER_STATUS, this::onWorkerStatus).completion());
+          StageContext ctx = new Ctx(List.of());
+          return Future.all(inputStage.start(ctx), intentStage.start(ctx), policyStage.start(ctx));
         })
-        .onSuccess(v -> LOG.info("Router started on node {} (data dir {})", options.getNodeName(),
-            options.getDataDir()));
+        .compose(v -> Future.all(
+            vertx.eventBus().<Object>consumer(Addresses.ROUTER_ROUTE, this::onRoute).completion(),
+            vertx.eventBus().<Object>consumer(Addresses.ROUTER_MODELS, this::onModels).completion(),
+            vertx.eventBus().<Object>consumer(Addresses.ROUTER_FEEDBACK, this::onFeedback).completion(),
+            vertx.eventBus().<Object>consumer(Addresses.WORKER_STATUS, this::onWorkerStatus).completion()))
+        .onSuccess(v -> {
+          profileTimer = vertx.setPeriodic(PROFILE_REFRESH_MS, t -> refreshProfiles());
+          refreshProfiles();
+          LOG.info("Router started on node {} (data dir {}; {})", options.getNodeName(), options.getDataDir(),
+              stagesReason);
+        });
   }
+
+  @Override
+  public Future<?> stop() {
+    if (profileTimer >= 0) vertx.cancelTimer(profileTimer);
+    List<Future<Void>> stops = new ArrayList<>();
+    for (PipelineStage s : new PipelineStage[] {inputStage, intentStage, policyStage}) if (s != null) stops.add(s.stop());
+    return Future.join(stops).transform(x -> logWriter.executeBlocking(() -> {
+      if (log != null) log.close();
+      return null;
+    })).onComplete(x -> logWriter.close());
+  }
+
+  /** The domain profiles this router learned (for tests and the benchmark). */
+  public DomainProfiles profiles() {
+    return profiles;
+  }
+
+  public RoutingPolicy policy() {
+    return policyStage;
+  }
+
+  private void refreshProfiles() {
+    liveWorkers().onSuccess(live -> profiles.refresh(WorkerView.models(live),
+        model -> {
+          WorkerView.Choice c = workers.choose(live, model, Set.of());
+          return c == null ? null : c.load().worker();
+        },
+        texts -> embedMany(texts, DomainProfiles.EMBED_TIMEOUT_MS)));
+  }
+
+  // ---- consumers
 
   private void onWorkerStatus(Message<Object> msg) {
     try {
@@ -81,51 +178,133 @@ public class RouterVerticle extends VerticleBase {
       msg.fail(ErrorCode.INVALID_REQUEST.wire(), "Malformed route request: " + e.getMessage());
       return;
     }
-    route(request)
-        .onSuccess(d -> msg.reply(d.toJson()))
+    routeFull(request)
+        .onSuccess(r -> msg.reply(r))
         .onFailure(err -> {
           LOG.debug("Request {} not routed: {}", request.requestId(), err.getMessage());
           fail(msg, err);
         });
   }
 
+  private void onFeedback(Message<Object> msg) {
+    JsonObject body;
+    try {
+      body = json(msg.body());
+    } catch (RuntimeException e) {
+      msg.fail(ErrorCode.INVALID_REQUEST.wire(), "Feedback must be a JSON object");
+      return;
+    }
+    Object idValue = body.containsKey("requestId") ? body.getValue("requestId")
+        : body.containsKey("request_id") ? body.getValue("request_id") : body.getValue("id");
+    if (!(idValue instanceof String requestId) || requestId.isBlank()) {
+      msg.fail(ErrorCode.INVALID_REQUEST.wire(), "Feedback needs 'requestId': the id of the routed response");
+      return;
+    }
+    double reward;
+    double weight;
+    String source;
+    if (body.getValue("signal") instanceof JsonObject signal) {
+      Object finish = signal.getValue("finishReason", signal.getValue("finish_reason"));
+      if (!(finish instanceof String f)) {
+        msg.fail(ErrorCode.INVALID_REQUEST.wire(), "A signal needs 'finishReason' (stop or length)");
+        return;
+      }
+      // finished on its own (EOS or a stop sequence) before the token limit: the answer was complete
+      reward = f.equals("stop") ? 1.0 : f.equals("length") ? 0.25 : 0.5;
+      weight = FINISH_WEIGHT;
+      source = "finish";
+    } else {
+      Object rating = body.getValue("rating");
+      Object score = body.getValue("score");
+      if (rating instanceof Number n && n.doubleValue() >= -1 && n.doubleValue() <= 1) {
+        reward = (n.doubleValue() + 1) / 2;
+      } else if (rating instanceof String s && (s.equals("up") || s.equals("good"))) {
+        reward = 1;
+      } else if (rating instanceof String s && (s.equals("down") || s.equals("bad"))) {
+        reward = 0;
+      } else if (rating == null && score instanceof Number n && n.doubleValue() >= 0 && n.doubleValue() <= 1) {
+        reward = n.doubleValue();
+      } else {
+        msg.fail(ErrorCode.INVALID_REQUEST.wire(), "Feedback needs 'rating' (-1, 0 or 1; or \"up\"/\"down\") or "
+            + "'score' (0..1)");
+        return;
+      }
+      weight = USER_WEIGHT;
+      source = "user";
+    }
+    DecisionLog.Decision d = log.find(requestId);
+    if (d == null) d = log.find(requestId.replaceFirst("\\.r\\d+$", ""));
+    if (d == null) {
+      msg.fail(ErrorCode.NOT_FOUND.wire(), "No routing decision is known for request '" + requestId + "'");
+      return;
+    }
+    DecisionLog.Decision decision = d;
+    double r = reward;
+    logWriter.executeBlocking(() -> {
+      log.appendReward(decision.requestId(), decision.pattern(), decision.strategy(), r, weight, source);
+      return null;
+    }).onComplete(ar -> {
+      if (ar.failed()) {
+        LOG.warn("Feedback for {} could not be stored", requestId, ar.cause());
+        msg.fail(ErrorCode.INTERNAL.wire(), "Feedback could not be stored: " + ar.cause().getMessage());
+        return;
+      }
+      bandit.reward(decision.pattern(), decision.strategy(), r, weight);
+      double[] e = bandit.evidence(decision.pattern(), decision.strategy());
+      msg.reply(new JsonObject().put("accepted", true).put("requestId", decision.requestId())
+          .put("model", decision.model()).put("strategy", decision.strategy()).put("pattern", decision.pattern())
+          .put("reward", r).put("weight", weight).put("source", source)
+          .put("evidence", new JsonObject().put("successes", e[0]).put("failures", e[1])));
+    });
+  }
+
+  // ---- routing
+
   /** Routes one request; fails with a {@link CompanionException}. */
   public Future<RouteDecision> route(GenerationRequest request) {
+    return routeFull(request).map(RouteDecision::fromJson);
+  }
+
+  /** The decision JSON: {@link RouteDecision#toJson()} plus pattern, plan and features. */
+  Future<JsonObject> routeFull(GenerationRequest request) {
     return liveWorkers().compose(live -> {
       if (live.isEmpty()) {
         return Future.failedFuture(ErrorCode.NO_WORKER.exception("No inference worker is available"));
       }
       String model = request.model();
-      if (model == null || model.isBlank() || AUTO.equals(model)) {
-        return routeAuto(request, live);
-      }
+      if (model == null || model.isBlank() || AUTO.equals(model)) return routeAuto(request, live);
       return routeNamed(request, live, model);
     });
   }
 
-  private Future<RouteDecision> routeNamed(GenerationRequest request, List<WorkerInfo> live, String model) {
+  private Future<JsonObject> routeNamed(GenerationRequest request, List<WorkerInfo> live, String model) {
     if (WorkerView.serving(live, model) == 0) {
       return Future.failedFuture(ErrorCode.MODEL_NOT_FOUND.exception("The model '" + model + "' does not exist"));
     }
     List<String> reasons = new ArrayList<>();
     reasons.add("model '" + model + "' named in the request");
-    return place(request, live, model, "direct", reasons);
+    return place(request, live, model, "direct", "named:" + model, reasons, new JsonObject(), null);
   }
 
-  private Future<RouteDecision> routeAuto(GenerationRequest request, List<WorkerInfo> live) {
-    // the largest model until the policy engine decides
-    ModelInfo largest = null;
-    for (ModelInfo m : WorkerView.models(live)) {
-      if (largest == null || m.parameters() > largest.parameters()) largest = m;
-    }
-    List<String> reasons = new ArrayList<>();
-    reasons.add("auto: largest model served (" + largest.parameters() + " parameters)");
-    return place(request, live, largest.id(), "direct", reasons);
+  private Future<JsonObject> routeAuto(GenerationRequest request, List<WorkerInfo> live) {
+    Ctx ctx = new Ctx(WorkerView.models(live));
+    return inputStage.process(request, ctx)
+        .compose(in -> intentStage.recognize(in, ctx))
+        .compose(intent -> policyStage.decide(intent, ctx).compose(plan -> {
+          if (ctx.models().stream().noneMatch(m -> m.id().equals(plan.model()))) {
+            return Future.failedFuture(ErrorCode.INTERNAL.exception("routing policy " + policyStage.name()
+                + " chose model '" + plan.model() + "', which no live worker serves"));
+          }
+          List<String> reasons = new ArrayList<>(plan.reasons());
+          reasons.addAll(intent.notes());
+          String pattern = plan.pattern() != null ? plan.pattern() : intent.pattern();
+          return place(request, live, plan.model(), plan.strategy(), pattern, reasons, plan.plan(), intent);
+        }));
   }
 
-  /** Picks the least loaded worker for the chosen model and completes the decision. */
-  private Future<RouteDecision> place(GenerationRequest request, List<WorkerInfo> live, String model,
-                                      String strategy, List<String> reasons) {
+  /** Picks the least loaded worker for the chosen model, records the decision and builds the reply. */
+  private Future<JsonObject> place(GenerationRequest request, List<WorkerInfo> live, String model, String strategy,
+                                   String pattern, List<String> reasons, JsonObject plan, Intent intent) {
     Set<String> exclude = excluded(request);
     WorkerView.Choice choice = workers.choose(live, model, exclude);
     if (choice == null) {
@@ -135,11 +314,32 @@ public class RouterVerticle extends VerticleBase {
     WorkerInfo w = choice.load().worker();
     Integer max = request.params().maxTokens();
     workers.assigned(w, max != null ? max : options.getAssumedMaxTokens());
-    List<String> out = new ArrayList<>(reasons);
+    List<String> out = new ArrayList<>(reasons.subList(0, Math.min(reasons.size(), MAX_REASONS - 2)));
     out.add("worker " + choice.load().describe() + ": least loaded of " + choice.candidates()
         + (choice.excluded() > 0 ? " (" + choice.excluded() + " excluded)" : ""));
-    LOG.debug("Request {} routed to {} on {} ({})", request.requestId(), model, w.workerId(), strategy);
-    return Future.succeededFuture(new RouteDecision(model, w.workerId(), w.nodeName(), strategy, out));
+    if (intent != null) out.add(stagesReason);
+    RouteDecision decision = new RouteDecision(model, w.workerId(), w.nodeName(), strategy, out);
+    record(request.requestId(), pattern, strategy, model, intent);
+    LOG.debug("Request {} routed to {} on {} ({}, pattern {})", request.requestId(), model, w.workerId(), strategy,
+        pattern);
+    JsonObject reply = decision.toJson().put("requestId", request.requestId()).put("pattern", pattern)
+        .put("plan", plan);
+    if (intent != null) reply.put("features", intent.toJson());
+    return Future.succeededFuture(reply);
+  }
+
+  private void record(String requestId, String pattern, String strategy, String model, Intent intent) {
+    if (requestId == null) return;
+    DecisionLog.Decision d = new DecisionLog.Decision(requestId, pattern, strategy, model, System.currentTimeMillis());
+    boolean retrieval = intent != null && strategy.equals("knowledge") && !Double.isNaN(intent.knowledgeScore());
+    double score = retrieval ? Math.max(0, Math.min(1, intent.knowledgeScore())) : 0;
+    if (retrieval) bandit.reward(pattern, strategy, score, RETRIEVAL_WEIGHT);
+    logWriter.executeBlocking(() -> {
+      log.appendDecision(d);
+      // the retrieval score is a cheap signal known at once: how well the knowledge base covers the question
+      if (retrieval) log.appendReward(requestId, pattern, strategy, score, RETRIEVAL_WEIGHT, "retrieval");
+      return null;
+    }).onFailure(err -> LOG.warn("Decision for {} not logged: {}", requestId, err.toString()));
   }
 
   private static Set<String> excluded(GenerationRequest request) {
@@ -160,11 +360,65 @@ public class RouterVerticle extends VerticleBase {
           LOG.warn("Ignoring malformed registry entry {}: {}", e.getKey(), ex.toString());
         }
       }
-      return workers.live(all, System.currentTimeMillis());
+      lastLive = workers.live(all, System.currentTimeMillis());
+      return lastLive;
     });
   }
 
-  private static JsonObject json(Object body) {
+  // ---- services lent to the stages
+
+  private Future<float[][]> embedMany(List<String> texts, long timeoutMs) {
+    return vertx.eventBus().<JsonObject>request(Addresses.EMBEDDINGS_EMBED,
+            new JsonObject().put("input", new JsonArray(new ArrayList<>(texts))),
+            new DeliveryOptions().setSendTimeout(timeoutMs))
+        .map(reply -> {
+          JsonArray data = reply.body().getJsonArray("data");
+          float[][] out = new float[data.size()][];
+          for (int i = 0; i < out.length; i++) {
+            JsonArray row = data.getJsonArray(i);
+            float[] v = new float[row.size()];
+            for (int j = 0; j < v.length; j++) v[j] = ((Number) row.getValue(j)).floatValue();
+            out[i] = v;
+          }
+          return out;
+        });
+  }
+
+  private final class Ctx implements StageContext {
+    private final List<ModelInfo> models;
+
+    Ctx(List<ModelInfo> models) {
+      this.models = models;
+    }
+
+    @Override public Vertx vertx() { return vertx; }
+    @Override public JsonObject config() { return options.toJson(); }
+    @Override public List<ModelInfo> models() { return models; }
+    @Override public Map<String, DomainProfile> profiles() { return profiles.snapshot(); }
+    @Override public StrategyLearner learner() { return bandit; }
+
+    @Override
+    public Future<float[]> embed(String text) {
+      if (text == null || text.isBlank()) return Future.failedFuture("nothing to embed");
+      return embedMany(List.of(text), options.getEmbedTimeoutMs()).map(v -> v[0]);
+    }
+
+    @Override
+    public Future<JsonArray> searchKnowledge(String query, int k) {
+      JsonObject q = new JsonObject().put("query", query).put("q", query).put("k", k);
+      return vertx.eventBus().<Object>request(Addresses.KNOWLEDGE_SEARCH, q,
+              new DeliveryOptions().setSendTimeout(options.getKnowledgeTimeoutMs()))
+          .map(reply -> {
+            JsonObject body = json(reply.body());
+            JsonArray results = body.getJsonArray("results");
+            return results == null ? new JsonArray() : results;
+          });
+    }
+  }
+
+  // ---- helpers
+
+  static JsonObject json(Object body) {
     if (body instanceof JsonObject j) return j;
     if (body instanceof String s) return new JsonObject(s);
     if (body instanceof io.vertx.core.buffer.Buffer b) return new JsonObject(b);
@@ -182,7 +436,7 @@ public class RouterVerticle extends VerticleBase {
     } else {
       ErrorCode code = ErrorCode.of(err);
       if (code == ErrorCode.INTERNAL) LOG.warn("Routing failed", err);
-      msg.fail(code.wire(), String.valueOf(err.getMessage()));
+      msg.fail(code.wire(), err.getMessage() != null ? err.getMessage() : err.toString());
     }
   }
 }

@@ -1,0 +1,142 @@
+package ai.companion.router.impl;
+
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The router's durable memory: an append-only JSON-lines file of decisions ({@code "t":"d"}) and rewards
+ * ({@code "t":"r"}), replayed at start into the bandit and the index that maps a request id to its decision.
+ * A torn last line (a crash mid-write) is skipped on replay. Rewards are forced to disk before they are
+ * acknowledged; decisions are flushed but not forced (losing the last few only loses feedback for them).
+ *
+ * <p>Blocking: every method does file I/O; call from a worker thread, one at a time (the router uses an
+ * ordered executor).
+ */
+public final class DecisionLog implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(DecisionLog.class);
+
+  /** Decisions remembered for feedback; older ones only live in the file (and in the bandit's counts). */
+  public static final int MAX_INDEXED = 200_000;
+
+  /** What a request was routed to, for crediting its feedback. */
+  public record Decision(String requestId, String pattern, String strategy, String model, long at) {}
+
+  private final Path file;
+  private final FileChannel channel;
+  private final Map<String, Decision> index = new LinkedHashMap<>(1024, 0.75f, false) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Decision> eldest) {
+      return size() > MAX_INDEXED;
+    }
+  };
+  private int replayedDecisions;
+  private int replayedRewards;
+  private int skipped;
+
+  private DecisionLog(Path file, FileChannel channel) {
+    this.file = file;
+    this.channel = channel;
+  }
+
+  /** Opens (creating) {@code dir/decisions.jsonl} and replays it: rewards go to {@code bandit}. */
+  public static DecisionLog open(Path dir, ThompsonBandit bandit) throws IOException {
+    Files.createDirectories(dir);
+    Path file = dir.resolve("decisions.jsonl");
+    DecisionLog log = new DecisionLog(file, null);
+    if (Files.exists(file)) {
+      try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        String line;
+        while ((line = r.readLine()) != null) log.replay(line, bandit);
+      }
+    }
+    FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.APPEND);
+    DecisionLog opened = new DecisionLog(file, ch);
+    opened.index.putAll(log.index);
+    opened.replayedDecisions = log.replayedDecisions;
+    opened.replayedRewards = log.replayedRewards;
+    opened.skipped = log.skipped;
+    if (log.skipped > 0) LOG.warn("Skipped {} unreadable line(s) in {}", log.skipped, file);
+    LOG.info("Replayed {} decisions and {} rewards from {}", log.replayedDecisions, log.replayedRewards, file);
+    return opened;
+  }
+
+  private void replay(String line, ThompsonBandit bandit) {
+    if (line.isBlank()) return;
+    try {
+      JsonObject j = new JsonObject(line);
+      switch (j.getString("t", "")) {
+        case "d" -> {
+          index(decisionOf(j));
+          replayedDecisions++;
+        }
+        case "r" -> {
+          bandit.reward(j.getString("p"), j.getString("s"), j.getDouble("r"), j.getDouble("w"));
+          replayedRewards++;
+        }
+        default -> skipped++;
+      }
+    } catch (DecodeException | ClassCastException | NullPointerException e) {
+      skipped++;
+    }
+  }
+
+  private static Decision decisionOf(JsonObject j) {
+    return new Decision(j.getString("id"), j.getString("p"), j.getString("s"), j.getString("m"), j.getLong("at", 0L));
+  }
+
+  private void index(Decision d) {
+    if (d.requestId() != null) index.put(d.requestId(), d);
+  }
+
+  public Decision find(String requestId) {
+    synchronized (index) {
+      return index.get(requestId);
+    }
+  }
+
+  public void appendDecision(Decision d) throws IOException {
+    synchronized (index) {
+      index(d);
+    }
+    write(new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
+        .put("m", d.model()).put("at", d.at()), false);
+  }
+
+  /** Appends a reward and forces it to disk. */
+  public void appendReward(String requestId, String pattern, String strategy, double reward, double weight,
+                           String source) throws IOException {
+    write(new JsonObject().put("t", "r").put("id", requestId).put("p", pattern).put("s", strategy)
+        .put("r", reward).put("w", weight).put("src", source).put("at", System.currentTimeMillis()), true);
+  }
+
+  private void write(JsonObject line, boolean force) throws IOException {
+    ByteBuffer buf = ByteBuffer.wrap((line.encode() + "\n").getBytes(StandardCharsets.UTF_8));
+    while (buf.hasRemaining()) channel.write(buf);
+    if (force) channel.force(false);
+  }
+
+  public int replayedDecisions() { return replayedDecisions; }
+  public int replayedRewards() { return replayedRewards; }
+  public Path file() { return file; }
+
+  @Override
+  public void close() throws IOException {
+    if (channel != null) {
+      channel.force(false);
+      channel.close();
+    }
+  }
+}

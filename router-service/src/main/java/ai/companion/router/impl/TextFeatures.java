@@ -1,0 +1,119 @@
+package ai.companion.router.impl;
+
+import java.util.Locale;
+import java.util.Set;
+
+/** Cheap, tokenizer-free measures of a text: token estimate, question-likeness, question shape. */
+public final class TextFeatures {
+
+  private TextFeatures() {}
+
+  /** Characters per token of a typical 32k-vocabulary sub-word tokenizer on English prose. */
+  public static final double GENERIC_CHARS_PER_TOKEN = 4.0;
+
+  private static final Set<String> WH = Set.of("what", "who", "whom", "whose", "when", "where", "why", "how",
+      "which", "wer", "wann", "wo", "warum", "wie", "welche", "welcher", "qui", "quoi", "quand", "où",
+      "pourquoi", "comment", "quel", "quelle", "qué", "quién", "cuándo", "dónde", "cómo", "cuál", "chi", "cosa",
+      "quando", "dove", "perché", "come", "quale", "wat", "wanneer", "waar", "waarom", "hoe");
+  private static final Set<String> AUX = Set.of("is", "are", "was", "were", "do", "does", "did", "can", "could",
+      "should", "would", "will", "has", "have", "had", "may", "might", "must", "shall", "ist", "sind", "kann",
+      "est-ce", "puis-je", "es", "está", "hay", "è");
+  private static final Set<String> ASK_VERBS = Set.of("explain", "define", "describe", "list", "compare",
+      "summarize", "summarise", "name", "find");
+  private static final Set<String> CREATIVE = Set.of("write", "tell", "imagine", "compose", "create", "invent",
+      "generate", "continue", "dream", "narrate", "once", "pretend");
+  private static final Set<String> CREATIVE_NOUNS = Set.of("story", "stories", "tale", "fairy", "poem", "dream",
+      "dreams", "dreaming", "bedtime", "fable");
+
+  /**
+   * Prompt tokens without a tokenizer: Han/kana/Hangul characters count one each (those tokenizers split
+   * them about that finely); other words count one per {@link #GENERIC_CHARS_PER_TOKEN} characters, at least
+   * one, and every punctuation mark one.
+   */
+  public static int estimateTokens(String text) {
+    int tokens = 0;
+    int word = 0;
+    for (int i = 0; i < text.length(); ) {
+      int cp = text.codePointAt(i);
+      i += Character.charCount(cp);
+      Character.UnicodeScript s = Character.UnicodeScript.of(cp);
+      if (s == Character.UnicodeScript.HAN || s == Character.UnicodeScript.HIRAGANA
+          || s == Character.UnicodeScript.KATAKANA || s == Character.UnicodeScript.HANGUL) {
+        tokens += wordTokens(word) + 1;
+        word = 0;
+      } else if (Character.isLetterOrDigit(cp)) {
+        word++;
+      } else {
+        tokens += wordTokens(word);
+        word = 0;
+        if (!Character.isWhitespace(cp)) tokens++;
+      }
+    }
+    return tokens + wordTokens(word);
+  }
+
+  private static int wordTokens(int letters) {
+    return letters == 0 ? 0 : (int) Math.ceil(letters / GENERIC_CHARS_PER_TOKEN);
+  }
+
+  /** Tokens on a tokenizer whose measured ratio is {@code charsPerToken} (0: unknown, use the estimate). */
+  public static int tokensAt(String text, double charsPerToken) {
+    if (charsPerToken <= 0) return estimateTokens(text);
+    return (int) Math.ceil(text.length() / charsPerToken);
+  }
+
+  /** 0..1: how much {@code query} reads as a question seeking facts (rather than a creative request). */
+  public static double questionScore(String query) {
+    String q = query.strip();
+    if (q.isEmpty()) return 0;
+    String[] words = words(q);
+    if (words.length == 0) return 0;
+    double s = 0;
+    if (q.endsWith("?") || q.startsWith("¿")) s += 0.45;
+    String first = words[0];
+    if (WH.contains(first)) s += 0.45;
+    else if (AUX.contains(first)) s += 0.3;
+    else if (ASK_VERBS.contains(first)) s += 0.35;
+    String lower = q.toLowerCase(Locale.ROOT);
+    if (lower.contains("how do i") || lower.contains("how to ") || lower.contains("what is")
+        || lower.contains("what are") || lower.contains("difference between")) s += 0.15;
+    if (CREATIVE.contains(first)) s -= 0.4;
+    for (String w : words) {
+      if (CREATIVE_NOUNS.contains(w)) {
+        s -= 0.35;
+        break;
+      }
+    }
+    return Math.max(0, Math.min(1, s));
+  }
+
+  /** The question's shape: its wh-word, {@code yesno}, {@code ask} (explain, define ...), or {@code other}. */
+  public static String shape(String query) {
+    String[] words = words(query.strip());
+    if (words.length == 0) return "empty";
+    String first = words[0];
+    if (WH.contains(first)) return first;
+    if (AUX.contains(first)) return "yesno";
+    if (ASK_VERBS.contains(first)) return "ask";
+    if (CREATIVE.contains(first)) return "create";
+    return "other";
+  }
+
+  public static String lengthBucket(int tokens) {
+    return tokens <= 24 ? "short" : tokens <= 128 ? "medium" : "long";
+  }
+
+  public static int wordCount(String text) {
+    return words(text).length;
+  }
+
+  static String[] words(String text) {
+    String[] w = text.toLowerCase(Locale.ROOT).split("[^\\p{L}\\p{N}'-]+");
+    if (w.length > 0 && w[0].isEmpty()) {
+      String[] out = new String[w.length - 1];
+      System.arraycopy(w, 1, out, 0, out.length);
+      return out;
+    }
+    return w;
+  }
+}
