@@ -131,7 +131,11 @@ public class WorkerVerticle extends VerticleBase {
     return Collections.unmodifiableMap(out);
   }
 
-  /** optimizationLevel → ONNX Runtime graph optimization level and intra-op threads (intraOpThreads overrides). */
+  /**
+   * optimizationLevel → ONNX Runtime graph optimization level and intra-op threads: low = basic optimizations on
+   * one thread, medium = extended on half the cores, high = all optimizations with threads sized to the model
+   * (every core, one for a tiny model). intraOpThreads above 0 overrides the count.
+   */
   static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
     int cores = Runtime.getRuntime().availableProcessors();
     OptLevel level;
@@ -139,7 +143,7 @@ public class WorkerVerticle extends VerticleBase {
     switch (o.getOptimizationLevel()) {
       case "low" -> { level = OptLevel.BASIC_OPT; threads = 1; }
       case "medium" -> { level = OptLevel.EXTENDED_OPT; threads = Math.max(1, cores / 2); }
-      default -> { level = OptLevel.ALL_OPT; threads = cores; }
+      default -> { level = OptLevel.ALL_OPT; threads = 0; }
     }
     if (o.getIntraOpThreads() > 0) threads = o.getIntraOpThreads();
     return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads);

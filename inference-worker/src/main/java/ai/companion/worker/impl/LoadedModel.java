@@ -49,8 +49,9 @@ public final class LoadedModel implements AutoCloseable {
     ModelTokenizer tokenizer = ModelTokenizer.load(folder.resolve(ModelConfig.TOKENIZER), config.bosTokenId());
     try {
       OnnxDecoder decoder = OnnxDecoder.open(OrtEnvironment.getEnvironment(), config, settings);
-      LOG.info("Loaded model {} ({} layers, context {}, vocab {}, device {})", config.id(), config.layers(),
-          config.contextLength(), config.vocabSize(), decoder.device());
+      LOG.info("Loaded model {} ({} layers, context {}, vocab {}, device {}, {} intra-op thread(s), {})", config.id(),
+          config.layers(), config.contextLength(), config.vocabSize(), decoder.device(), decoder.threads(),
+          settings.optLevel());
       return new LoadedModel(config, tokenizer, decoder, limits, onLoadChange);
     } catch (Exception e) {
       tokenizer.close();
