@@ -291,8 +291,8 @@ class OpenAiEndToEndTest {
       assertEquals(1, nodes.size(), nodes::encode);
       JsonObject n = nodes.getJsonObject(0);
       assertEquals("e2e-node", n.getString("name"));
-      assertTrue(n.getJsonArray("roles").containsAll(List.of("gateway", "worker")), n::encode);
-      assertTrue(n.getJsonArray("models").containsAll(MODELS), n::encode);
+      assertTrue(n.getJsonArray("roles").getList().containsAll(List.of("gateway", "worker")), n::encode);
+      assertTrue(n.getJsonArray("models").getList().containsAll(MODELS), n::encode);
       assertNotNull(n.getString("device"));
       ctx.completeNow();
     })));
