@@ -85,7 +85,7 @@ public final class Llama2cCheckpoint implements LlamaWeights {
     ByteBuffer buf;
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       size = ch.size();
-      if (size < V0_HEADER_BYTES) {
+      if (size < 4) {
         throw new ModelImportException(file, "not a llama2.c checkpoint: only " + size + " bytes");
       }
       if (size > Integer.MAX_VALUE) {
@@ -97,6 +97,9 @@ public final class Llama2cCheckpoint implements LlamaWeights {
       throw new ModelImportException(file, "cannot read checkpoint: " + e, e);
     }
     if (buf.getInt(0) == MAGIC) return readExported(file, buf, size);
+    if (size < V0_HEADER_BYTES) {
+      throw new ModelImportException(file, "not a llama2.c checkpoint: only " + size + " bytes");
+    }
     return readLegacy(file, buf, size);
   }
 
