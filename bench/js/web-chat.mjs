@@ -1,0 +1,75 @@
+// The web chat page in headless Chromium (Debian's chromium, driven by playwright-core): loads the page, asks a
+// question, and reports what a person would have seen. Used by WebChatBrowserTest, which asserts on the JSON
+// line this prints: no script errors, the answer streamed in several steps, the route shown, the panels filled.
+//
+//   node web-chat.mjs URL MODEL QUESTION [SCREENSHOT.png]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [url, model, question, screenshot] = process.argv.slice(2);
+if (!url || !model) {
+  console.error('usage: node web-chat.mjs URL MODEL QUESTION [SCREENSHOT.png]');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'companion-chromium-'));
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--user-data-dir=' + userDataDir],
+});
+const out = { errors: [], console: [] };
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => out.errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') out.console.push(m.text()); });
+  const resp = await page.goto(url, { waitUntil: 'load' });
+  out.status = resp.status();
+  out.title = await page.title();
+  // the model list comes from /v1/models
+  await page.waitForFunction((m) => [...document.querySelectorAll('#model option')].some((o) => o.value === m),
+    model, { timeout: 20_000 });
+  out.models = await page.$$eval('#model option', (os) => os.map((o) => o.value));
+  await page.selectOption('#model', model);
+  await page.fill('#temperature', '0');
+  await page.fill('#maxTokens', '60');
+  // count how often the answer's text changes while it streams
+  await page.evaluate(() => {
+    window.__updates = [];
+    new MutationObserver(() => {
+      const t = document.querySelector('.msg.assistant .text');
+      if (t) window.__updates.push(t.textContent.length);
+    }).observe(document.getElementById('messages'), { subtree: true, childList: true, characterData: true });
+  });
+  await page.fill('#question', question || '');
+  await page.press('#question', 'Enter');
+  await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 60_000 });
+  out.answer = await page.textContent('.msg.assistant .text');
+  out.route = await page.textContent('.msg.assistant .route');
+  out.feedbackButtons = await page.$$eval('.msg.assistant .feedback button', (bs) => bs.length);
+  out.updates = await page.evaluate(() => window.__updates);
+  out.statusLine = await page.textContent('#status');
+  out.assistantIsError = await page.$eval('.msg.assistant', (e) => e.classList.contains('error'));
+  // the cluster panel polls /v1/cluster/nodes
+  await page.waitForFunction(() => document.querySelectorAll('#nodes tr td').length >= 5, null, { timeout: 15_000 })
+    .catch(() => {});
+  out.clusterRows = await page.$$eval('#nodes tr', (rs) => rs.map((r) => [...r.children].map((c) => c.textContent)));
+  out.gaps = await page.$$eval('#gaps li', (ls) => ls.map((l) => l.textContent));
+  if (out.feedbackButtons > 0) {
+    await page.click('.msg.assistant .feedback button[data-rating="1"]');
+    await page.waitForFunction(() => /feedback/i.test(document.getElementById('status').textContent),
+      null, { timeout: 10_000 }).catch(() => {});
+    out.feedbackStatus = await page.textContent('#status');
+  }
+  if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+} catch (e) {
+  out.failure = String(e && e.stack || e);
+} finally {
+  await browser.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(out));

@@ -1,0 +1,115 @@
+package ai.companion.node.doors;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.api.ModelPaths;
+import ai.companion.embeddings.EmbeddingVerticle;
+import ai.companion.gateway.GatewayOptions;
+import ai.companion.gateway.GatewayVerticle;
+import ai.companion.modelimport.ModelImporter;
+import ai.companion.router.RouterVerticle;
+import ai.companion.worker.WorkerVerticle;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * A real node in this JVM for the door tests: local (unclustered) Vert.x with the real router, inference worker,
+ * embeddings, knowledge (when that module provides its verticle) and gateway, over a data dir into which the
+ * stories260K fixture is imported with the real importer. HTTP and gRPC bind free loopback ports.
+ */
+final class DoorsNode implements AutoCloseable {
+
+  static final String HOST = "127.0.0.1";
+  static final String MODEL = "stories260K";
+  static final String NODE_NAME = "doors-node";
+  private static final String KNOWLEDGE_VERTICLE = "ai.companion.knowledge.KnowledgeVerticle";
+
+  final Vertx vertx;
+  final int httpPort;
+  final int grpcPort;
+
+  private DoorsNode(Vertx vertx, int httpPort, int grpcPort) {
+    this.vertx = vertx;
+    this.httpPort = httpPort;
+    this.grpcPort = grpcPort;
+  }
+
+  /** Imports the fixture into {@code dataDir} and starts every role; {@code gatewayExtra} adds gateway config. */
+  static DoorsNode start(Path dataDir, JsonObject gatewayExtra) throws Exception {
+    Path shared = ModelPaths.sharedModels().resolve(MODEL);
+    Path bin = shared.resolve(MODEL + ".bin");
+    if (!Files.isRegularFile(bin)) {
+      if (ci()) throw new IllegalStateException("missing fixture " + bin);
+      Assumptions.abort("fixture " + bin + " not present");
+    }
+    if (!Files.isDirectory(ModelPaths.modelsDir(dataDir).resolve(MODEL))) {
+      ModelImporter.importLlama2c(bin, shared.resolve("tok512.bin"), MODEL, ModelPaths.modelsDir(dataDir), null);
+    }
+    Vertx vertx = Vertx.vertx();
+    JsonObject node = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", NODE_NAME);
+    JsonObject gw = new GatewayOptions().setHost(HOST).setHttpPort(0).setGrpcPort(0).setNodeName(NODE_NAME)
+        .toJson().put("dataDir", dataDir.toString());
+    if (gatewayExtra != null) gw.mergeIn(gatewayExtra);
+    GatewayVerticle gateway = new GatewayVerticle();
+    Future<String> started = vertx.deployVerticle(new RouterVerticle(), new DeploymentOptions().setConfig(node))
+        .compose(v -> vertx.deployVerticle(new WorkerVerticle(), new DeploymentOptions().setConfig(node)))
+        .compose(v -> vertx.deployVerticle(new EmbeddingVerticle(), new DeploymentOptions().setConfig(node)))
+        .compose(v -> knowledge(vertx, node))
+        .compose(v -> vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(gw)));
+    try {
+      started.toCompletionStage().toCompletableFuture().get(180, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      vertx.close();
+      throw e;
+    }
+    int grpc = (Integer) vertx.sharedData().getLocalMap("companion.node").get("grpcPort");
+    return new DoorsNode(vertx, gateway.actualPort(), grpc);
+  }
+
+  /** The knowledge role, when its module has a verticle yet (the web page's knowledge panel reads it). */
+  private static Future<String> knowledge(Vertx vertx, JsonObject node) {
+    try {
+      Class.forName(KNOWLEDGE_VERTICLE);
+    } catch (ClassNotFoundException e) {
+      return Future.succeededFuture("absent");
+    }
+    return vertx.deployVerticle(KNOWLEDGE_VERTICLE, new DeploymentOptions().setConfig(node.copy()));
+  }
+
+  String baseUrl() {
+    return "http://" + HOST + ":" + httpPort;
+  }
+
+  String grpcTarget() {
+    return HOST + ":" + grpcPort;
+  }
+
+  static <T> T await(Future<T> f) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+  }
+
+  static boolean ci() {
+    return "true".equalsIgnoreCase(System.getenv("CI"));
+  }
+
+  /** The greedy 60-token text from BOS in the fixture's SOURCE.md. */
+  static String oracle() throws Exception {
+    String md = Files.readString(ModelPaths.sharedModels().resolve(MODEL).resolve("SOURCE.md"));
+    Matcher m = Pattern.compile("exactly[^\\n]*\\n+```\\n(.*?)\\n```", Pattern.DOTALL).matcher(md);
+    assertTrue(m.find(), "oracle block in " + MODEL + "/SOURCE.md");
+    return m.group(1);
+  }
+
+  @Override
+  public void close() throws Exception {
+    vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+  }
+}
