@@ -1,0 +1,209 @@
+package ai.companion.worker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.api.Addresses;
+import ai.companion.api.ErrorCode;
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.SamplingParams;
+import ai.companion.api.StreamEvent;
+import ai.companion.api.WorkerInfo;
+import ai.companion.worker.impl.Fixtures;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import io.vertx.junit5.VertxTestContext;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The worker verticle over a local event bus, with both fixture models imported and one broken folder beside them. */
+@ExtendWith(VertxExtension.class)
+class WorkerVerticleTest {
+  private static final String WORKER = "test-node-w1";
+
+  @TempDir static Path dataDir;
+  static String deploymentId;
+
+  @BeforeAll static void deploy(Vertx vertx, VertxTestContext ctx) throws Exception {
+    Path modelsDir = dataDir.resolve("models");
+    Fixtures.importModel(Fixtures.STORIES, modelsDir);
+    Fixtures.importModel(Fixtures.AIDREAMS, modelsDir);
+    Path broken = Files.createDirectories(modelsDir.resolve("broken"));
+    Files.writeString(broken.resolve("config.json"), "{ not json");
+    JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "test-node")
+        .put("workerId", WORKER).put("statusIntervalMs", 200);
+    vertx.deployVerticle(new WorkerVerticle(), new DeploymentOptions().setConfig(config))
+        .onComplete(ctx.succeeding(id -> {
+          deploymentId = id;
+          ctx.completeNow();
+        }));
+    assertTrue(ctx.awaitCompletion(60, TimeUnit.SECONDS));
+  }
+
+  /** Sends a request and collects its stream; completes with the accepted reply and every event. */
+  record Run(JsonObject reply, List<StreamEvent> events) {
+    String text() {
+      StringBuilder sb = new StringBuilder();
+      events.forEach(e -> sb.append(e.text()));
+      return sb.toString();
+    }
+
+    StreamEvent last() { return events.get(events.size() - 1); }
+  }
+
+  static Future<Run> generate(Vertx vertx, String model, String prompt, SamplingParams params,
+                              java.util.function.Consumer<StreamEvent> onEvent) {
+    String requestId = UUID.randomUUID().toString();
+    String address = Addresses.streamAddress(requestId);
+    GenerationRequest req = new GenerationRequest(requestId, model, prompt, null, params, address, List.of(), null);
+    List<StreamEvent> events = new ArrayList<>();
+    Promise<Void> ended = Promise.promise();
+    MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address, m -> {
+      StreamEvent e = StreamEvent.fromJson(m.body());
+      events.add(e);
+      if (onEvent != null) onEvent.accept(e);
+      if (e.terminal()) ended.tryComplete();
+    });
+    return consumer.completion()
+        .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(WORKER), req.toJson()))
+        .compose(reply -> ended.future().map(v -> new Run(reply.body(), events)))
+        .eventually(() -> consumer.unregister());
+  }
+
+  @Test void acceptsStreamsInOrderAndEndsWithUsage(Vertx vertx, VertxTestContext ctx) {
+    generate(vertx, Fixtures.STORIES, "", SamplingParams.GREEDY.withMaxTokens(60), null)
+        .onComplete(ctx.succeeding(run -> ctx.verify(() -> {
+          assertEquals(true, run.reply().getBoolean("accepted"));
+          assertEquals(WORKER, run.reply().getString("workerId"));
+          assertEquals(1, run.reply().getInteger("promptTokens"));
+          for (int i = 0; i < run.events().size(); i++) assertEquals(i, run.events().get(i).seq());
+          StreamEvent done = run.last();
+          assertEquals(StreamEvent.Type.DONE, done.type());
+          assertEquals(1, run.events().stream().filter(StreamEvent::terminal).count());
+          assertEquals("length", done.finishReason());
+          assertEquals(1, done.promptTokens());
+          assertEquals(60, done.completionTokens());
+          assertEquals(WORKER, done.workerId());
+          assertEquals(Fixtures.STORIES_TEXT, run.text());
+          List<Integer> ids = new ArrayList<>();
+          run.events().forEach(e -> ids.addAll(e.tokenIds()));
+          assertEquals(60, ids.size());
+          for (int i = 0; i < 60; i++) assertEquals(Fixtures.STORIES_ORACLE[i], ids.get(i));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test void aidreamsOracleOverTheBus(Vertx vertx, VertxTestContext ctx) {
+    generate(vertx, Fixtures.AIDREAMS, "", SamplingParams.GREEDY.withMaxTokens(60), null)
+        .onComplete(ctx.succeeding(run -> ctx.verify(() -> {
+          assertEquals(Fixtures.AIDREAMS_TEXT, run.text());
+          assertEquals(60, run.last().completionTokens());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test void unknownModelFailsWithModelNotFound(Vertx vertx, VertxTestContext ctx) {
+    generate(vertx, "no-such-model", "hi", SamplingParams.GREEDY, null)
+        .onComplete(ctx.failing(t -> ctx.verify(() -> {
+          assertTrue(t instanceof ReplyException, t.toString());
+          assertEquals(ErrorCode.MODEL_NOT_FOUND.wire(), ((ReplyException) t).failureCode());
+          assertEquals(ErrorCode.MODEL_NOT_FOUND, ErrorCode.of(t));
+          assertTrue(t.getMessage().contains("no-such-model"), t.getMessage());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test void promptLongerThanContextFailsNamingTheLimit(Vertx vertx, VertxTestContext ctx) {
+    String prompt = "I sense the nodes and the gentle hum of precision. ".repeat(20);
+    generate(vertx, Fixtures.AIDREAMS, prompt, SamplingParams.GREEDY.withMaxTokens(10), null)
+        .onComplete(ctx.failing(t -> ctx.verify(() -> {
+          assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ErrorCode.of(t));
+          assertTrue(t.getMessage().startsWith("This model's maximum context length is 128 tokens, but the prompt has "),
+              t.getMessage());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test void promptPlusMaxTokensOverContextFails(Vertx vertx, VertxTestContext ctx) {
+    generate(vertx, Fixtures.AIDREAMS, "Echoes", SamplingParams.GREEDY.withMaxTokens(200), null)
+        .onComplete(ctx.failing(t -> ctx.verify(() -> {
+          assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ErrorCode.of(t));
+          assertTrue(t.getMessage().contains("128 tokens") && t.getMessage().contains("200 for the completion"),
+              t.getMessage());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test void cancelOverTheBusStopsEarly(Vertx vertx, VertxTestContext ctx) {
+    generate(vertx, Fixtures.STORIES, "", SamplingParams.GREEDY.withMaxTokens(500), e -> {
+      if (e.seq() == 0) vertx.eventBus().publish(Addresses.WORKER_CANCEL, new JsonObject().put("requestId", e.requestId()));
+    }).onComplete(ctx.succeeding(run -> ctx.verify(() -> {
+      StreamEvent done = run.last();
+      assertEquals(StreamEvent.Type.DONE, done.type());
+      assertEquals("cancelled", done.finishReason());
+      assertTrue(done.completionTokens() < 500, "generated " + done.completionTokens());
+      ctx.completeNow();
+    })));
+  }
+
+  @Test void registersInTheSharedMapAndPublishesStatus(Vertx vertx, VertxTestContext ctx) {
+    MessageConsumer<JsonObject> status = vertx.eventBus().consumer(Addresses.WORKER_STATUS);
+    status.handler(m -> ctx.verify(() -> {
+      WorkerInfo info = WorkerInfo.fromJson(m.body());
+      if (!info.workerId().equals(WORKER)) return;
+      assertTrue(info.serves(Fixtures.STORIES) && info.serves(Fixtures.AIDREAMS));
+      status.unregister();
+      vertx.sharedData().<String, JsonObject>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+          .compose(map -> map.get(WORKER))
+          .onComplete(ctx.succeeding(json -> ctx.verify(() -> {
+            assertNotNull(json);
+            WorkerInfo reg = WorkerInfo.fromJson(json);
+            assertEquals("test-node", reg.nodeName());
+            assertEquals("cpu", reg.device());
+            // the broken folder was skipped, the others serve
+            assertEquals(List.of(Fixtures.AIDREAMS, Fixtures.STORIES),
+                reg.models().stream().map(mi -> mi.id()).toList());
+            assertEquals(128, reg.models().get(0).contextLength());
+            assertEquals(512, reg.models().get(1).contextLength());
+            assertTrue(reg.models().get(1).parameters() > 200_000, "parameters " + reg.models().get(1).parameters());
+            ctx.completeNow();
+          })));
+    }));
+  }
+
+  @Test void undeployRemovesTheRegistryEntry(Vertx vertx, VertxTestContext ctx) {
+    // a second worker on the same bus, deployed and undeployed on its own
+    JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "other")
+        .put("statusIntervalMs", 200);
+    WorkerVerticle w = new WorkerVerticle();
+    vertx.deployVerticle(w, new DeploymentOptions().setConfig(config))
+        .compose(id -> vertx.sharedData().<String, JsonObject>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+            .compose(map -> map.get(w.workerId()).compose(before -> {
+              ctx.verify(() -> {
+                assertNotNull(before);
+                assertTrue(w.workerId().startsWith("other-"), w.workerId());
+              });
+              return vertx.undeploy(id).compose(v -> map.get(w.workerId()));
+            })))
+        .onComplete(ctx.succeeding(after -> ctx.verify(() -> {
+          assertNull(after);
+          ctx.completeNow();
+        })));
+  }
+}
