@@ -108,6 +108,23 @@ public final class Llama2cTokenizer {
     return new Llama2cTokenizer(file, maxLen, pieces.toArray(String[]::new), s);
   }
 
+  /**
+   * A tokenizer made in memory (no file): pieces as raw bytes, ids 0..258 being {@code <unk>},
+   * {@code <s>}, {@code </s>} and the 256 byte tokens as in llama2.c.
+   */
+  public static Llama2cTokenizer of(Path name, List<byte[]> pieces, float[] scores) {
+    if (pieces.size() != scores.length || pieces.size() < BYTE_OFFSET + 256) {
+      throw new IllegalArgumentException(pieces.size() + " pieces, " + scores.length + " scores");
+    }
+    int maxLen = 1;
+    String[] p = new String[pieces.size()];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = new String(pieces.get(i), StandardCharsets.ISO_8859_1);
+      maxLen = Math.max(maxLen, p[i].length());
+    }
+    return new Llama2cTokenizer(name, maxLen, p, scores.clone());
+  }
+
   public Path file() {
     return file;
   }

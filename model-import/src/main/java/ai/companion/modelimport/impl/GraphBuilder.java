@@ -11,7 +11,7 @@ import ai.companion.modelimport.onnx.Onnx.TensorProto;
 import ai.companion.modelimport.onnx.Onnx.TensorShapeProto;
 import ai.companion.modelimport.onnx.Onnx.TypeProto;
 import ai.companion.modelimport.onnx.Onnx.ValueInfoProto;
-import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -133,7 +133,7 @@ public final class GraphBuilder implements AutoCloseable {
           .addExternalData(entry("length", Long.toString(bytes.length)));
       externalOffset += bytes.length;
     } else {
-      t.setRawData(ByteString.copyFrom(bytes));
+      t.setRawData(UnsafeByteOperations.unsafeWrap(bytes)); // bytes are ours, never changed
     }
     graph.addInitializer(t);
     if (!quiet) {
