@@ -1,0 +1,62 @@
+package ai.companion.router;
+
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.companion.api.ModelPaths;
+import ai.companion.embeddings.EmbeddingVerticle;
+import ai.companion.modelimport.ModelImporter;
+import ai.companion.modelimport.ProgressListener;
+import ai.companion.worker.WorkerVerticle;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The real parts, in one Vert.x: the two fixture models imported with no hints (no description), one
+ * inference worker serving both, the all-MiniLM-L6-v2 embedding service, and a router.
+ */
+final class RealStack {
+  static final String STORIES = "stories260k";
+  static final String DREAMS = "aidreams260k";
+
+  private RealStack() {}
+
+  /** A fixture file; skips the test when absent, or fails where CI=true. */
+  static Path fixture(String folder, String file) {
+    Path p = ModelPaths.sharedModels().resolve(folder).resolve(file);
+    if (!Files.isRegularFile(p)) {
+      if ("true".equalsIgnoreCase(System.getenv("CI"))) fail("missing model fixture " + p);
+      assumeTrue(false, "model fixture " + p + " not found");
+    }
+    return p;
+  }
+
+  /** Imports both fixtures into {@code dataDir/models} (blocking). */
+  static void importModels(Path dataDir) throws Exception {
+    Path models = ModelPaths.modelsDir(dataDir);
+    Files.createDirectories(models);
+    ModelImporter.importLlama2c(fixture("stories260K", "stories260K.bin"), fixture("stories260K", "tok512.bin"),
+        STORIES, models, ProgressListener.NONE);
+    ModelImporter.importLlama2c(fixture("aidreams260K", "aidreams260K.bin"), fixture("aidreams260K", "tok512.bin"),
+        DREAMS, models, ProgressListener.NONE);
+  }
+
+  /** Deploys embeddings, a worker and a router; completes with the router once both profiles are learned. */
+  static Future<RouterVerticle> deploy(Vertx vertx, Path dataDir, JsonObject routerConfig) {
+    RouterVerticle router = new RouterVerticle();
+    JsonObject rc = new RouterOptions().setDataDir(dataDir.toString()).setNodeName("test").setBanditSeed(7)
+        .toJson().mergeIn(routerConfig == null ? new JsonObject() : routerConfig);
+    return vertx.deployVerticle(new EmbeddingVerticle(), new DeploymentOptions())
+        .compose(id -> vertx.deployVerticle(new WorkerVerticle(), new DeploymentOptions().setConfig(
+            new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "test").put("workerId", "worker-1")
+                .put("statusIntervalMs", 500))))
+        .compose(id -> vertx.deployVerticle(router, new DeploymentOptions().setConfig(rc)))
+        .compose(id -> router.profiles().awaitProfiles(List.of(STORIES, DREAMS), 180_000))
+        .map(v -> router);
+  }
+}
