@@ -32,12 +32,30 @@ public final class Addresses {
   /** Request {@code {"input":[texts]}}, reply {@code {"model","data":[[floats]...],"prompt_tokens"}}. */
   public static final String EMBEDDINGS_EMBED = "companion.embeddings.embed";
 
+  /**
+   * Knowledge service. Every request may carry {@code "tenant"} (the API key's tenant; absent means
+   * {@code "public"}). Request/reply shapes are documented on {@code ai.companion.knowledge.KnowledgeVerticle}.
+   * Ingest: {@code {"documents":[{"id","title","text","format"}]}} → {@code {"ingested":[ids]}} after a durable commit.
+   */
   public static final String KNOWLEDGE_INGEST = "companion.knowledge.ingest";
+  /** {@code {"q","k"?}} → {@code {"results":[{"document_id","chunk_id","text","score","graph":[...]}...]}}. */
   public static final String KNOWLEDGE_SEARCH = "companion.knowledge.search";
+  /** {@code {}} → {@code {"gaps":[{"question","count","best_score"}...],"coverage"}}, most frequent first. */
   public static final String KNOWLEDGE_GAPS = "companion.knowledge.gaps";
+  /** {@code {}} → {@code {"patterns":[{"id","question","count","examples"}...]}}. */
   public static final String KNOWLEDGE_PATTERNS = "companion.knowledge.patterns";
+  /** {@code {"interaction_id","rating":1|-1,"promote"?}} → {@code {"recorded":true,"promoted_document_id"?}}. */
   public static final String KNOWLEDGE_FEEDBACK = "companion.knowledge.feedback";
+  /** {@code {"question","route"?,"answer"?}} → {@code {"interaction_id","best_score","answered"}}: logs a question. */
   public static final String KNOWLEDGE_INTERACTION = "companion.knowledge.interaction";
+  /**
+   * Extractive answer with citations, for model "auto" with no generative model: {@code {"question"}} →
+   * {@code {"answer","answered","best_score","citations":[{"n","document_id","chunk_id","title","sentence"}...],
+   * "interaction_id"}}.
+   */
+  public static final String KNOWLEDGE_ANSWER = "companion.knowledge.answer";
+  /** {@code {}} → {@code {"documents","chunks","entities","edges","questions","coverage","open_gaps"}}, for /metrics. */
+  public static final String KNOWLEDGE_STATS = "companion.knowledge.stats";
 
   /** Name of the shared (clustered: Hazelcast) async map of live workers: workerId to {@link WorkerInfo} JSON. */
   public static final String WORKER_REGISTRY_MAP = "companion.workers";
