@@ -1,0 +1,152 @@
+package ai.companion.worker.impl;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.api.CompanionException;
+import ai.companion.api.ErrorCode;
+import ai.companion.api.SamplingParams;
+import ai.companion.api.StreamEvent;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Continuous batching: requests join a running batch at token granularity and decode exactly as they would alone. */
+class BatchingTest {
+  private static final Logger LOG = LoggerFactory.getLogger(BatchingTest.class);
+  private static final String M = Fixtures.STORIES;
+  private static final List<String> PROMPTS = List.of("", "Once upon a time", "The cat", "Lily and Ben went to the",
+      "One day, a big dog", "Tom had a red ball. He");
+
+  @TempDir static Path models;
+  static Path folder;
+
+  @BeforeAll static void importModel() throws Exception {
+    folder = Fixtures.importModel(M, models);
+  }
+
+  @Test void greedyOutputIsTheSameAloneAndBatched() throws Exception {
+    try (LoadedModel model = EngineHarness.load(folder)) {
+      List<List<Integer>> alone = new ArrayList<>();
+      List<String> aloneText = new ArrayList<>();
+      for (int i = 0; i < PROMPTS.size(); i++) {
+        EngineHarness.Stream s = EngineHarness.run(model, EngineHarness.completion(M, PROMPTS.get(i),
+            EngineHarness.greedy(30 + 7 * i)));
+        alone.add(s.tokenIds());
+        aloneText.add(s.text());
+      }
+      assertEquals(1, model.scheduler().peakBatch());
+      model.scheduler().resetPeakBatch();
+
+      // the first request is running when the others arrive: they join it mid-flight, with different pasts
+      List<EngineHarness.Stream> batched = new ArrayList<>();
+      CompletableFuture<Void> others = new CompletableFuture<>();
+      EngineHarness.Stream first = new EngineHarness.Stream();
+      LoadedModel.Prepared p0 = model.prepare(EngineHarness.completion(M, PROMPTS.get(0), EngineHarness.greedy(30)));
+      model.start(p0, "test-worker", e -> {
+        first.accept(e);
+        if (e.seq() == 4) {
+          for (int i = 1; i < PROMPTS.size(); i++) {
+            batched.add(EngineHarness.start(model, EngineHarness.completion(M, PROMPTS.get(i),
+                EngineHarness.greedy(30 + 7 * i))));
+          }
+          others.complete(null);
+        }
+      });
+      first.await();
+      others.get(30, TimeUnit.SECONDS);
+      batched.add(0, first);
+      for (int i = 0; i < PROMPTS.size(); i++) {
+        EngineHarness.Stream s = batched.get(i);
+        assertEquals(StreamEvent.Type.DONE, s.await().type());
+        assertEquals(alone.get(i), s.tokenIds(), "prompt " + i + " '" + PROMPTS.get(i) + "'");
+        assertEquals(aloneText.get(i), s.text());
+      }
+      int peak = model.scheduler().peakBatch();
+      LOG.info("batched {} streams, peak batch {}", PROMPTS.size(), peak);
+      assertEquals(PROMPTS.size(), peak);
+    }
+  }
+
+  @Test void manyStreamsTogetherThenAloneAgain() throws Exception {
+    try (LoadedModel model = EngineHarness.load(folder)) {
+      List<EngineHarness.Stream> streams = new ArrayList<>();
+      for (int i = 0; i < 32; i++) {
+        streams.add(EngineHarness.start(model, EngineHarness.completion(M, PROMPTS.get(i % PROMPTS.size()),
+            EngineHarness.greedy(20 + i))));
+      }
+      for (int i = 0; i < 32; i++) {
+        EngineHarness.Stream s = streams.get(i);
+        assertEquals("length", s.await().finishReason());
+        assertEquals(20 + i, s.tokenIds().size());
+        // same prompt, shorter max_tokens: a prefix of the longer run
+        EngineHarness.Stream ref = streams.get(i % PROMPTS.size());
+        List<Integer> shorter = s.tokenIds().size() < ref.tokenIds().size() ? s.tokenIds() : ref.tokenIds();
+        List<Integer> longer = shorter == s.tokenIds() ? ref.tokenIds() : s.tokenIds();
+        assertEquals(shorter, longer.subList(0, shorter.size()));
+      }
+      assertTrue(model.scheduler().peakBatch() > 1, "peak batch " + model.scheduler().peakBatch());
+      assertEquals(0, model.scheduler().active());
+      // alone after the crowd: still the oracle
+      EngineHarness.Stream s = EngineHarness.run(model, EngineHarness.completion(M, "", EngineHarness.greedy(60)));
+      assertEquals(Fixtures.STORIES_TEXT, s.text());
+    }
+  }
+
+  @Test void admissionQueuesThenRefusesWithOverloaded() throws Exception {
+    // two slots, one queue place: with one request running, a second runs, a third waits, a fourth is refused
+    DecodeScheduler.Limits limits = new DecodeScheduler.Limits(2, 1, 1L << 30);
+    try (LoadedModel model = EngineHarness.load(folder, limits)) {
+      List<EngineHarness.Stream> accepted = new ArrayList<>();
+      List<Throwable> refused = new ArrayList<>();
+      CompletableFuture<Void> submitted = new CompletableFuture<>();
+      EngineHarness.Stream first = new EngineHarness.Stream();
+      model.start(model.prepare(EngineHarness.completion(M, "", EngineHarness.greedy(40))), "w", e -> {
+        first.accept(e);
+        if (e.seq() == 1) {
+          for (int i = 0; i < 3; i++) {
+            try {
+              accepted.add(EngineHarness.start(model, EngineHarness.completion(M, "The cat", EngineHarness.greedy(20))));
+            } catch (CompanionException ex) {
+              refused.add(ex);
+            }
+          }
+          submitted.complete(null);
+        }
+      });
+      submitted.get(30, TimeUnit.SECONDS);
+      assertEquals(2, accepted.size());
+      assertEquals(1, refused.size());
+      assertEquals(ErrorCode.OVERLOADED, ((CompanionException) refused.get(0)).code());
+      assertEquals("length", first.await().finishReason());
+      for (EngineHarness.Stream s : accepted) assertEquals("length", s.await().finishReason());
+      assertEquals(accepted.get(0).tokenIds(), accepted.get(1).tokenIds());
+      assertEquals(2, model.scheduler().peakBatch());
+    }
+  }
+
+  @Test void memoryBudgetMakesRequestsWaitTheirTurn() throws Exception {
+    // a budget of one sequence's cache (prompt + max_tokens): the second request waits for the first to end
+    ModelConfig c = ModelConfig.read(folder);
+    long perToken = 2L * c.layers() * c.kvHeads() * c.headDim() * Float.BYTES;
+    DecodeScheduler.Limits limits = new DecodeScheduler.Limits(8, 8, perToken * 50);
+    try (LoadedModel model = EngineHarness.load(folder, limits)) {
+      List<EngineHarness.Stream> streams = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        streams.add(EngineHarness.start(model, EngineHarness.completion(M, "", EngineHarness.greedy(40))));
+      }
+      for (EngineHarness.Stream s : streams) {
+        assertEquals("length", s.await().finishReason());
+        assertEquals(Fixtures.STORIES_TEXT.substring(0, 20), s.text().substring(0, 20));
+      }
+      assertEquals(1, model.scheduler().peakBatch());
+    }
+  }
+}
