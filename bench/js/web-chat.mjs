@@ -15,16 +15,16 @@ if (!url || !model) {
 }
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'companion-chromium-'));
-const browser = await chromium.launch({
+// a fresh profile every run (playwright passes it to chromium as --user-data-dir)
+const browser = await chromium.launchPersistentContext(userDataDir, {
   executablePath,
   headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--user-data-dir=' + userDataDir],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const out = { errors: [], console: [] };
 try {
-  const page = await browser.newPage();
+  const page = browser.pages()[0] || await browser.newPage();
   page.on('pageerror', (e) => out.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') out.console.push(m.text()); });
   const resp = await page.goto(url, { waitUntil: 'load' });

@@ -84,7 +84,7 @@ function renderRoute(box, route) {
 
 function feedbackButtons(requestId) {
   const box = el('div', 'feedback');
-  for (const [label, rating, title] of [['\u{1F44D}', 1, 'Good answer'], ['\u{1F44E}', -1, 'Bad answer']]) {
+  for (const [label, rating, title] of [['\u2714 good', 1, 'Good answer'], ['\u2718 bad', -1, 'Bad answer']]) {
     const b = el('button', null, label);
     b.type = 'button';
     b.title = title;
