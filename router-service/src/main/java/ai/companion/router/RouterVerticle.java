@@ -334,6 +334,8 @@ public class RouterVerticle extends VerticleBase {
     boolean retrieval = intent != null && strategy.equals("knowledge") && !Double.isNaN(intent.knowledgeScore());
     double score = retrieval ? Math.max(0, Math.min(1, intent.knowledgeScore())) : 0;
     if (retrieval) bandit.reward(pattern, strategy, score, RETRIEVAL_WEIGHT);
+    // findable for feedback at once; the ordered writer puts the decision line before any reward line
+    log.remember(d);
     logWriter.executeBlocking(() -> {
       log.appendDecision(d);
       // the retrieval score is a cheap signal known at once: how well the knowledge base covers the question

@@ -107,10 +107,15 @@ public final class DecisionLog implements AutoCloseable {
     }
   }
 
-  public void appendDecision(Decision d) throws IOException {
+  /** Makes a decision findable at once (call on the deciding thread; the line is written later). */
+  public void remember(Decision d) {
     synchronized (index) {
       index(d);
     }
+  }
+
+  public void appendDecision(Decision d) throws IOException {
+    remember(d);
     write(new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
         .put("m", d.model()).put("at", d.at()), false);
   }

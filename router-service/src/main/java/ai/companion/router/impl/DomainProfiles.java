@@ -135,10 +135,16 @@ public final class DomainProfiles {
 
   /** Waits until every model in {@code ids} has a profile with an embedding, or the deadline passes. */
   public Future<Void> awaitProfiles(List<String> ids, long timeoutMs) {
+    return awaitProfiles(ids, timeoutMs, true);
+  }
+
+  /** Waits until every model in {@code ids} has a profile (with an embedding when asked), or the deadline passes. */
+  public Future<Void> awaitProfiles(List<String> ids, long timeoutMs, boolean withEmbedding) {
     Promise<Void> p = Promise.promise();
     long deadline = System.currentTimeMillis() + timeoutMs;
     vertx.setPeriodic(100, t -> {
-      boolean all = ids.stream().allMatch(id -> snapshot.get(id) != null && snapshot.get(id).embedding() != null);
+      boolean all = ids.stream().allMatch(id -> snapshot.get(id) != null
+          && (!withEmbedding || snapshot.get(id).embedding() != null));
       if (all) {
         vertx.cancelTimer(t);
         p.tryComplete();

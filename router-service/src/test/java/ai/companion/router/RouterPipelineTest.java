@@ -1,0 +1,255 @@
+package ai.companion.router;
+
+import static ai.companion.router.RouterVerticleTest.register;
+import static ai.companion.router.RouterVerticleTest.worker;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.api.Addresses;
+import ai.companion.api.ErrorCode;
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.ModelInfo;
+import ai.companion.api.SamplingParams;
+import ai.companion.router.impl.YamlRoutingPolicy;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import io.vertx.junit5.VertxTestContext;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.function.Supplier;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The "auto" pipeline inside the verticle: profiles from descriptions, learning from feedback, policy reload, plugins. */
+@ExtendWith(VertxExtension.class)
+class RouterPipelineTest {
+
+  static final ModelInfo STORIES = new ModelInfo("stories260k", "llama", 512, 260_000, "fp32",
+      "Bedtime stories for small children: a little girl, a boy, a dog and a cat play in the park with toys.\n"
+          + "Once upon a time there was a happy bunny who loved carrots and his mom.");
+  static final ModelInfo DREAMS = new ModelInfo("aidreams260k", "llama", 128, 233_000, "fp32",
+      "Dreamy first-person prose of a machine: circuits hum, vectors unfold, electric nodes and data flow.\n"
+          + "I sense the silicon, I adjust my surface, echoes of precision.");
+
+  @TempDir Path dataDir;
+
+  Future<RouterVerticle> deploy(Vertx vertx, JsonObject extra) {
+    RouterVerticle router = new RouterVerticle();
+    JsonObject config = new RouterOptions().setDataDir(dataDir.toString()).setBanditSeed(99).toJson()
+        .mergeIn(extra == null ? new JsonObject() : extra);
+    return vertx.deployVerticle(router, new DeploymentOptions().setConfig(config)).map(id -> router);
+  }
+
+  static GenerationRequest auto(String prompt) {
+    String id = UUID.randomUUID().toString();
+    return new GenerationRequest(id, "auto", prompt, null, SamplingParams.GREEDY.withMaxTokens(16),
+        Addresses.streamAddress(id), List.of(), null);
+  }
+
+  static Future<JsonObject> route(Vertx vertx, String prompt) {
+    return vertx.eventBus().<JsonObject>request(Addresses.ROUTER_ROUTE, auto(prompt).toJson()).map(m -> m.body());
+  }
+
+  static Future<JsonObject> feedback(Vertx vertx, JsonObject body) {
+    return vertx.eventBus().<JsonObject>request(Addresses.ROUTER_FEEDBACK, body).map(m -> m.body());
+  }
+
+  /** Polls {@code check} every 50 ms until it holds or {@code ms} pass. */
+  static Future<Void> eventually(Vertx vertx, long ms, Supplier<Future<Boolean>> check) {
+    Promise<Void> p = Promise.promise();
+    long deadline = System.currentTimeMillis() + ms;
+    Runnable[] step = new Runnable[1];
+    step[0] = () -> check.get().onComplete(ar -> {
+      if (ar.succeeded() && ar.result()) p.complete();
+      else if (System.currentTimeMillis() > deadline) p.fail("condition not met within " + ms + " ms");
+      else vertx.setTimer(50, t -> step[0].run());
+    });
+    step[0].run();
+    return p.future();
+  }
+
+  @Test
+  void descriptionsGiveProfilesEvenWithoutTheEmbeddingService(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
+        .compose(router -> router.profiles().awaitProfiles(List.of("stories260k", "aidreams260k"), 10_000, false))
+        .compose(v -> route(vertx, "Tell me a bedtime story about a bunny and his mom"))
+        .compose(story -> route(vertx, "circuits hum as electric data flows through my silicon nodes")
+            .map(dream -> List.of(story, dream)))
+        .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
+          assertEquals("stories260k", both.get(0).getString("model"), both.get(0).encode());
+          assertEquals("aidreams260k", both.get(1).getString("model"), both.get(1).encode());
+          assertEquals("lexical", both.get(0).getJsonObject("features").getString("domainSource"));
+          assertEquals("specialist", both.get(1).getString("strategy"));
+          ctx.completeNow();
+        })));
+  }
+
+  static final String LEARN_POLICY = """
+      version: 1
+      rules:
+        - name: questions
+          when: { question: true }
+          model: smallest
+          strategy: { learn: [direct, specialist] }
+      """;
+
+  @Test
+  void routingImprovesWithFeedback(Vertx vertx, VertxTestContext ctx) throws Exception {
+    Path policy = dataDir.resolve("learn.yaml");
+    // the policy's prior wrongly favours specialist; the users' ratings must overturn it
+    Files.writeString(policy, LEARN_POLICY.replace("learn: [direct, specialist] }",
+        "learn: [direct, specialist], prior: { specialist: [8, 1] } }"));
+    List<String> chosen = new ArrayList<>();
+    Future<Void> chain = register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false).put("policyFile", policy.toString())))
+        .mapEmpty();
+    for (int i = 0; i < 60; i++) {
+      chain = chain.compose(v -> route(vertx, "What is the boiling point of water?").compose(d -> {
+        chosen.add(d.getString("strategy"));
+        // users like the direct answers and dislike the others
+        int rating = d.getString("strategy").equals("direct") ? 1 : -1;
+        return feedback(vertx, new JsonObject().put("requestId", d.getString("requestId")).put("rating", rating));
+      }).mapEmpty());
+    }
+    chain.onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+      long early = chosen.subList(0, 5).stream().filter("direct"::equals).count();
+      long late = chosen.subList(45, 60).stream().filter("direct"::equals).count();
+      System.out.println("direct chosen: first 5 -> " + early + ", last 15 -> " + late + "  " + chosen);
+      assertTrue(early <= 2, "the prior should dominate at first: early " + early);
+      assertTrue(late >= 14, "late " + late);
+      ctx.completeNow();
+    })));
+  }
+
+  @Test
+  void feedbackIsDurableAcrossARestart(Vertx vertx, VertxTestContext ctx) throws Exception {
+    Path policy = dataDir.resolve("learn.yaml");
+    Files.writeString(policy, LEARN_POLICY);
+    JsonObject conf = new JsonObject().put("learnProfiles", false).put("policyFile", policy.toString());
+    String[] requestId = {null};
+    String[] deployment = {null};
+    register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> deploy(vertx, conf))
+        .compose(r -> {
+          deployment[0] = r.deploymentID();
+          return route(vertx, "Who wrote Hamlet?");
+        })
+        .compose(d -> {
+          requestId[0] = d.getString("requestId");
+          return feedback(vertx, new JsonObject().put("requestId", requestId[0]).put("rating", -1));
+        })
+        .compose(first -> vertx.undeploy(deployment[0]).map(first))
+        .compose(first -> deploy(vertx, conf).map(first))
+        .compose(first -> feedback(vertx, new JsonObject().put("request_id", requestId[0]).put("rating", "up"))
+            .map(second -> List.of(first, second)))
+        .onComplete(ctx.succeeding(fb -> ctx.verify(() -> {
+          JsonObject first = fb.get(0);
+          JsonObject second = fb.get(1);
+          assertEquals(0.0, first.getJsonObject("evidence").getDouble("successes"));
+          assertEquals(1.0, first.getJsonObject("evidence").getDouble("failures"));
+          // after the restart: the decision is still known and the earlier reward was replayed
+          assertEquals(first.getString("strategy"), second.getString("strategy"));
+          assertEquals(1.0, second.getJsonObject("evidence").getDouble("successes"));
+          assertEquals(1.0, second.getJsonObject("evidence").getDouble("failures"));
+          assertTrue(Files.readString(dataDir.resolve("router/decisions.jsonl")).contains(requestId[0]));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void feedbackErrorsAreTyped(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("w1", 0, 0, 0, STORIES))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
+        .compose(r -> feedback(vertx, new JsonObject().put("requestId", "never-seen").put("rating", 1))
+            .transform(ar -> Future.succeededFuture(ar.cause())))
+        .compose(notFound -> route(vertx, "hello")
+            .compose(d -> feedback(vertx, new JsonObject().put("requestId", d.getString("requestId")).put("rating", 7)))
+            .transform(ar -> Future.succeededFuture(List.of(notFound, ar.cause()))))
+        .onComplete(ctx.succeeding(errs -> ctx.verify(() -> {
+          assertEquals(ErrorCode.NOT_FOUND, ErrorCode.of(errs.get(0)));
+          assertTrue(errs.get(0).getMessage().contains("never-seen"));
+          assertEquals(ErrorCode.INVALID_REQUEST, ErrorCode.of(errs.get(1)));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void thePolicyReloadsOnChangeAndABadFileKeepsTheOldOne(Vertx vertx, VertxTestContext ctx) throws Exception {
+    Path policy = dataDir.resolve("p.yaml");
+    Files.writeString(policy, "defaults: {model: aidreams260k}\n");
+    RouterVerticle[] router = {null};
+    register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false).put("policyFile", policy.toString())
+            .put("policyReloadMs", 50)))
+        .compose(r -> {
+          router[0] = r;
+          return route(vertx, "hello");
+        })
+        .compose(d -> {
+          ctx.verify(() -> assertEquals("aidreams260k", d.getString("model")));
+          return vertx.executeBlocking(() -> {
+            Files.writeString(policy, "defaults: {model: stories260k}\n");
+            Files.setLastModifiedTime(policy, FileTime.fromMillis(System.currentTimeMillis() + 5_000));
+            return null;
+          });
+        })
+        .compose(v -> eventually(vertx, 5_000, () -> route(vertx, "hello").map(d -> d.getString("model").equals("stories260k"))))
+        .compose(v -> vertx.executeBlocking(() -> {
+          Files.writeString(policy, "defaults: {model: [unclosed\n");
+          Files.setLastModifiedTime(policy, FileTime.fromMillis(System.currentTimeMillis() + 10_000));
+          return null;
+        }))
+        .compose(v -> eventually(vertx, 5_000,
+            () -> Future.succeededFuture(((YamlRoutingPolicy) router[0].policy()).lastError() != null)))
+        .compose(v -> route(vertx, "hello"))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("stories260k", d.getString("model"), "the previous policy stays in force");
+          String err = ((YamlRoutingPolicy) router[0].policy()).lastError();
+          assertTrue(err.contains("YAML"), err);
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void aPluginJarReplacesTheDefaultPolicyAndShowsInTheReasons(Vertx vertx, VertxTestContext ctx) throws Exception {
+    Path plugins = dataDir.resolve("plugins");
+    Files.createDirectories(plugins);
+    String cls = LargestModelPolicy.class.getName().replace('.', '/') + ".class";
+    try (OutputStream out = Files.newOutputStream(plugins.resolve("largest.jar"));
+         JarOutputStream jar = new JarOutputStream(out)) {
+      jar.putNextEntry(new JarEntry("META-INF/services/ai.companion.api.spi.RoutingPolicy"));
+      jar.write((LargestModelPolicy.class.getName() + "\n").getBytes());
+      jar.closeEntry();
+      jar.putNextEntry(new JarEntry(cls));
+      try (var in = LargestModelPolicy.class.getClassLoader().getResourceAsStream(cls)) {
+        jar.write(in.readAllBytes());
+      }
+      jar.closeEntry();
+    }
+    register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
+        .compose(r -> route(vertx, "What is the capital of France?"))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("stories260k", d.getString("model"));
+          String reasons = d.getJsonArray("reasons").encode();
+          assertTrue(reasons.contains("policy=largest-model-plugin"), reasons);
+          assertTrue(reasons.contains("plugin: always the largest"), reasons);
+          assertNotNull(d.getJsonObject("features"));
+          ctx.completeNow();
+        })));
+  }
+}

@@ -1,0 +1,68 @@
+package ai.companion.router.impl;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ThompsonBanditTest {
+
+  static final List<String> ARMS = List.of("knowledge", "direct");
+
+  static double share(ThompsonBandit b, String pattern, String arm, Map<String, double[]> priors) {
+    int n = 0;
+    for (int i = 0; i < 1000; i++) if (b.choose(pattern, ARMS, priors).arm().equals(arm)) n++;
+    return n / 1000.0;
+  }
+
+  @Test
+  void priorsTiltTheFirstChoicesAndRewardsOverrideThem() {
+    ThompsonBandit b = new ThompsonBandit(11);
+    Map<String, double[]> priors = Map.of("knowledge", new double[] {3, 1});
+    double before = share(b, "p", "knowledge", priors);
+    assertTrue(before > 0.7, "prior favours knowledge: " + before);
+    for (int i = 0; i < 30; i++) {
+      b.reward("p", "knowledge", 0, 1);
+      b.reward("p", "direct", 1, 1);
+    }
+    double after = share(b, "p", "knowledge", priors);
+    assertTrue(after < 0.05, "after 30 bad knowledge answers: " + after);
+    // other patterns are untouched
+    assertTrue(share(b, "q", "knowledge", priors) > 0.7);
+  }
+
+  @Test
+  void cheapSignalsCountLessThanAUserRating() {
+    ThompsonBandit b = new ThompsonBandit(5);
+    b.reward("p", "direct", 1, 0.3);
+    b.reward("p", "knowledge", 0, 1);
+    assertEquals(0.3, b.evidence("p", "direct")[0], 1e-9);
+    assertEquals(1.0, b.evidence("p", "knowledge")[1], 1e-9);
+  }
+
+  @Test
+  void decisionsAndRewardsSurviveARestartAndATornLine(@TempDir Path dir) throws Exception {
+    ThompsonBandit b1 = new ThompsonBandit(1);
+    try (DecisionLog log = DecisionLog.open(dir, b1)) {
+      log.appendDecision(new DecisionLog.Decision("req-1", "en:how/short/hit", "knowledge", "m", 1));
+      log.appendReward("req-1", "en:how/short/hit", "knowledge", 0.0, 1.0, "user");
+      log.appendReward("req-1", "en:how/short/hit", "knowledge", 1.0, 0.25, "retrieval");
+    }
+    // a crash in the middle of a line
+    Files.writeString(dir.resolve("decisions.jsonl"), "{\"t\":\"r\",\"id\":\"req-2\",\"p\":", java.nio.file.StandardOpenOption.APPEND);
+    ThompsonBandit b2 = new ThompsonBandit(1);
+    try (DecisionLog log = DecisionLog.open(dir, b2)) {
+      assertEquals(1, log.replayedDecisions());
+      assertEquals(2, log.replayedRewards());
+      assertEquals("knowledge", log.find("req-1").strategy());
+      double[] e = b2.evidence("en:how/short/hit", "knowledge");
+      assertEquals(0.25, e[0], 1e-9);
+      assertEquals(1.0, e[1], 1e-9);
+    }
+  }
+}
