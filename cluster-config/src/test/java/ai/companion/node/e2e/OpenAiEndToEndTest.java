@@ -298,6 +298,16 @@ class OpenAiEndToEndTest {
     })));
   }
 
+  @Test
+  void readyOnceARouterAnswers(VertxTestContext ctx) {
+    client.get(port, HOST, "/health/ready").send().onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+      assertEquals(200, resp.statusCode(), resp::bodyAsString);
+      assertEquals("ready", resp.bodyAsJsonObject().getString("status"));
+      assertEquals(2, resp.bodyAsJsonObject().getInteger("models"));
+      ctx.completeNow();
+    })));
+  }
+
   // ---- helpers
 
   private static JsonObject greedy(String model) {
