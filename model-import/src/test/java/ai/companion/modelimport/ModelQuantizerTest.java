@@ -1,0 +1,157 @@
+package ai.companion.modelimport;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.modelimport.impl.BlockQuantizer;
+import ai.companion.modelimport.impl.GraphBuilder;
+import ai.companion.modelimport.impl.Llama2cCheckpoint;
+import ai.companion.modelimport.onnx.Onnx.TensorProto;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class ModelQuantizerTest {
+  @TempDir static Path models;
+
+  /** Text the models were not trained on (written for this test), for perplexity. */
+  static final String HELD_OUT = """
+      Once upon a time, there was a small cat named Tom. Tom liked to sit by the window and watch the \
+      birds. One day, a little bird landed on the window. Tom was very happy. He wanted to be friends \
+      with the bird. The bird said, "Hello, Tom! Do you want to play?" Tom said, "Yes, I want to play!" \
+      They played all day in the garden. When the sun went down, the bird flew home to her nest. Tom \
+      went to sleep in his warm bed. He dreamed about the bird and the sunny garden. The next day, Tom \
+      and the bird met again. They were best friends forever.""";
+
+  /** The MatMulNBits layout we write is the one ONNX Runtime reads: its output equals A @ W'. */
+  @ParameterizedTest
+  @ValueSource(ints = {4, 8})
+  void matMulNBitsMatchesDequantizedWeights(int bits) throws Exception {
+    int m = 3;
+    int k = 80; // not a multiple of the block size: the last block is padded
+    int n = 24;
+    Random r = new Random(bits);
+    float[] w = new float[k * n];
+    for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian() * 0.1f;
+    float[] a = new float[m * k];
+    for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+    BlockQuantizer.Quantized q = BlockQuantizer.quantize(w, k, n, bits, 32);
+    float[] deq = q.dequantize();
+    float worst = 0;
+    for (int row = 0; row < k; row++) {
+      for (int col = 0; col < n; col++) {
+        float scale = q.scales()[col * q.blocks() + row / 32];
+        worst = Math.max(worst, Math.abs(deq[row * n + col] - w[row * n + col]) / scale);
+      }
+    }
+    assertTrue(worst <= 0.5001f, "dequantization error " + worst + " scales");
+
+    Path file = models.resolve("nbits" + bits + ".onnx");
+    try (GraphBuilder g = new GraphBuilder("nbits", null, null)) {
+      g.input("A", TensorProto.DataType.FLOAT, (long) m, (long) k);
+      g.output("Y", TensorProto.DataType.FLOAT, (long) m, (long) n);
+      g.raw("B", TensorProto.DataType.UINT8, q.packed(), n, q.blocks(), 32 * bits / 8);
+      g.floats("scales", q.scales(), q.scales().length);
+      g.raw("zp", TensorProto.DataType.UINT8, q.zeroPoints(), q.zeroPoints().length);
+      g.msNode("MatMulNBits", new String[] {"Y"}, "A", "B", "scales", "zp")
+          .attr("K", (long) k).attr("N", (long) n).attr("bits", (long) bits).attr("block_size", 32L);
+      g.write(file, Map.of());
+    }
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    try (OrtSession s = env.createSession(file.toString());
+        OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(a), new long[] {m, k});
+        OrtSession.Result res = s.run(Map.of("A", in))) {
+      float[] y = new float[m * n];
+      ((OnnxTensor) res.get(0)).getFloatBuffer().get(y);
+      for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+          float expected = 0;
+          for (int x = 0; x < k; x++) expected += a[i * k + x] * deq[x * n + j];
+          assertEquals(expected, y[i * n + j], 1e-4f, "Y[" + i + "," + j + "]");
+        }
+      }
+    }
+  }
+
+  static Stream<Arguments> fixtures() {
+    return Stream.of(Arguments.of("stories260K", Fixtures.STORIES_ORACLE),
+        Arguments.of("aidreams260K", Fixtures.AIDREAMS_ORACLE));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("fixtures")
+  void quantizedModelsAgainstFp32(String name, int[] oracle) throws Exception {
+    Path checkpoint = Fixtures.model(name, name + ".bin");
+    Path folder = ModelImporter.importLlama2c(checkpoint, null, name, models, null);
+    LlamaConfig c = Llama2cCheckpoint.read(checkpoint).config();
+    Llama2cTokenizer tok = Llama2cTokenizer.read(Fixtures.model(name, "tok512.bin"), 512);
+    int[] text = tok.encode(HELD_OUT, true, false);
+    long fp32Size = Files.size(folder.resolve("model.onnx"));
+    double fp32Ppl;
+    try (OnnxDecoder d = OnnxDecoder.open(folder, c)) {
+      fp32Ppl = perplexity(d, text, c.seqLen());
+    }
+    for (int bits : new int[] {8, 4}) {
+      Path file = ModelQuantizer.quantize(folder, bits, null);
+      assertEquals(ModelQuantizer.fileName(bits), file.getFileName().toString());
+      try (OnnxDecoder d = new OnnxDecoder(file, c.nLayers(), c.nKvHeads(), c.headDim(), 512)) {
+        int[] greedy = d.greedy(60);
+        int same = 0;
+        while (same < 60 && greedy[same] == oracle[same]) same++;
+        double ppl = perplexity(d, text, c.seqLen());
+        long size = Files.size(file);
+        System.out.printf("%s int%d: %s %d bytes (fp32 %d, %.2fx smaller), greedy = oracle for the "
+            + "first %d of 60 tokens, perplexity %.3f (fp32 %.3f) over %d tokens%n", name, bits,
+            file.getFileName(), size, fp32Size, (double) fp32Size / size, same, ppl, fp32Ppl,
+            text.length - 1);
+        if (bits == 8) {
+          assertArrayEquals(oracle, greedy, "int8 greedy must equal the fp32 oracle");
+          assertTrue(ppl < fp32Ppl * 1.01, "int8 perplexity " + ppl + " vs fp32 " + fp32Ppl);
+        } else {
+          assertTrue(ppl < fp32Ppl * 1.25, "int4 perplexity " + ppl + " vs fp32 " + fp32Ppl);
+        }
+        assertTrue(size < fp32Size, "quantized file is not smaller");
+      }
+    }
+  }
+
+  /** exp(mean negative log-likelihood) of each next token, teacher-forced in one pass. */
+  static double perplexity(OnnxDecoder d, int[] tokens, int context) throws Exception {
+    int len = Math.min(tokens.length, context);
+    long[] in = new long[len - 1];
+    for (int i = 0; i < len - 1; i++) in[i] = tokens[i];
+    d.reset();
+    float[][] logits = d.forward(in);
+    double nll = 0;
+    for (int i = 0; i < len - 1; i++) {
+      float[] l = logits[i];
+      double max = Double.NEGATIVE_INFINITY;
+      for (float v : l) max = Math.max(max, v);
+      double sum = 0;
+      for (float v : l) sum += Math.exp(v - max);
+      nll -= l[tokens[i + 1]] - max - Math.log(sum);
+    }
+    return Math.exp(nll / (len - 1));
+  }
+
+  @Test
+  void folderWithoutModelIsAClearError() throws Exception {
+    Path empty = Files.createDirectories(models.resolve("empty"));
+    var e = org.junit.jupiter.api.Assertions.assertThrows(ModelImportException.class,
+        () -> ModelQuantizer.quantize(empty, 4, null));
+    assertTrue(e.getMessage().contains("model.onnx"), e.getMessage());
+  }
+}
