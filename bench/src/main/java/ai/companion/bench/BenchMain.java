@@ -1,0 +1,99 @@
+package ai.companion.bench;
+
+import ai.companion.bench.impl.BenchModels;
+import ai.companion.bench.impl.Report;
+import ai.companion.bench.impl.TjsPeer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code ./companion bench}: single-stream decode against transformers.js ({@code decode}, the default),
+ * aggregate throughput under concurrency ({@code concurrency}), 2000 streaming HTTP clients ({@code clients}) and
+ * cluster join time and cross-node overhead ({@code cluster}). Each run prints a markdown table; {@code --out}
+ * appends it to a file. Figures are measured on this machine now, next to a peer measured in the same run.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Benchmarks: decode (default), concurrency, clients, cluster, all.",
+    subcommands = {DecodeBench.class, ConcurrencyBench.class, ClientsBench.class, ClusterBench.class,
+        BenchMain.All.class})
+public final class BenchMain implements Callable<Integer> {
+
+  @Option(names = "--out", paramLabel = "FILE", description = "Append each markdown table to FILE.")
+  Path out;
+
+  @Option(names = "--models-dir", paramLabel = "DIR",
+      description = "Cache of the model folders (default: ${DEFAULT-VALUE}).")
+  Path modelsDir = Path.of("bench", "out", "models");
+
+  @Option(names = "--js-dir", paramLabel = "DIR",
+      description = "The JavaScript peers with node_modules (default: ${DEFAULT-VALUE}).")
+  Path jsDir = Path.of("bench", "js");
+
+  @Option(names = "--rewrite-models", description = "Write the random SmolLM2-135M-shaped model again.")
+  boolean rewriteModels;
+
+  private String commandLine = "./companion bench";
+
+  BenchModels models() {
+    return new BenchModels(modelsDir);
+  }
+
+  TjsPeer tjs() {
+    return new TjsPeer(jsDir);
+  }
+
+  Path workDir() {
+    return modelsDir.toAbsolutePath().normalize().getParent();
+  }
+
+  String commandLine() {
+    return commandLine;
+  }
+
+  void emit(Report r) throws IOException {
+    r.emit(System.out, out);
+  }
+
+  /** Without a subcommand: the decode benchmark. */
+  @Override public Integer call() throws Exception {
+    DecodeBench d = new DecodeBench();
+    d.main = this;
+    return d.call();
+  }
+
+  @Command(name = "all", description = "decode, concurrency, clients and cluster, one after another.")
+  static final class All implements Callable<Integer> {
+    @CommandLine.ParentCommand BenchMain main;
+
+    @Override public Integer call() throws Exception {
+      int rc = 0;
+      for (Callable<Integer> c : new Callable[] {sub(new DecodeBench()), sub(new ConcurrencyBench()),
+          sub(new ClientsBench()), sub(new ClusterBench())}) {
+        rc = Math.max(rc, c.call());
+      }
+      return rc;
+    }
+
+    private Callable<Integer> sub(BenchCommand c) {
+      c.setMain(main);
+      return c;
+    }
+  }
+
+  /** A subcommand that shares the root's options. */
+  interface BenchCommand extends Callable<Integer> {
+    void setMain(BenchMain main);
+  }
+
+  public static void main(String[] args) {
+    BenchMain root = new BenchMain();
+    root.commandLine = "./companion bench " + String.join(" ", args);
+    CommandLine cl = new CommandLine(root);
+    int rc = cl.execute(args);
+    System.exit(rc);
+  }
+}

@@ -1,0 +1,129 @@
+package ai.companion.bench;
+
+import ai.companion.bench.impl.BenchModels;
+import ai.companion.bench.impl.ChildNode;
+import ai.companion.bench.impl.HttpStreams;
+import ai.companion.bench.impl.Machine;
+import ai.companion.bench.impl.Ports;
+import ai.companion.bench.impl.Report;
+import ai.companion.bench.impl.Stats;
+import ai.companion.bench.impl.Timeline;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * Many concurrent streaming HTTP clients on one node serving stories260K. The node runs in a child JVM started
+ * as {@code ./companion start} starts it (gateway, router, worker), so its resident memory is its own; the
+ * clients are one Vert.x HttpClient in this JVM with a connection per stream, on loopback. Bounded in count and
+ * time: whatever has not finished by {@code --timeout} counts as an error.
+ */
+@Command(name = "clients", mixinStandardHelpOptions = true,
+    description = "2000 concurrent streaming HTTP clients on one node (stories260K): errors, TTFT p50/p99, memory per stream.")
+final class ClientsBench implements BenchMain.BenchCommand {
+
+  @ParentCommand BenchMain main;
+
+  @Option(names = "--clients", description = "Concurrent streams (default: ${DEFAULT-VALUE}).")
+  int clients = 2000;
+
+  @Option(names = "--tokens", description = "Tokens per stream (default: ${DEFAULT-VALUE}).")
+  int tokens = 32;
+
+  @Option(names = "--timeout", description = "Seconds for the whole run (default: ${DEFAULT-VALUE}).")
+  int timeoutSec = 300;
+
+  @Override public void setMain(BenchMain main) { this.main = main; }
+
+  @Override public Integer call() throws Exception {
+    if (clients < 1 || clients > 10_000) throw new IllegalArgumentException("--clients must be 1..10000");
+    Report r = new Report(clients + " concurrent streaming clients on one node", main.commandLine())
+        .columns("clients", "tokens each", "completed", "errors", "TTFT p50 ms", "TTFT p99 ms", "TTFT max ms",
+            "wall s", "aggregate tokens/s", "node RSS before", "node RSS peak", "RSS per stream", "load avg (1 min)");
+    Path folder = main.models().stories();
+    Path dataDir = main.models().dataDirFor(folder);
+    Path log = main.workDir().resolve("logs").resolve("clients-node.log");
+    ChildNode node = ChildNode.start("clients", List.of("--roles", "gateway,router,worker", "--http-port", "0",
+        "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(Ports.free()),
+        "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
+        "--cluster-secret", "bench-" + UUID.randomUUID()), log, List.of());
+    Vertx vertx = Vertx.vertx();
+    try {
+      int port = node.awaitReady(300);
+      HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients);
+      // warm-up: JIT, connections, the model's first steps
+      List<Future<Timeline>> warm = new ArrayList<>();
+      for (int i = 0; i < 32; i++) warm.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, (long) i));
+      Future.all(warm).await(120, TimeUnit.SECONDS);
+      Thread.sleep(2000);
+      long rssBefore = Machine.rssBytes(node.pid());
+      AtomicLong rssPeak = new AtomicLong(rssBefore);
+      long sampler = vertx.setPeriodic(100, t -> rssPeak.accumulateAndGet(Machine.rssBytes(node.pid()), Math::max));
+
+      long t0 = System.nanoTime();
+      List<Future<Timeline>> fs = new ArrayList<>(clients);
+      for (int i = 0; i < clients; i++) {
+        fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, 10_000L + i));
+      }
+      try {
+        Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        r.note("not all streams finished within " + timeoutSec + " s");
+      }
+      long t1 = System.nanoTime();
+      vertx.cancelTimer(sampler);
+      String load = Machine.loadAverage().split(" ")[0];
+
+      int ok = 0;
+      int errors = 0;
+      long tokensOut = 0;
+      long lastEnd = t0;
+      List<Double> ttft = new ArrayList<>();
+      Map<String, Integer> errorKinds = new LinkedHashMap<>();
+      for (Future<Timeline> f : fs) {
+        Timeline t = f.isComplete() ? f.result() : null;
+        if (t == null || !t.ok()) {
+          errors++;
+          String why = t == null ? "not finished in time" : String.valueOf(t.error());
+          if (why.length() > 120) why = why.substring(0, 120);
+          errorKinds.merge(why, 1, Integer::sum);
+          continue;
+        }
+        ok++;
+        tokensOut += t.tokens();
+        lastEnd = Math.max(lastEnd, t.endNs());
+        ttft.add(t.ttftMs());
+      }
+      double wall = (lastEnd - t0) / 1e9;
+      long peak = rssPeak.get();
+      r.row(String.valueOf(clients), String.valueOf(tokens), String.valueOf(ok), String.valueOf(errors),
+          Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
+          Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
+          Machine.mib(rssBefore), Machine.mib(peak),
+          rssBefore < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f KiB", (peak - rssBefore) / 1024.0 / clients),
+          load);
+      errorKinds.forEach((k, v) -> r.note(v + " stream(s) failed: " + k));
+      r.note("All " + clients + " requests are sent at once, each on its own HTTP/1.1 connection (loopback), "
+          + "streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per client. "
+          + "TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after a "
+          + "32-stream warm-up, and its peak sampled every 100 ms; per stream = (peak - before) / clients. "
+          + "Whole run took " + Stats.f1((t1 - t0) / 1e9) + " s. Node log: " + log);
+      client.close();
+    } finally {
+      vertx.close().await(30, TimeUnit.SECONDS);
+      node.close();
+    }
+    main.emit(r);
+    return 0;
+  }
+}

@@ -1,0 +1,123 @@
+package ai.companion.bench;
+
+import ai.companion.bench.impl.Engine;
+import ai.companion.bench.impl.HttpStreams;
+import ai.companion.bench.impl.InProcessNode;
+import ai.companion.bench.impl.Machine;
+import ai.companion.bench.impl.Report;
+import ai.companion.bench.impl.Stats;
+import ai.companion.bench.impl.Timeline;
+import ai.companion.bench.impl.TjsPeer;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * Single-stream greedy decode from BOS: time to first token and decode tokens/s, in-process (the worker's engine
+ * directly), through the HTTP API (a node started in this JVM, streaming {@code /v1/completions}) and with
+ * transformers.js, on the same model folder in the same run. Each: one warm-up, then the best of {@code --runs}
+ * by decode tokens/s (the TTFT shown is that run's), as tjs-generate.mjs does.
+ */
+@Command(name = "decode", mixinStandardHelpOptions = true,
+    description = "Single-stream decode tokens/s and TTFT: in-process, HTTP and transformers.js on the same folder.")
+final class DecodeBench implements BenchMain.BenchCommand {
+  private static final Logger LOG = LoggerFactory.getLogger(DecodeBench.class);
+
+  @ParentCommand BenchMain main;
+
+  @Option(names = "--tokens", description = "Tokens per stream on stories260K (default: ${DEFAULT-VALUE}).")
+  int tokens = 256;
+
+  @Option(names = "--big-tokens", description = "Tokens per stream on the SmolLM2-135M-shaped model (default: ${DEFAULT-VALUE}).")
+  int bigTokens = 64;
+
+  @Option(names = "--runs", description = "Measured runs after one warm-up (default: ${DEFAULT-VALUE}).")
+  int runs = 3;
+
+  @Option(names = "--models", split = ",", description = "Which models: stories260K, smollm2-135m-random (default: both).")
+  List<String> which = List.of("stories260K", "smollm2-135m-random");
+
+  @Override public void setMain(BenchMain main) { this.main = main; }
+
+  @Override public Integer call() throws Exception {
+    Report r = new Report("Single-stream decode vs transformers.js", main.commandLine())
+        .columns("model", "path", "tokens", "TTFT ms", "decode tokens/s", "vs transformers.js", "load avg (1 min) after");
+    TjsPeer tjs = main.tjs();
+    String tjsMissing = tjs.unavailableReason();
+    for (String name : which) {
+      Path folder = name.equals(ai.companion.bench.impl.BenchModels.STORIES) ? main.models().stories()
+          : main.models().smol(main.rewriteModels);
+      int n = name.equals(ai.companion.bench.impl.BenchModels.STORIES) ? tokens : bigTokens;
+      System.err.println("decode: " + name + ", " + n + " tokens");
+
+      Timeline engine;
+      try (Engine e = Engine.load(folder)) {
+        engine = best(() -> {
+          try {
+            return e.greedy("", n).timeline();
+          } catch (Exception ex) {
+            throw new IllegalStateException(ex);
+          }
+        });
+      }
+      String loadEngine = Machine.loadAverage().split(" ")[0];
+
+      Timeline http;
+      try (InProcessNode node = InProcessNode.start(main.models().dataDirFor(folder));
+           HttpStreams client = new HttpStreams(node.vertx(), "127.0.0.1", node.httpPort(), 4)) {
+        http = best(() -> {
+          try {
+            Timeline t = client.complete(name, "", n, 0, null).await(10, TimeUnit.MINUTES);
+            if (!t.ok()) throw new IllegalStateException("HTTP stream failed: " + t.error());
+            return t;
+          } catch (Exception ex) {
+            throw new IllegalStateException(ex);
+          }
+        });
+      }
+      String loadHttp = Machine.loadAverage().split(" ")[0];
+
+      TjsPeer.Result peer = null;
+      if (tjsMissing == null) {
+        peer = tjs.generate(folder, n, "", runs, true, 1800);
+      } else {
+        r.note("transformers.js not run: " + tjsMissing);
+      }
+      String loadTjs = Machine.loadAverage().split(" ")[0];
+      double peerTps = peer == null ? Double.NaN : peer.decodeTps();
+      r.row(name, "in-process engine", String.valueOf(engine.tokens()), Stats.f1(engine.ttftMs()),
+          Stats.f0(engine.decodeTps()), Stats.ratio(engine.decodeTps(), peerTps), loadEngine);
+      r.row(name, "HTTP /v1/completions (stream)", String.valueOf(http.tokens()), Stats.f1(http.ttftMs()),
+          Stats.f0(http.decodeTps()), Stats.ratio(http.decodeTps(), peerTps), loadHttp);
+      r.row(name, "transformers.js 4.3.1 (onnxruntime-node, CPU)", peer == null ? "-" : String.valueOf(peer.tokens().size()),
+          peer == null ? "n/a" : Stats.f1(peer.ttftMs()), Stats.f0(peerTps), peer == null ? "n/a" : "1.00x", loadTjs);
+      if (engine.tokens() < n) {
+        r.note(name + ": our greedy stream ended at EOS after " + engine.tokens() + " tokens (transformers.js ran "
+            + "with --min, ignoring EOS, for " + n + ")");
+      }
+    }
+    r.note("Greedy from BOS. Best of " + runs + " runs after one warm-up, by decode tokens/s; TTFT of that run. "
+        + "Decode tokens/s = tokens after the first / time after the first (same definition in tjs-generate.mjs). "
+        + "HTTP: a node with gateway, router and worker roles started in this JVM, TTFT = first SSE chunk with text.");
+    main.emit(r);
+    return 0;
+  }
+
+  private Timeline best(Supplier<Timeline> one) {
+    one.get();   // warm-up
+    Timeline best = null;
+    for (int i = 0; i < runs; i++) {
+      Timeline t = one.get();
+      if (!t.ok()) throw new IllegalStateException("stream failed: " + t.error());
+      if (best == null || t.decodeTps() > best.decodeTps()) best = t;
+    }
+    LOG.debug("best decode {} tokens/s", best.decodeTps());
+    return best;
+  }
+}

@@ -1,0 +1,83 @@
+package ai.companion.bench.impl;
+
+import ai.companion.api.ModelPaths;
+import ai.companion.modelimport.ModelImporter;
+import ai.companion.modelimport.SyntheticModels;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The model folders the benchmarks run on, kept in a cache dir (default {@code bench/out/models}, gitignored):
+ * stories260K imported from the shared fixture with the project's importer (re-imported every run: it takes a
+ * second and always reflects the current exporter) and a random-weight model with SmolLM2-135M's shape written
+ * by {@link SyntheticModels} once (reused while its folder is complete).
+ */
+public final class BenchModels {
+  private static final Logger LOG = LoggerFactory.getLogger(BenchModels.class);
+
+  public static final String STORIES = "stories260K";
+  public static final String SMOL = "smollm2-135m-random";
+  public static final long SMOL_SEED = 135;
+
+  private final Path cacheDir;
+
+  public BenchModels(Path cacheDir) {
+    this.cacheDir = cacheDir.toAbsolutePath().normalize();
+  }
+
+  public Path cacheDir() { return cacheDir; }
+
+  /** stories260K, freshly imported from {@code shared/models/stories260K}. */
+  public Path stories() throws Exception {
+    Path src = ModelPaths.sharedModels().resolve(STORIES);
+    Path bin = src.resolve(STORIES + ".bin");
+    if (!Files.isRegularFile(bin)) {
+      throw new IllegalStateException("no fixture " + bin + " (set COMPANION_SHARED_MODELS to the shared models dir)");
+    }
+    Path folder = cacheDir.resolve(STORIES);
+    deleteTree(folder);
+    return ModelImporter.importLlama2c(bin, src.resolve("tok512.bin"), STORIES, cacheDir, null);
+  }
+
+  /** The SmolLM2-135M-shaped random model; written on first use (about 540 MB), then reused. */
+  public Path smol(boolean rewrite) throws Exception {
+    Path folder = cacheDir.resolve(SMOL);
+    boolean complete = Files.isRegularFile(folder.resolve("model.onnx"))
+        && Files.isRegularFile(folder.resolve(ModelImporter.COMPANION_FILE));
+    if (complete && !rewrite) return folder;
+    deleteTree(folder);
+    LOG.info("Writing the SmolLM2-135M-shaped random model into {} (once)", folder);
+    return SyntheticModels.write(cacheDir, SMOL, SyntheticModels.Shape.SMOLLM2_135M, SMOL_SEED,
+        new ai.companion.modelimport.ConsoleProgress());
+  }
+
+  /**
+   * A data dir whose {@code models/} holds only {@code folder} (a symbolic link), so a node started on it serves
+   * that one model: {@code cacheDir/../data/NAME}.
+   */
+  public Path dataDirFor(Path folder) throws IOException {
+    String name = folder.getFileName().toString();
+    Path dataDir = cacheDir.resolveSibling("data").resolve(name);
+    Path models = ModelPaths.modelsDir(dataDir);
+    Files.createDirectories(models);
+    Path link = models.resolve(name);
+    if (Files.isSymbolicLink(link) || Files.exists(link)) {
+      if (Files.isSymbolicLink(link)) Files.delete(link);
+      else deleteTree(link);
+    }
+    Files.createSymbolicLink(link, folder.toAbsolutePath());
+    return dataDir;
+  }
+
+  static void deleteTree(Path p) throws IOException {
+    if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+    try (Stream<Path> s = Files.walk(p)) {
+      for (Path x : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(x);
+    }
+  }
+}

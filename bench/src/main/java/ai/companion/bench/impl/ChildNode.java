@@ -1,0 +1,112 @@
+package ai.companion.bench.impl;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A node in a child JVM, started as {@code ./companion start ARGS} starts one (same main class, same JVM flags),
+ * on this JVM's class path. Its output goes to a log file; the READY line gives its HTTP port.
+ */
+public final class ChildNode implements AutoCloseable {
+  private static final Pattern READY = Pattern.compile("READY http=(\\S+)");
+  /** The launcher script's JVM flags (Hazelcast on Java 17). */
+  public static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se",
+      "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+      "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
+      "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+      "-Dhazelcast.wait.seconds.before.join=1", "-Dhazelcast.phone.home.enabled=false");
+
+  private final String name;
+  private final Process process;
+  private final long startNs;
+  private final CompletableFuture<Integer> ready = new CompletableFuture<>();
+  private volatile long readyNs;
+
+  private ChildNode(String name, Process process, long startNs, Path log) {
+    this.name = name;
+    this.process = process;
+    this.startNs = startNs;
+    Thread reader = new Thread(() -> pump(log), "child-" + name);
+    reader.setDaemon(true);
+    reader.start();
+  }
+
+  /** Starts {@code java ... ai.companion.node.CompanionCli start ARGS}; does not wait for READY. */
+  public static ChildNode start(String name, List<String> startArgs, Path log, List<String> extraJvmFlags)
+      throws IOException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(JVM_FLAGS);
+    cmd.addAll(extraJvmFlags);
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "ai.companion.node.CompanionCli", "start"));
+    cmd.addAll(startArgs);
+    Files.createDirectories(log.toAbsolutePath().getParent());
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    pb.environment().remove("COMPANION_API_KEYS");
+    pb.environment().put("COMPANION_LOG_LEVEL", "INFO");
+    long t0 = System.nanoTime();
+    Process p = pb.start();
+    return new ChildNode(name, p, t0, log);
+  }
+
+  private void pump(Path log) {
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+         PrintWriter w = new PrintWriter(Files.newBufferedWriter(log, StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        w.println(line);
+        w.flush();
+        Matcher m = READY.matcher(line);
+        if (m.find() && !ready.isDone()) {
+          readyNs = System.nanoTime();
+          String http = m.group(1);
+          ready.complete(http.equals("-") ? -1 : Integer.parseInt(http));
+        }
+      }
+    } catch (IOException e) {
+      // the process went away
+    }
+    ready.completeExceptionally(new IllegalStateException("node " + name + " exited before READY (exit "
+        + (process.isAlive() ? "?" : process.exitValue()) + "), see " + log));
+  }
+
+  /** Waits for READY; returns the HTTP port (-1 for a node without the gateway role). */
+  public int awaitReady(long timeoutSec) throws Exception {
+    try {
+      return ready.get(timeoutSec, TimeUnit.SECONDS);
+    } catch (TimeoutException e) {
+      throw new IllegalStateException("node " + name + " not READY within " + timeoutSec + " s");
+    }
+  }
+
+  /** Milliseconds from the process start to its READY line. */
+  public double readyMs() {
+    return (readyNs - startNs) / 1e6;
+  }
+
+  public long startNs() { return startNs; }
+
+  public long pid() { return process.pid(); }
+
+  /** Stops the node as Ctrl-C would (its shutdown hook leaves the cluster), forcibly after 30 s. */
+  @Override public void close() throws InterruptedException {
+    if (!process.isAlive()) return;
+    process.destroy();
+    if (!process.waitFor(30, TimeUnit.SECONDS)) {
+      process.destroyForcibly();
+      process.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+package ai.companion.bench.impl;
+
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.SamplingParams;
+import ai.companion.api.StreamEvent;
+import ai.companion.worker.impl.DecodeScheduler;
+import ai.companion.worker.impl.LoadedModel;
+import ai.companion.worker.impl.OnnxDecoder;
+import ai.onnxruntime.OrtSession;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The inference worker's engine driven in-process (no event bus, no HTTP): the same {@link LoadedModel} and decode
+ * loop the worker verticle runs, with the worker's default session settings (provider auto, all graph
+ * optimizations, threads sized to the model) and limits.
+ */
+public final class Engine implements AutoCloseable {
+  private final LoadedModel model;
+
+  private Engine(LoadedModel model) {
+    this.model = model;
+  }
+
+  public static Engine load(Path folder) throws Exception {
+    DecodeScheduler.Limits limits = new DecodeScheduler.Limits(
+        ai.companion.worker.WorkerOptions.DEFAULT_MAX_CONCURRENT_SEQUENCES,
+        ai.companion.worker.WorkerOptions.DEFAULT_MAX_QUEUED_REQUESTS,
+        ai.companion.worker.WorkerOptions.DEFAULT_KV_BUDGET_MB * 1024 * 1024);
+    return new Engine(LoadedModel.load(folder,
+        new OnnxDecoder.SessionSettings("auto", OrtSession.SessionOptions.OptLevel.ALL_OPT, 0), limits, null));
+  }
+
+  public LoadedModel model() { return model; }
+
+  public String id() { return model.info().id(); }
+
+  /** One stream's timeline and its token ids (EOS is not a token of the stream). */
+  public record Run(Timeline timeline, List<Integer> tokenIds, CompletableFuture<Run> done) {}
+
+  /** Starts one generation; {@code done} completes with the terminal event. */
+  public Run start(String prompt, SamplingParams params) {
+    String id = UUID.randomUUID().toString();
+    GenerationRequest req = new GenerationRequest(id, model.info().id(), prompt, null, params, "bench." + id,
+        List.of(), null);
+    Timeline t = new Timeline(System.nanoTime());
+    List<Integer> ids = new ArrayList<>();
+    CompletableFuture<Run> done = new CompletableFuture<>();
+    Run run = new Run(t, ids, done);
+    LoadedModel.Prepared p = model.prepare(req);
+    model.start(p, "bench", e -> {
+      long now = System.nanoTime();
+      synchronized (ids) {
+        ids.addAll(e.tokenIds());
+      }
+      t.tokens(now, e.tokenIds().size());
+      if (e.type() == StreamEvent.Type.DONE) {
+        t.finish(now, e.finishReason());
+        done.complete(run);
+      } else if (e.type() == StreamEvent.Type.ERROR) {
+        t.fail(now, e.errorMessage());
+        done.complete(run);
+      }
+    });
+    return run;
+  }
+
+  /** Greedy generation of at most {@code maxTokens} tokens, waited for. */
+  public Run greedy(String prompt, int maxTokens) throws Exception {
+    return start(prompt, SamplingParams.GREEDY.withMaxTokens(maxTokens)).done().get();
+  }
+
+  @Override public void close() throws Exception {
+    model.close();
+  }
+}
