@@ -108,7 +108,7 @@ public class RouterVerticle extends VerticleBase {
         .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP))
         .compose(map -> {
           registry = map;
-          StageContext ctx = new Ctx(List.of());
+          StageContext ctx = new Ctx(List.of(), null);
           return Future.all(inputStage.start(ctx), intentStage.start(ctx), policyStage.start(ctx));
         })
         .compose(v -> Future.all(
@@ -287,7 +287,8 @@ public class RouterVerticle extends VerticleBase {
   }
 
   private Future<JsonObject> routeAuto(GenerationRequest request, List<WorkerInfo> live) {
-    Ctx ctx = new Ctx(WorkerView.models(live));
+    Object tenant = request.hints().getValue("tenant");
+    Ctx ctx = new Ctx(WorkerView.models(live), tenant instanceof String t ? t : null);
     return inputStage.process(request, ctx)
         .compose(in -> intentStage.recognize(in, ctx))
         .compose(intent -> policyStage.decide(intent, ctx).compose(plan -> {
@@ -388,9 +389,11 @@ public class RouterVerticle extends VerticleBase {
 
   private final class Ctx implements StageContext {
     private final List<ModelInfo> models;
+    private final String tenant;
 
-    Ctx(List<ModelInfo> models) {
+    Ctx(List<ModelInfo> models, String tenant) {
       this.models = models;
+      this.tenant = tenant;
     }
 
     @Override public Vertx vertx() { return vertx; }
@@ -406,15 +409,12 @@ public class RouterVerticle extends VerticleBase {
     }
 
     @Override
-    public Future<JsonArray> searchKnowledge(String query, int k) {
-      JsonObject q = new JsonObject().put("query", query).put("q", query).put("k", k);
+    public Future<JsonObject> searchKnowledge(String query, int k) {
+      JsonObject q = new JsonObject().put("q", query).put("k", k).put("graph", false).put("log", false);
+      if (tenant != null) q.put("tenant", tenant);
       return vertx.eventBus().<Object>request(Addresses.KNOWLEDGE_SEARCH, q,
               new DeliveryOptions().setSendTimeout(options.getKnowledgeTimeoutMs()))
-          .map(reply -> {
-            JsonObject body = json(reply.body());
-            JsonArray results = body.getJsonArray("results");
-            return results == null ? new JsonArray() : results;
-          });
+          .map(reply -> json(reply.body()));
     }
   }
 

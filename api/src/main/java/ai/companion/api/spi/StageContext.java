@@ -3,7 +3,6 @@ package ai.companion.api.spi;
 import ai.companion.api.ModelInfo;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
 import java.util.Map;
@@ -26,10 +25,10 @@ public interface StageContext {
   Future<float[]> embed(String text);
 
   /**
-   * The knowledge service's results for {@code query}, best first ({@code [{document_id, chunk_id, text,
-   * score}]}); fails fast when the service is absent or slow.
+   * The knowledge service's answer for {@code query} in the request's tenant: {@code {"results":[{document_id,
+   * chunk_id, text, score, similarity}], "best_score"}}, best first; fails fast when the service is absent or slow.
    */
-  Future<JsonArray> searchKnowledge(String query, int k);
+  Future<JsonObject> searchKnowledge(String query, int k);
 
   StrategyLearner learner();
 }

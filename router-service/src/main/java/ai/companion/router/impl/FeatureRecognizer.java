@@ -38,7 +38,7 @@ public class FeatureRecognizer implements IntentRecognizer {
     double question = TextFeatures.questionScore(input.query());
     Future<float[]> embedding = profiles.values().stream().anyMatch(p -> p.embedding() != null)
         ? ctx.embed(truncate(input.query(), EMBED_CHARS)) : Future.failedFuture("no embedded profile");
-    Future<JsonArray> hits = question >= QUESTION_THRESHOLD
+    Future<JsonObject> hits = question >= QUESTION_THRESHOLD
         ? ctx.searchKnowledge(input.query(), 3) : Future.failedFuture("not a question");
     return Future.join(embedding, hits).transform(ignored -> Future.succeededFuture(
         build(input, ctx.models(), profiles, question,
@@ -48,7 +48,8 @@ public class FeatureRecognizer implements IntentRecognizer {
 
   /** The features from what the services answered (null: did not answer). Pure: the benchmark calls it. */
   public static Intent build(NormalizedInput input, List<ModelInfo> models, Map<String, DomainProfile> profiles,
-                             double question, float[] embedding, JsonArray hits) {
+                             double question, float[] embedding, JsonObject knowledge) {
+    JsonArray hits = knowledge == null ? null : knowledge.getJsonArray("results", new JsonArray());
     String text = input.text();
     int tokens = TextFeatures.estimateTokens(text);
     Map<String, Integer> byModel = new HashMap<>();
@@ -77,10 +78,17 @@ public class FeatureRecognizer implements IntentRecognizer {
     }
 
     double kscore = Double.NaN;
-    if (hits != null) {
-      kscore = 0;
-      for (Object o : hits) {
-        if (o instanceof JsonObject h && h.getValue("score") instanceof Number n) kscore = Math.max(kscore, n.doubleValue());
+    if (knowledge != null) {
+      // best_score is the knowledge service's cosine of the best hit; else the hits' own similarity or score
+      if (knowledge.getValue("best_score") instanceof Number n) {
+        kscore = n.doubleValue();
+      } else {
+        kscore = 0;
+        for (Object o : hits) {
+          if (!(o instanceof JsonObject h)) continue;
+          Object v = h.getValue("similarity", h.getValue("score"));
+          if (v instanceof Number n) kscore = Math.max(kscore, n.doubleValue());
+        }
       }
     }
     String latency = null;

@@ -22,9 +22,10 @@ class PolicyTest {
   static final List<ModelInfo> MODELS = List.of(DREAMS, STORIES);
 
   static Intent intent(String text, Map<String, Double> domain, JsonArray hits, JsonObject hints, Integer max) {
+    JsonObject knowledge = hits == null ? null : new JsonObject().put("results", hits);
     NormalizedInput in = new NormalizedInput("r1", text, text, max, hints);
     Map<String, DomainProfile> profiles = Map.of();
-    Intent base = FeatureRecognizer.build(in, MODELS, profiles, TextFeatures.questionScore(text), null, hits);
+    Intent base = FeatureRecognizer.build(in, MODELS, profiles, TextFeatures.questionScore(text), null, knowledge);
     return new Intent(in, base.tokens(), base.tokensByModel(), base.language(), base.languageConfidence(), domain,
         domain.isEmpty() ? "none" : "embedding", base.latency(), base.questionScore(), base.knowledgeScore(),
         base.knowledgeHits(), base.pattern(), base.notes(), base.extra());
@@ -82,7 +83,7 @@ class PolicyTest {
 
   @Test
   void aShortQuestionGetsTheSmallModelAndALearnedStrategy() throws Exception {
-    JsonArray hits = new JsonArray().add(new JsonObject().put("text", "Run ./companion model import").put("score", 0.9));
+    JsonArray hits = new JsonArray().add(new JsonObject().put("text", "Run ./companion model import").put("similarity", 0.9));
     RoutePlan plan = defaultPolicy().decideNow(intent("How do I import a model?", Map.of(), hits, new JsonObject(),
         null), MODELS, new ThompsonBandit(3));
     assertEquals("aidreams260k", plan.model(), "smallest by parameters");
