@@ -40,6 +40,12 @@ public final class OnnxDecoder implements AutoCloseable {
   private int pinnedBatch = -1;
   private OnnxTensor pinnedLogits;
   private FloatBuffer pinnedLogitsBuffer;
+  private Map<String, OnnxTensor> pinnedOutputs;
+  private final Map<String, OnnxTensor> decodeInputs = new HashMap<>();
+  private final Set<String> presentSet;
+  private LongBuffer idsBuf;
+  private LongBuffer posBuf;
+  private LongBuffer maskBuf;
 
   private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device) throws OrtException,
       IOException {
@@ -71,6 +77,7 @@ public final class OnnxDecoder implements AutoCloseable {
       if (!outputs.containsKey(n)) throw new IOException(config.folder() + "/model.onnx has no output " + n);
     }
     prefillOutputs = new java.util.HashSet<>(outputs.keySet());
+    presentSet = Set.of(presentNames);
     emptyPast = OnnxTensor.createTensor(env, FloatBuffer.allocate(0),
         new long[] {1, config.kvHeads(), 0, config.headDim()});
   }
@@ -184,44 +191,59 @@ public final class OnnxDecoder implements AutoCloseable {
     int b = batch.size();
     int t = batch.pastLength();
     int vocab = config.vocabSize();
-    LongBuffer ids = directLongs(b);
-    LongBuffer pos = directLongs(b);
-    LongBuffer mask = directLongs(b * (t + 1));
+    // reused direct buffers: ONNX Runtime reads them in place, nothing is allocated per token but the OrtValues
+    idsBuf = ensure(idsBuf, b);
+    posBuf = ensure(posBuf, b);
+    maskBuf = ensure(maskBuf, b * (t + 1));
     for (int r = 0; r < b; r++) {
       int p = batch.memberPast(r);
-      ids.put(r, batch.memberInput(r));
-      pos.put(r, p);
+      idsBuf.put(r, batch.memberInput(r));
+      posBuf.put(r, p);
       int pad = t - p;
-      for (int c = 0; c <= t; c++) mask.put(r * (t + 1) + c, c < pad ? 0 : 1);
+      int row = r * (t + 1);
+      for (int c = 0; c <= t; c++) maskBuf.put(row + c, c < pad ? 0 : 1);
     }
     if (pinnedBatch != b) {
       if (pinnedLogits != null) pinnedLogits.close();
       pinnedLogitsBuffer = ByteBuffer.allocateDirect(b * vocab * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
       pinnedLogits = OnnxTensor.createTensor(env, pinnedLogitsBuffer, new long[] {b, 1, vocab});
+      pinnedOutputs = Map.of("logits", pinnedLogits);
       pinnedBatch = b;
     }
-    Map<String, OnnxTensor> in = new HashMap<>();
-    OnnxTensor[] created = new OnnxTensor[3];
+    Map<String, OnnxTensor> in = decodeInputs;
+    OnnxTensor ids = null;
+    OnnxTensor mask = null;
+    OnnxTensor pos = null;
     try {
-      created[0] = OnnxTensor.createTensor(env, ids, new long[] {b, 1});
-      created[1] = OnnxTensor.createTensor(env, mask, new long[] {b, t + 1});
-      in.put("input_ids", created[0]);
-      in.put("attention_mask", created[1]);
+      ids = OnnxTensor.createTensor(env, idsBuf.slice(0, b), new long[] {b, 1});
+      mask = OnnxTensor.createTensor(env, maskBuf.slice(0, b * (t + 1)), new long[] {b, t + 1});
+      in.put("input_ids", ids);
+      in.put("attention_mask", mask);
       if (hasPositionIds) {
-        created[2] = OnnxTensor.createTensor(env, pos, new long[] {b, 1});
-        in.put("position_ids", created[2]);
+        pos = OnnxTensor.createTensor(env, posBuf.slice(0, b), new long[] {b, 1});
+        in.put("position_ids", pos);
       }
       OnnxTensor[] past = batch.past();
-      for (int i = 0; i < pastNames.length; i++) in.put(pastNames[i], past == null ? emptyPast : past[i]);
-      OrtSession.Result result = session.run(in, Set.of(presentNames), Map.of("logits", pinnedLogits));
+      for (int i = 0; i < pastNames.length; i++) in.put(pastNames[i], past[i]);
+      OrtSession.Result result = session.run(in, presentSet, pinnedOutputs);
       OnnxTensor[] present = new OnnxTensor[presentNames.length];
       for (int i = 0; i < presentNames.length; i++) present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
       batch.advance(present);
       pinnedLogitsBuffer.get(0, logitsOut, 0, b * vocab);
     } finally {
-      for (OnnxTensor x : created) if (x != null) x.close();
+      in.clear();
+      if (ids != null) ids.close();
+      if (mask != null) mask.close();
+      if (pos != null) pos.close();
     }
   }
+
+  private static LongBuffer ensure(LongBuffer buf, int n) {
+    if (buf != null && buf.capacity() >= n) return buf;
+    int cap = Math.max(64, Integer.highestOneBit(Math.max(1, n - 1)) << 1);
+    return ByteBuffer.allocateDirect(cap * 8).order(ByteOrder.nativeOrder()).asLongBuffer();
+  }
+
 
   /** Copies the floats of a tensor (the cache rebuild of a batch uses it). */
   static float[] read(OnnxTensor t) {

@@ -93,6 +93,9 @@ class BatchingTest {
         assertEquals(shorter, longer.subList(0, shorter.size()));
       }
       assertTrue(model.scheduler().peakBatch() > 1, "peak batch " + model.scheduler().peakBatch());
+      // the load figure drops right after the last DONE was sent
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (model.scheduler().active() != 0 && System.nanoTime() < deadline) Thread.sleep(5);
       assertEquals(0, model.scheduler().active());
       // alone after the crowd: still the oracle
       EngineHarness.Stream s = EngineHarness.run(model, EngineHarness.completion(M, "", EngineHarness.greedy(60)));
