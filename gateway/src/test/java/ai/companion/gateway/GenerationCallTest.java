@@ -1,0 +1,346 @@
+package ai.companion.gateway;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.api.Addresses;
+import ai.companion.api.ErrorCode;
+import ai.companion.api.GenerationRequest;
+import ai.companion.api.RouteDecision;
+import ai.companion.api.SamplingParams;
+import ai.companion.api.StreamEvent;
+import ai.companion.gateway.impl.ApiException;
+import ai.companion.gateway.impl.GenerationCall;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import io.vertx.junit5.VertxTestContext;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BiConsumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The gateway's side of the worker protocol, against scripted peers on a local event bus: a router that picks
+ * the first worker not excluded, and workers that answer with exactly the event sequences under test
+ * (reordered, duplicated, early, slow, silent). The real worker runs far too fast, and never reorders inside one
+ * JVM, to show these cases; the end-to-end tests in cluster-config run the real one.
+ */
+@ExtendWith(VertxExtension.class)
+class GenerationCallTest {
+
+  private final List<MessageConsumer<?>> consumers = new ArrayList<>();
+
+  @AfterEach
+  void unregister() {
+    consumers.forEach(MessageConsumer::unregister);
+    consumers.clear();
+  }
+
+  @Test
+  void eventsArriveOnceAndInOrderWhateverTheBusDoes(Vertx vertx, VertxTestContext ctx) {
+    router(vertx, "w1");
+    worker(vertx, "w1", (req, msg) -> {
+      String to = req.streamAddress();
+      // two events before the accept, then the rest out of order with duplicates
+      send(vertx, to, tok(req, 1, "b", 11));
+      send(vertx, to, tok(req, 0, "a", 10));
+      accept(msg, "w1");
+      send(vertx, to, tok(req, 0, "a", 10));
+      send(vertx, to, tok(req, 3, "d", 13));
+      send(vertx, to, tok(req, 2, "c", 12));
+      send(vertx, to, tok(req, 1, "b", 11));
+      send(vertx, to, StreamEvent.done(req.requestId(), 4, "e", List.of(14), "length", 1, 5, "w1"));
+      send(vertx, to, tok(req, 2, "c", 12));
+    });
+    Recorder rec = new Recorder();
+    GenerationCall call = new GenerationCall(vertx, options(), request("r1"));
+    register(vertx).compose(v -> call.start(rec)).onComplete(ctx.succeeding(acc -> {
+      ctx.verify(() -> assertEquals("w1", acc.route().workerId()));
+      rec.done.future().onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+        assertEquals("abcde", rec.text.toString());
+        assertEquals(List.of(10, 11, 12, 13, 14), rec.ids);
+        assertEquals("length 1 5", rec.finish);
+        assertEquals(List.of(10, 11, 12, 13, 14), call.deliveredTokens());
+        ctx.completeNow();
+      })));
+    }));
+  }
+
+  @Test
+  void aSilentWorkerIsReplacedAndTheStreamResumesAfterTheDeliveredTokens(Vertx vertx, VertxTestContext ctx) {
+    router(vertx, "w1", "w2");
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      send(vertx, req.streamAddress(), tok(req, 0, "Once", 100));
+      send(vertx, req.streamAddress(), tok(req, 1, " upon", 101));
+      // then silence: no DONE, no ERROR
+    });
+    List<GenerationRequest> second = new CopyOnWriteArrayList<>();
+    worker(vertx, "w2", (req, msg) -> {
+      second.add(req);
+      accept(msg, "w2");
+      send(vertx, req.streamAddress(), tok(req, 0, " a", 102));
+      send(vertx, req.streamAddress(), StreamEvent.done(req.requestId(), 1, " time", List.of(103), "length", 1, 4,
+          "w2"));
+    });
+    List<String> cancels = cancels(vertx);
+    Recorder rec = new Recorder();
+    long t0 = System.currentTimeMillis();
+    GenerationCall call = new GenerationCall(vertx, options().setRequestTimeoutMs(300), request("r2"));
+    register(vertx).compose(v -> call.start(rec)).compose(acc -> rec.done.future())
+        .onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+          assertEquals("Once upon a time", rec.text.toString());
+          assertEquals(List.of(100, 101, 102, 103), rec.ids);
+          assertEquals(1, second.size());
+          GenerationRequest resumed = second.get(0);
+          assertEquals(List.of(100, 101), resumed.resumeTokenIds(), "resent with the tokens already delivered");
+          assertEquals("r2.r1", resumed.requestId(), "a new id, so a cancel for the old one cannot reach it");
+          assertEquals(new JsonArray().add("w1"), resumed.hints().getJsonArray(GenerationCall.HINT_EXCLUDE_WORKERS));
+          assertEquals(List.of("w2"), rec.failovers);
+          assertEquals(List.of("r2"), cancels, "the silent worker is told to stop");
+          assertTrue(System.currentTimeMillis() - t0 < 5_000);
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void aWorkerThatLeavesTheRegistryIsReplacedBeforeTheTimeout(Vertx vertx, VertxTestContext ctx) {
+    router(vertx, "w1", "w2");
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      send(vertx, req.streamAddress(), tok(req, 0, "x", 7));
+      vertx.setTimer(200, t -> vertx.sharedData().getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+          .compose(m -> m.remove("w1")));
+    });
+    worker(vertx, "w2", (req, msg) -> {
+      accept(msg, "w2");
+      send(vertx, req.streamAddress(), StreamEvent.done(req.requestId(), 0, "y", List.of(8), "stop", 1, 2, "w2"));
+    });
+    Recorder rec = new Recorder();
+    long t0 = System.currentTimeMillis();
+    // a long silence limit: only the registry can explain a quick failover
+    GenerationCall call = new GenerationCall(vertx, options().setRequestTimeoutMs(30_000)
+        .setWorkerCheckIntervalMs(50), request("r3"));
+    register(vertx).compose(v -> call.start(rec)).compose(acc -> rec.done.future())
+        .onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+          assertEquals("xy", rec.text.toString());
+          assertEquals(List.of("w2"), rec.failovers);
+          assertTrue(System.currentTimeMillis() - t0 < 5_000, "failed over on the registry, not the timeout");
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void withNoOtherWorkerTheStreamFailsAtOnce(Vertx vertx, VertxTestContext ctx) {
+    router(vertx, "w1");
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      send(vertx, req.streamAddress(), tok(req, 0, "x", 7));
+      send(vertx, req.streamAddress(), StreamEvent.error(req.requestId(), 1, ErrorCode.WORKER_LOST, "worker stopped",
+          "w1"));
+    });
+    Recorder rec = new Recorder();
+    GenerationCall call = new GenerationCall(vertx, options(), request("r4"));
+    register(vertx).compose(v -> call.start(rec)).compose(acc -> rec.done.future())
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          ApiException e = (ApiException) err;
+          assertEquals(503, e.status());
+          assertEquals("worker_lost", e.code());
+          assertTrue(e.getMessage().contains("w1"), e.getMessage());
+          assertEquals("x", rec.text.toString());
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void aPausedCallTakesNothingUntilResumed(Vertx vertx, VertxTestContext ctx) {
+    router(vertx, "w1");
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      for (int i = 0; i < 50; i++) send(vertx, req.streamAddress(), tok(req, i, "t" + i + " ", i));
+      send(vertx, req.streamAddress(), StreamEvent.done(req.requestId(), 50, "", List.of(), "length", 1, 50, "w1"));
+    });
+    GenerationCall[] call = new GenerationCall[1];
+    Recorder rec = new Recorder() {
+      @Override
+      public void onTokens(String text, List<Integer> tokenIds) {
+        super.onTokens(text, tokenIds);
+        if (ids.size() == 5) {
+          // the client's write queue is full: nothing more may arrive until it drains
+          call[0].pause();
+          int seen = ids.size();
+          vertx.setTimer(300, t -> ctx.verify(() -> {
+            assertEquals(seen, ids.size(), "no delivery while paused");
+            call[0].resume();
+          }));
+        }
+      }
+    };
+    call[0] = new GenerationCall(vertx, options().setRequestTimeoutMs(200), request("r5"));
+    register(vertx).compose(v -> call[0].start(rec)).compose(acc -> rec.done.future())
+        .onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+          assertEquals(50, rec.ids.size());
+          assertEquals(List.of(), rec.failovers, "a pause is not a silent worker");
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void placementFailuresComeBackTyped(Vertx vertx, VertxTestContext ctx) {
+    worker(vertx, "w1", (req, msg) -> msg.fail(ErrorCode.CONTEXT_LENGTH_EXCEEDED.wire(),
+        "prompt of 900 tokens exceeds the context of 512 tokens"));
+    router(vertx, "w1");
+    Recorder rec = new Recorder();
+    register(vertx).compose(v -> new GenerationCall(vertx, options(), request("r6")).start(rec))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ErrorCode.of(err));
+          assertTrue(err.getMessage().contains("512"));
+          ctx.completeNow();
+        })));
+  }
+
+  /** Over HTTP: a client that hangs up mid-stream gets its generation cancelled, once, by request id. */
+  @Test
+  void clientHangingUpCancelsTheWorker(Vertx vertx, VertxTestContext ctx) {
+    router(vertx, "w1");
+    List<String> cancels = cancels(vertx);
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      long[] seq = {0};
+      vertx.setPeriodic(20, t -> {
+        if (cancels.contains(req.requestId()) || seq[0] == 500) {
+          vertx.cancelTimer(t);
+          return;
+        }
+        send(vertx, req.streamAddress(), tok(req, seq[0], "w ", (int) seq[0]++));
+      });
+    });
+    GatewayVerticle gateway = new GatewayVerticle();
+    register(vertx)
+        .compose(v -> vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(new GatewayOptions()
+            .setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0).toJson())))
+        .compose(dep -> vertx.createHttpClient().request(HttpMethod.POST, gateway.actualPort(), "127.0.0.1",
+            "/v1/completions"))
+        .compose(req -> req.send(Buffer.buffer("{\"model\":\"m\",\"prompt\":\"hi\",\"stream\":true}")))
+        .onComplete(ctx.succeeding(resp -> {
+          Buffer seen = Buffer.buffer();
+          boolean[] hungUp = {false};
+          resp.handler(buf -> {
+            seen.appendBuffer(buf);
+            String s = seen.toString();
+            int text = s.indexOf("\"text\":\"w");
+            if (hungUp[0] || text < 0 || s.indexOf("\n\n", text) < 0) return;
+            hungUp[0] = true;
+            String id = new JsonObject(s.substring(6, s.indexOf("\n\n"))).getString("id");
+            resp.request().connection().close();
+            vertx.setTimer(300, t -> ctx.verify(() -> {
+              assertEquals(List.of(id), cancels);
+              ctx.completeNow();
+            }));
+          });
+        }));
+  }
+
+  // ---- scripted peers
+
+  private Future<Void> register(Vertx vertx) {
+    return Future.all(consumers.stream().map(c -> (Future<?>) c.completion()).toList()).mapEmpty();
+  }
+
+  /** A router that offers the first of {@code workers} not excluded, and registers them all in the map. */
+  private void router(Vertx vertx, String... workers) {
+    for (String w : workers) {
+      vertx.sharedData().getAsyncMap(Addresses.WORKER_REGISTRY_MAP).compose(m -> m.put(w,
+          new JsonObject().put("workerId", w).put("nodeName", "n").put("models", new JsonArray())));
+    }
+    consumers.add(vertx.eventBus().<JsonObject>consumer(Addresses.ROUTER_ROUTE, msg -> {
+      GenerationRequest req = GenerationRequest.fromJson(msg.body());
+      JsonArray ex = req.hints().getJsonArray(GenerationCall.HINT_EXCLUDE_WORKERS, new JsonArray());
+      for (String w : workers) {
+        if (!ex.contains(w)) {
+          msg.reply(new RouteDecision("m", w, "n", "direct", List.of("scripted")).toJson());
+          return;
+        }
+      }
+      msg.fail(ErrorCode.NO_WORKER.wire(), "no worker other than " + ex.encode());
+    }));
+  }
+
+  private void worker(Vertx vertx, String id, BiConsumer<GenerationRequest, Message<JsonObject>> script) {
+    consumers.add(vertx.eventBus().<JsonObject>consumer(Addresses.workerGenerate(id),
+        msg -> script.accept(GenerationRequest.fromJson(msg.body()), msg)));
+  }
+
+  private List<String> cancels(Vertx vertx) {
+    List<String> out = new CopyOnWriteArrayList<>();
+    consumers.add(vertx.eventBus().<JsonObject>consumer(Addresses.WORKER_CANCEL,
+        m -> out.add(m.body().getString("requestId"))));
+    return out;
+  }
+
+  private static void accept(Message<JsonObject> msg, String worker) {
+    msg.reply(new JsonObject().put("accepted", true).put("workerId", worker).put("promptTokens", 1));
+  }
+
+  private static void send(Vertx vertx, String address, StreamEvent ev) {
+    vertx.eventBus().send(address, ev.toJson());
+  }
+
+  private static StreamEvent tok(GenerationRequest req, long seq, String text, int id) {
+    return StreamEvent.token(req.requestId(), seq, text, List.of(id), "w");
+  }
+
+  private static GatewayOptions options() {
+    return new GatewayOptions().setWorkerCheckIntervalMs(50);
+  }
+
+  private static GenerationRequest request(String id) {
+    return new GenerationRequest(id, "m", "", null, SamplingParams.GREEDY, Addresses.streamAddress(id), List.of(),
+        new JsonObject());
+  }
+
+  /** Records what the client side would see. */
+  private static class Recorder implements GenerationCall.Listener {
+    final StringBuilder text = new StringBuilder();
+    final List<Integer> ids = new ArrayList<>();
+    final List<String> failovers = new ArrayList<>();
+    final Promise<Void> done = Promise.promise();
+    String finish;
+
+    @Override
+    public void onTokens(String t, List<Integer> tokenIds) {
+      text.append(t);
+      ids.addAll(tokenIds);
+    }
+
+    @Override
+    public void onFailover(RouteDecision route, String reason) {
+      failovers.add(route.workerId());
+    }
+
+    @Override
+    public void onDone(String finishReason, int promptTokens, int completionTokens) {
+      assertNull(finish, "one end");
+      finish = finishReason + " " + promptTokens + " " + completionTokens;
+      done.complete();
+    }
+
+    @Override
+    public void onError(ApiException error) {
+      done.fail(error);
+    }
+  }
+}
