@@ -14,7 +14,7 @@ public final class KnowledgeOptions {
   public static final int DEFAULT_CHUNK_CHARS = 800;
   public static final int DEFAULT_CHUNK_OVERLAP_CHARS = 150;
   /** Cosine similarity of the best passage at or above which a question counts as answered (tuned on the QA set). */
-  public static final double DEFAULT_ANSWER_THRESHOLD = 0.45;
+  public static final double DEFAULT_ANSWER_THRESHOLD = 0.35;
   /** Cosine similarity at or above which a question joins an existing pattern cluster. */
   public static final double DEFAULT_PATTERN_THRESHOLD = 0.72;
   /** Unanswered asks of one question pattern before it shows as a gap. */

@@ -430,7 +430,8 @@ public final class KnowledgeStore implements AutoCloseable {
   public double bestSimilarity(String tenant, float[] qv) throws IOException {
     IndexSearcher s = searchers.acquire();
     try {
-      TopDocs top = s.search(new KnnFloatVectorQuery(F_VECTOR, qv, 1, chunkFilter(tenant)), 1);
+      // HNSW explores about k candidates: k = 1 is too greedy to find the true nearest chunk reliably
+      TopDocs top = s.search(new KnnFloatVectorQuery(F_VECTOR, qv, 20, chunkFilter(tenant)), 1);
       return top.scoreDocs.length == 0 ? -1 : 2 * top.scoreDocs[0].score - 1;
     } finally {
       searchers.release(s);

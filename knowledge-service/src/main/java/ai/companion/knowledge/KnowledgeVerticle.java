@@ -344,18 +344,19 @@ public class KnowledgeVerticle extends VerticleBase {
       if (in == null || !in.tenant.equals(tenant)) {
         throw new CompanionException(ErrorCode.NOT_FOUND, "no interaction '" + id + "'", "interaction_id");
       }
+      // check a promotion before recording anything, so a refused request changes nothing
+      String answer = answerV != null ? (String) answerV : in.answer;
+      if (promote && rating <= 0) {
+        throw new CompanionException(ErrorCode.INVALID_REQUEST,
+            "only answers with positive feedback (rating 1) can be promoted into knowledge", "promote");
+      }
+      if (promote && (answer == null || answer.isBlank())) {
+        throw new CompanionException(ErrorCode.INVALID_REQUEST,
+            "interaction '" + id + "' has no answer to promote; send 'answer'", "answer");
+      }
       learning.recordFeedback(id, rating, comment);
       JsonObject out = new JsonObject().put("interaction_id", id).put("recorded", true);
       if (promote) {
-        if (in.feedback <= 0) {
-          throw new CompanionException(ErrorCode.INVALID_REQUEST,
-              "only answers with positive feedback can be promoted into knowledge", "promote");
-        }
-        String answer = answerV != null ? (String) answerV : in.answer;
-        if (answer == null || answer.isBlank()) {
-          throw new CompanionException(ErrorCode.INVALID_REQUEST,
-              "interaction '" + id + "' has no answer to promote; send 'answer'", "answer");
-        }
         String docId = "promoted/" + id;
         store.ingest(in.tenant, List.of(new KnowledgeStore.SourceDocument(docId, in.question,
             "Question: " + in.question + "\n\nAnswer: " + answer, "text")));
@@ -418,7 +419,11 @@ public class KnowledgeVerticle extends VerticleBase {
         String format = formatOf(f);
         if (format == null) continue;
         String id = base.relativize(f).toString().replace('\\', '/');
-        docs.add(new KnowledgeStore.SourceDocument(id, null, Files.readString(f), format));
+        try {
+          docs.add(new KnowledgeStore.SourceDocument(id, null, Files.readString(f), format));
+        } catch (IOException e) {   // not UTF-8, unreadable: seeding is best effort, the node still starts
+          LOG.warn("Seed file {} skipped: {}", f, e.toString());
+        }
       }
     }
     if (docs.isEmpty()) return;
