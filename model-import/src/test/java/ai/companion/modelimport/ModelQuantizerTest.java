@@ -86,6 +86,49 @@ class ModelQuantizerTest {
     }
   }
 
+  /** GatherBlockQuantized reads the same bytes (rows of E = columns of E^T) as MatMulNBits. */
+  @ParameterizedTest
+  @ValueSource(ints = {4, 8})
+  void gatherBlockQuantizedMatchesDequantizedRows(int bits) throws Exception {
+    int v = 10;
+    int d = 64;
+    Random r = new Random(bits);
+    float[] e = new float[v * d];
+    for (int i = 0; i < e.length; i++) e[i] = (float) r.nextGaussian() * 0.1f;
+    // E^T is [K = d, N = v]: MatMulNBits' column n is E's row n
+    float[] et = new float[d * v];
+    for (int i = 0; i < v; i++) for (int j = 0; j < d; j++) et[j * v + i] = e[i * d + j];
+    BlockQuantizer.Quantized q = BlockQuantizer.quantize(et, d, v, bits, 32);
+    float[] deqT = q.dequantize();
+    Path file = models.resolve("gbq" + bits + ".onnx");
+    long[] ids = {3, 0, 9, 3};
+    try (GraphBuilder g = new GraphBuilder("gbq", null, null)) {
+      g.input("ids", TensorProto.DataType.INT64, (long) ids.length);
+      g.output("Y", TensorProto.DataType.FLOAT, (long) ids.length, (long) d);
+      int zpRow = q.zeroPoints().length / v;
+      g.raw("E", TensorProto.DataType.UINT8, q.packed(), v, q.packed().length / v);
+      g.floats("scales", q.scales(), v, q.blocks());
+      g.raw("zp", TensorProto.DataType.UINT8, q.zeroPoints(), v, zpRow);
+      g.msNode("GatherBlockQuantized", new String[] {"Y"}, "E", "ids", "scales", "zp")
+          .attr("gather_axis", 0L).attr("quantize_axis", 1L).attr("block_size", 32L)
+          .attr("bits", (long) bits);
+      g.write(file, Map.of());
+    }
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    try (OrtSession s = env.createSession(file.toString());
+        OnnxTensor in = OnnxTensor.createTensor(env, java.nio.LongBuffer.wrap(ids),
+            new long[] {ids.length});
+        OrtSession.Result res = s.run(Map.of("ids", in))) {
+      float[] y = new float[ids.length * d];
+      ((OnnxTensor) res.get(0)).getFloatBuffer().get(y);
+      for (int i = 0; i < ids.length; i++) {
+        for (int j = 0; j < d; j++) {
+          assertEquals(deqT[j * v + (int) ids[i]], y[i * d + j], 1e-6f, "row " + ids[i] + " col " + j);
+        }
+      }
+    }
+  }
+
   static Stream<Arguments> fixtures() {
     return Stream.of(Arguments.of("stories260K", Fixtures.STORIES_ORACLE),
         Arguments.of("aidreams260K", Fixtures.AIDREAMS_ORACLE));
@@ -124,6 +167,13 @@ class ModelQuantizerTest {
           assertTrue(ppl < fp32Ppl * 1.25, "int4 perplexity " + ppl + " vs fp32 " + fp32Ppl);
         }
         assertTrue(size < fp32Size, "quantized file is not smaller");
+        // without graph optimizations (no constant folding) the same tokens come out
+        var opts = new OrtSession.SessionOptions();
+        opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+        try (OnnxDecoder plain = new OnnxDecoder(file, c.nLayers(), c.nKvHeads(), c.headDim(), 512,
+            opts)) {
+          assertArrayEquals(greedy, plain.greedy(60));
+        }
       }
     }
   }

@@ -24,7 +24,11 @@ final class OnnxDecoder implements AutoCloseable {
   private int past;
 
   OnnxDecoder(Path modelFile, int layers, int kvHeads, int headDim, int vocab) throws OrtException {
-    OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+    this(modelFile, layers, kvHeads, headDim, vocab, new OrtSession.SessionOptions());
+  }
+
+  OnnxDecoder(Path modelFile, int layers, int kvHeads, int headDim, int vocab,
+      OrtSession.SessionOptions opts) throws OrtException {
     opts.setIntraOpNumThreads(1);
     session = env.createSession(modelFile.toString(), opts);
     this.layers = layers;
