@@ -138,6 +138,10 @@ public final class Node {
 
   private Future<Void> deployRoles() {
     String dataDir = options.getDataDir();
+    // what this node is, for the gateway's /v1/cluster/nodes
+    LocalMap<String, Object> local = vertx.sharedData().getLocalMap(NODE_LOCAL_MAP);
+    local.put("roles", String.join(",", options.getRoles()));
+    local.put("nodeName", nodeName);
     List<Deployment> plan = new ArrayList<>();
     if (options.hasRole("worker")) {
       plan.add(new Deployment(WORKER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)));

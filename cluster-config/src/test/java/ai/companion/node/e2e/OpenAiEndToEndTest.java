@@ -253,6 +253,7 @@ class OpenAiEndToEndTest {
       assertEquals(400, resp.statusCode(), resp::bodyAsString);
       JsonObject err = resp.bodyAsJsonObject().getJsonObject("error");
       assertEquals("context_length_exceeded", err.getString("code"));
+      assertEquals("prompt", err.getString("param"));
       assertEquals("invalid_request_error", err.getString("type"));
       assertTrue(err.getString("message").contains("128"), err::encode);
       ctx.completeNow();

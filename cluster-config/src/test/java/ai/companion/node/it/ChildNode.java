@@ -1,0 +1,209 @@
+package ai.companion.node.it;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A node in a child JVM, started with this JVM's (test) classpath exactly as {@code ./companion start} runs it.
+ * Output goes to {@code target/it-logs/NAME.log}; {@link #awaitReady} waits for the {@code READY} line.
+ */
+public final class ChildNode implements AutoCloseable {
+  private static final Pattern READY = Pattern.compile("READY http=(\\S+) grpc=(\\S+) roles=(\\S+)");
+  static final List<String> HAZELCAST_JVM_ARGS = List.of("--add-modules", "java.se",
+      "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+      "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
+      "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+
+  public final String name;
+  public final int clusterPort;
+  private final Process process;
+  private final long startedNanos = System.nanoTime();
+  private final CompletableFuture<Matcher> ready = new CompletableFuture<>();
+  private final List<String> lines = new ArrayList<>();
+  private final Path log;
+
+  private ChildNode(String name, int clusterPort, Process process, Path log) {
+    this.name = name;
+    this.clusterPort = clusterPort;
+    this.process = process;
+    this.log = log;
+    Thread pump = new Thread(this::pump, "out-" + name);
+    pump.setDaemon(true);
+    pump.start();
+  }
+
+  /** Starts {@code companion start --node-name NAME --cluster-port PORT ARGS...}. */
+  public static ChildNode start(String name, int clusterPort, List<String> args) throws IOException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(HAZELCAST_JVM_ARGS);
+    cmd.add("-Xmx768m");
+    cmd.add("-Dhazelcast.wait.seconds.before.join=1");
+    cmd.add("-Dhazelcast.phone.home.enabled=false");
+    cmd.add("-cp");
+    cmd.add(classpath());
+    cmd.add("ai.companion.node.CompanionCli");
+    cmd.add("start");
+    cmd.add("--node-name");
+    cmd.add(name);
+    cmd.add("--cluster-port");
+    cmd.add(String.valueOf(clusterPort));
+    cmd.addAll(args);
+    Path logs = Path.of("target", "it-logs");
+    Files.createDirectories(logs);
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    // the child reads its settings from flags only
+    pb.environment().keySet().removeIf(k -> k.startsWith("COMPANION_") && !k.equals("COMPANION_SHARED_MODELS"));
+    return new ChildNode(name, clusterPort, pb.start(), logs.resolve(name + ".log"));
+  }
+
+  private static String classpath;
+
+  /**
+   * The test classpath, with this project's own modules copied once per run: on a shared checkout another build may
+   * rewrite those jars while the children run, and a JVM whose jar changed under it fails with NoClassDefFoundError.
+   */
+  static synchronized String classpath() throws IOException {
+    if (classpath != null) return classpath;
+    List<String> entries = new ArrayList<>();
+    for (String e : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+      Path p = Path.of(e);
+      if (e.endsWith(".jar") && p.getFileName().toString().startsWith("surefirebooter")) {
+        try (var jar = new java.util.jar.JarFile(p.toFile())) {
+          String cp = jar.getManifest().getMainAttributes().getValue("Class-Path");
+          for (String u : cp.trim().split("\\s+")) entries.add(Path.of(java.net.URI.create(u)).toString());
+        }
+      } else {
+        entries.add(e);
+      }
+    }
+    Path snapshot = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "it-classpath");
+    List<String> out = new ArrayList<>();
+    int i = 0;
+    for (String e : entries) {
+      Path p = Path.of(e);
+      boolean ours = e.contains("/ai/companion/") || e.contains("/target/classes") || e.contains("/target/test-classes")
+          || p.getFileName().toString().startsWith("companion-");
+      if (!ours || !Files.exists(p)) {
+        out.add(e);
+        continue;
+      }
+      Path copy = snapshot.resolve((i++) + "-" + p.getFileName());
+      if (Files.isDirectory(p)) {
+        try (var walk = Files.walk(p)) {
+          for (Path f : walk.toList()) {
+            Path t = copy.resolve(p.relativize(f).toString());
+            if (Files.isDirectory(f)) Files.createDirectories(t);
+            else Files.copy(f, t);
+          }
+        }
+      } else {
+        Files.copy(p, copy);
+      }
+      out.add(copy.toString());
+    }
+    classpath = String.join(java.io.File.pathSeparator, out);
+    return classpath;
+  }
+
+  private void pump() {
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+         PrintWriter out = new PrintWriter(Files.newBufferedWriter(log, StandardCharsets.UTF_8), true)) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        out.println(line);
+        synchronized (lines) {
+          lines.add(line);
+        }
+        Matcher m = READY.matcher(line);
+        if (m.find()) ready.complete(m);
+      }
+    } catch (IOException e) {
+      // the process went away
+    }
+    ready.completeExceptionally(new IllegalStateException("node " + name + " exited (" + exitText() + ") before READY; log "
+        + log.toAbsolutePath() + ":\n" + tail(40)));
+  }
+
+  private String exitText() {
+    try {
+      return process.waitFor(2, TimeUnit.SECONDS) ? "exit code " + process.exitValue() : "still running";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "unknown";
+    }
+  }
+
+  /** Waits for READY; returns this node's HTTP port (-1 without the gateway role). */
+  public int awaitReady(long timeoutSeconds) throws Exception {
+    Matcher m;
+    try {
+      m = ready.get(timeoutSeconds, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new AssertionError("node " + name + " not READY within " + timeoutSeconds + " s; log tail:\n" + tail(40));
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new AssertionError(e.getCause().getMessage());
+    }
+    return "-".equals(m.group(1)) ? -1 : Integer.parseInt(m.group(1));
+  }
+
+  /** Milliseconds from process start to READY (after {@link #awaitReady}). */
+  public long millisSinceStart() {
+    return (System.nanoTime() - startedNanos) / 1_000_000;
+  }
+
+  public long startedNanos() {
+    return startedNanos;
+  }
+
+  public boolean logContains(String text) {
+    synchronized (lines) {
+      return lines.stream().anyMatch(l -> l.contains(text));
+    }
+  }
+
+  public String tail(int n) {
+    synchronized (lines) {
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
+    }
+  }
+
+  public boolean isAlive() {
+    return process.isAlive();
+  }
+
+  /** kill -9. */
+  public void kill() throws InterruptedException {
+    process.destroyForcibly();
+    process.waitFor(20, TimeUnit.SECONDS);
+  }
+
+  /** SIGTERM, then waits for a clean exit; returns the exit code. */
+  public int stop(long timeoutSeconds) throws InterruptedException {
+    process.destroy();
+    if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+      process.destroyForcibly();
+      throw new AssertionError("node " + name + " did not stop within " + timeoutSeconds + " s after SIGTERM");
+    }
+    return process.exitValue();
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    if (process.isAlive()) {
+      process.destroyForcibly();
+      process.waitFor(20, TimeUnit.SECONDS);
+    }
+  }
+}
