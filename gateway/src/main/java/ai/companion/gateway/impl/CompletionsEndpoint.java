@@ -1,5 +1,6 @@
 package ai.companion.gateway.impl;
 
+import ai.companion.api.ErrorCode;
 import ai.companion.api.RouteDecision;
 import ai.companion.gateway.GatewayOptions;
 import io.vertx.core.Vertx;
@@ -40,13 +41,17 @@ public final class CompletionsEndpoint {
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
     OpenAiRequests.Generation g = chat ? OpenAiRequests.chat(ctx.body().buffer(), id)
         : OpenAiRequests.completion(ctx.body().buffer(), id);
+    ai.companion.gateway.security.GatewaySecurity.tagTenant(ctx, g.request());
     LOG.debug("Request {} model {} stream {}", id, g.request().model(), g.stream());
     GenerationCall call = new GenerationCall(vertx, options, g.request());
     Answer answer = g.stream() ? new StreamAnswer(ctx, id, chat, g.includeUsage(), call)
         : new JsonAnswer(ctx, id, chat);
     ctx.response().closeHandler(v -> call.cancel());
     call.start(answer).onSuccess(answer::started).onFailure(err -> {
-      if (!ctx.response().closed()) ctx.fail(err instanceof ApiException ? err : Failures.fromBus(err, null));
+      if (ctx.response().closed()) return;
+      // OpenAI names the field at fault for an over-long input
+      String param = ErrorCode.of(err) == ErrorCode.CONTEXT_LENGTH_EXCEEDED ? (chat ? "messages" : "prompt") : null;
+      ctx.fail(err instanceof ApiException ? err : Failures.fromBus(err, param));
     });
   }
 

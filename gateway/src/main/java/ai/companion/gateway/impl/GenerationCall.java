@@ -226,6 +226,10 @@ public final class GenerationCall {
       long every = Math.max(10, Math.min(options.getWorkerCheckIntervalMs(), options.getRequestTimeoutMs() / 2));
       watchdog = vertx.setPeriodic(every, t -> check());
     }
+    // see it registered now, so that a worker killed within the first check interval is still noticed
+    registry.compose(map -> map.get(a.route.workerId())).onSuccess(v -> {
+      if (v != null) a.seenInRegistry = true;
+    });
     boolean first = !started.future().isComplete();
     LOG.debug("Request {} accepted by worker {} on {} ({})", a.requestId, a.route.workerId(), a.route.workerNode(),
         first ? "first" : "failover");
