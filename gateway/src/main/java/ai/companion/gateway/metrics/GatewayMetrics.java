@@ -275,7 +275,15 @@ public final class GatewayMetrics {
         .otherwise(t -> null);
   }
 
+  /** The API's paths: a request to one of these is labelled with it even when a filter answered it (401, 429). */
+  private static final java.util.Set<String> KNOWN_PATHS = java.util.Set.of("/v1/models", "/v1/completions",
+      "/v1/chat/completions", "/v1/embeddings", "/v1/chat/stream", "/v1/cluster/nodes", "/v1/feedback",
+      "/v1/knowledge/documents", "/v1/knowledge/search", "/v1/knowledge/gaps", "/v1/knowledge/patterns",
+      "/health/live", "/health/ready", "/metrics", "/");
+
   static String routeLabel(RoutingContext ctx) {
+    String normalized = ctx.normalizedPath();
+    if (KNOWN_PATHS.contains(normalized)) return normalized;
     Route r = ctx.currentRoute();
     String p = r == null ? null : r.getPath();
     if (p == null || p.isEmpty()) {

@@ -159,6 +159,12 @@ public final class GatewaySecurity {
     return p == null ? ANONYMOUS : p;
   }
 
+  /** Puts the caller's tenant (when keys are on) into a generation's hints, for the router and the knowledge store. */
+  public static void tagTenant(RoutingContext ctx, ai.companion.api.GenerationRequest request) {
+    Principal p = principal(ctx);
+    if (p.tenant() != null) request.hints().put("tenant", p.tenant());
+  }
+
   /** Writes a denial in OpenAI's error shape, with {@code Retry-After} for 429. */
   public static void deny(RoutingContext ctx, Denial d) {
     var resp = ctx.response().setStatusCode(d.code().httpStatus()).putHeader(HttpHeaders.CONTENT_TYPE, "application/json");

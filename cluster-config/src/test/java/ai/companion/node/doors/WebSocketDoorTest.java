@@ -1,0 +1,133 @@
+package ai.companion.node.doors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.api.Addresses;
+import io.vertx.core.Promise;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * WebSocket {@code /v1/chat/stream} against a real node: several requests share one socket (frames carry their
+ * ids), a bad frame gets an error frame and the socket goes on, cancel stops the worker, and closing the socket
+ * stops every generation it started.
+ */
+class WebSocketDoorTest {
+
+  @TempDir
+  static Path dataDir;
+  private static DoorsNode node;
+
+  @BeforeAll
+  static void start() throws Exception {
+    node = DoorsNode.start(dataDir, null);
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    if (node != null) node.close();
+  }
+
+  @Test
+  void twoRequestsShareOneSocket() throws Exception {
+    try (WsClient c = WsClient.connect(node, null)) {
+      c.send(WsClient.chat("a", 60));
+      c.send(WsClient.chat("b", 20));
+      JsonObject doneA = c.awaitType("done", "a");
+      JsonObject doneB = c.awaitType("done", "b");
+      String oracle = DoorsNode.oracle();
+      assertEquals(oracle, c.text("a"));
+      assertFalse(c.text("b").isEmpty());
+      assertTrue(oracle.startsWith(c.text("b")), c.text("b"));
+      assertEquals(60, doneA.getJsonObject("usage").getInteger("completion_tokens"));
+      assertEquals(20, doneB.getJsonObject("usage").getInteger("completion_tokens"));
+      assertEquals("length", doneA.getJsonArray("choices").getJsonObject(0).getString("finish_reason"));
+      JsonObject firstA = c.awaitType("chunk", "a");
+      assertEquals(DoorsNode.MODEL, firstA.getJsonObject("companion").getJsonObject("route").getString("model"));
+      assertEquals("assistant", firstA.getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("role"));
+      assertEquals("chat.completion.chunk", firstA.getString("object"));
+    }
+  }
+
+  @Test
+  void badFramesGetErrorFramesAndTheSocketStaysOpen() throws Exception {
+    try (WsClient c = WsClient.connect(node, null)) {
+      c.sendRaw("this is not json");
+      JsonObject notJson = c.await(f -> "error".equals(f.getString("type")));
+      assertEquals("invalid_json", notJson.getJsonObject("error").getString("code"));
+      c.send(new JsonObject().put("id", "empty").put("model", DoorsNode.MODEL).put("messages", new io.vertx.core.json.JsonArray()));
+      JsonObject empty = c.awaitType("error", "empty");
+      assertEquals("messages", empty.getJsonObject("error").getString("param"));
+      assertEquals(400, empty.getInteger("status"));
+      c.send(WsClient.chat("unknown", 5).put("model", "no-such-model"));
+      JsonObject unknown = c.awaitType("error", "unknown");
+      assertEquals(404, unknown.getInteger("status"), unknown::encode);
+      c.send(new JsonObject().put("type", "dance").put("id", "d"));
+      assertEquals("type", c.awaitType("error", "d").getJsonObject("error").getString("param"));
+      // still open: a good request is answered in full
+      c.send(WsClient.chat("ok", 60));
+      c.awaitType("done", "ok");
+      assertEquals(DoorsNode.oracle(), c.text("ok"));
+      assertFalse(c.ws.isClosed());
+    }
+  }
+
+  @Test
+  void cancelStopsTheWorker() throws Exception {
+    Promise<String> cancelled = Promise.promise();
+    var consumer = node.vertx.eventBus().<JsonObject>consumer(Addresses.WORKER_CANCEL,
+        m -> cancelled.tryComplete(m.body().getString("requestId")));
+    DoorsNode.await(consumer.completion());
+    try (WsClient c = WsClient.connect(node, null)) {
+      c.send(WsClient.chat("long", 500));
+      JsonObject first = c.awaitType("chunk", "long");
+      String requestId = first.getJsonObject("companion").getString("request_id");
+      assertNotNull(requestId);
+      c.send(new JsonObject().put("type", "cancel").put("id", "long"));
+      c.awaitType("cancelled", "long");
+      assertEquals(requestId, cancelled.future().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS));
+      assertTrue(c.frames.stream().noneMatch(f -> "done".equals(f.getString("type"))), "no done after a cancel");
+      // cancelling what is not running is an error frame, not a closed socket
+      c.send(new JsonObject().put("type", "cancel").put("id", "long"));
+      assertEquals("unknown_request", c.awaitType("error", "long").getJsonObject("error").getString("code"));
+    } finally {
+      DoorsNode.await(consumer.unregister());
+    }
+  }
+
+  @Test
+  void closingTheSocketStopsItsGenerations() throws Exception {
+    java.util.Set<String> cancelled = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    var consumer = node.vertx.eventBus().<JsonObject>consumer(Addresses.WORKER_CANCEL,
+        m -> cancelled.add(m.body().getString("requestId")));
+    DoorsNode.await(consumer.completion());
+    try {
+      java.util.Set<String> ours = new java.util.HashSet<>();
+      try (WsClient c = WsClient.connect(node, null)) {
+        // several long generations, so that some are surely still running when the socket goes
+        for (int i = 0; i < 8; i++) c.send(WsClient.chat("g" + i, 500).put("temperature", 1.0).put("seed", i));
+        for (int i = 0; i < 8; i++) {
+          ours.add(c.awaitType("chunk", "g" + i).getJsonObject("companion").getString("request_id"));
+        }
+      } // closed mid-stream
+      io.vertx.core.Future<Void> some = io.vertx.core.Future.future(p -> node.vertx.setPeriodic(50, t -> {
+        if (cancelled.stream().anyMatch(ours::contains)) {
+          node.vertx.cancelTimer(t);
+          p.tryComplete();
+        }
+      }));
+      some.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      assertTrue(cancelled.stream().filter(ours::contains).count() >= 1, "cancels " + cancelled + " for " + ours);
+    } finally {
+      DoorsNode.await(consumer.unregister());
+    }
+  }
+}
