@@ -17,7 +17,7 @@ public class RouterOptions {
   /** How often the policy file's modification time is checked. */
   public static final long DEFAULT_POLICY_RELOAD_MS = 2_000;
   /** How long routing waits for the knowledge service's hit score before deciding without it. */
-  public static final long DEFAULT_KNOWLEDGE_TIMEOUT_MS = 150;
+  public static final long DEFAULT_KNOWLEDGE_TIMEOUT_MS = 250;
   /** How long routing waits for the embedding of the input before falling back to the lexical profile. */
   public static final long DEFAULT_EMBED_TIMEOUT_MS = 250;
   /** Learn a domain profile from the model's own generations when it has no description. */

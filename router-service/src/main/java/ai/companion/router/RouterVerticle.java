@@ -333,7 +333,7 @@ public class RouterVerticle extends VerticleBase {
     if (requestId == null) return;
     DecisionLog.Decision d = new DecisionLog.Decision(requestId, pattern, strategy, model, System.currentTimeMillis());
     boolean retrieval = intent != null && strategy.equals("knowledge") && !Double.isNaN(intent.knowledgeScore());
-    double score = retrieval ? Math.max(0, Math.min(1, intent.knowledgeScore())) : 0;
+    double score = retrieval ? retrievalReward(intent.knowledgeScore()) : 0;
     if (retrieval) bandit.reward(pattern, strategy, score, RETRIEVAL_WEIGHT);
     // findable for feedback at once; the ordered writer puts the decision line before any reward line
     log.remember(d);
@@ -343,6 +343,14 @@ public class RouterVerticle extends VerticleBase {
       if (retrieval) log.appendReward(requestId, pattern, strategy, score, RETRIEVAL_WEIGHT, "retrieval");
       return null;
     }).onFailure(err -> LOG.warn("Decision for {} not logged: {}", requestId, err.toString()));
+  }
+
+  /**
+   * The knowledge service's best cosine as a reward: MiniLM cosines of a relevant passage sit around 0.5–0.7
+   * and of an unrelated one below 0.2, so the raw value would punish even good retrievals.
+   */
+  static double retrievalReward(double bestCosine) {
+    return Math.max(0, Math.min(1, (bestCosine - 0.2) / 0.3));
   }
 
   private static Set<String> excluded(GenerationRequest request) {

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.companion.api.ModelPaths;
+import ai.companion.api.Addresses;
 import ai.companion.embeddings.EmbeddingVerticle;
+import ai.companion.knowledge.KnowledgeVerticle;
 import ai.companion.modelimport.ModelImporter;
 import ai.companion.modelimport.ProgressListener;
 import ai.companion.worker.WorkerVerticle;
@@ -12,6 +14,7 @@ import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -44,6 +47,20 @@ final class RealStack {
         STORIES, models, ProgressListener.NONE);
     ModelImporter.importLlama2c(fixture("aidreams260K", "aidreams260K.bin"), fixture("aidreams260K", "tok512.bin"),
         DREAMS, models, ProgressListener.NONE);
+  }
+
+  /** Deploys the knowledge service on {@code dataDir} and ingests the test corpus (knowledge-docs.json). */
+  static Future<Void> deployKnowledge(Vertx vertx, Path dataDir) {
+    JsonObject docs;
+    try (var in = RealStack.class.getResourceAsStream("/knowledge-docs.json")) {
+      docs = new JsonObject(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+    } catch (Exception e) {
+      return Future.failedFuture(e);
+    }
+    return vertx.deployVerticle(new KnowledgeVerticle(), new DeploymentOptions().setConfig(new JsonObject()
+            .put("dataDir", dataDir.toString()).put("seedPaths", new io.vertx.core.json.JsonArray())))
+        .compose(id -> vertx.eventBus().request(Addresses.KNOWLEDGE_INGEST, docs))
+        .mapEmpty();
   }
 
   /** Deploys embeddings, a worker and a router; completes with the router once both profiles are learned. */

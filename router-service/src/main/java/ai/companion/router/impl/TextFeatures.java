@@ -73,7 +73,7 @@ public final class TextFeatures {
     String first = words[0];
     if (WH.contains(first)) s += 0.45;
     else if (AUX.contains(first)) s += 0.3;
-    else if (ASK_VERBS.contains(first)) s += 0.35;
+    else if (ASK_VERBS.contains(first)) s += 0.55;
     String lower = q.toLowerCase(Locale.ROOT);
     if (lower.contains("how do i") || lower.contains("how to ") || lower.contains("what is")
         || lower.contains("what are") || lower.contains("difference between")) s += 0.15;

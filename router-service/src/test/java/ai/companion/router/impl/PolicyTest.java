@@ -38,9 +38,10 @@ class PolicyTest {
   @Test
   void theDefaultPolicyParses() throws Exception {
     Policy p = Policy.parse(YamlRoutingPolicy.defaultPolicyText());
-    assertEquals(4, p.rules().size());
+    assertEquals(5, p.rules().size());
     assertEquals("long-document", p.rules().get(0).name());
     assertEquals(List.of("knowledge", "direct"), p.rules().get(1).learn());
+    assertEquals(0.45, p.rules().get(1).when().minKnowledgeScore());
     assertEquals("domain", p.defaults().model());
   }
 
