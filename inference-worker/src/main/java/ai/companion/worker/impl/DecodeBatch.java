@@ -50,8 +50,9 @@ public final class DecodeBatch implements AutoCloseable {
   }
 
   /**
-   * Makes {@code next} the membership: members staying keep their rows' cache, joining members bring their own
-   * {@link KvCache} (released into the batch), members not in {@code next} are dropped.
+   * Makes {@code next} the membership: members staying keep their rows' cache, joining members bring the rows of
+   * their group {@link KvCache}, members not in {@code next} are dropped. Group caches are not closed here (their
+   * owner closes them; a cache adopted whole is released first, so closing it then does nothing).
    */
   public void rebuild(List<Sequence> next) throws OrtException {
     if (next.isEmpty()) {
@@ -60,41 +61,45 @@ public final class DecodeBatch implements AutoCloseable {
       pastLength = 0;
       return;
     }
-    if (next.size() == 1 && next.get(0).ownCache() != null) {
-      // a lone newcomer: its own cache is the batch cache, no copy
+    if (members.isEmpty() && adoptable(next)) {
+      // a whole prefill group and nobody else: its cache is the batch cache as it is, no copy
+      KvCache cache = next.get(0).ownCache();
       closePast();
-      Sequence s = next.get(0);
-      past = s.ownCache().release();
-      s.joinedBatch();
+      pastLength = cache.length();
+      past = cache.release();
+      for (Sequence s : next) s.joinedBatch();
       members = new ArrayList<>(next);
-      pastLength = s.cached();
       return;
     }
     int t = 0;
     for (Sequence s : next) t = Math.max(t, s.cached());
     int b = next.size();
-    float[][] oldData = new float[tensors][];
     java.util.Map<Sequence, Integer> oldRows = new java.util.IdentityHashMap<>();
     for (int r = 0; r < members.size(); r++) oldRows.put(members.get(r), r);
+    java.util.Map<KvCache, float[]> groupData = new java.util.IdentityHashMap<>();
     OnnxTensor[] fresh = new OnnxTensor[tensors];
     try {
       for (int i = 0; i < tensors; i++) {
         float[] dst = new float[b * kvHeads * t * headDim];
+        float[] oldData = null;
+        groupData.clear();
         for (int r = 0; r < b; r++) {
           Sequence s = next.get(r);
           int p = s.cached();
           float[] src;
           int srcRow;
           int srcT;
-          if (s.ownCache() != null) {
-            src = OnnxDecoder.read(s.ownCache().tensors()[i]);
-            srcRow = 0;
-            srcT = p;
+          KvCache own = s.ownCache();
+          if (own != null) {
+            final int layer = i;
+            src = groupData.computeIfAbsent(own, c -> OnnxDecoder.read(c.tensors()[layer]));
+            srcRow = s.cacheRow();
+            srcT = own.length();
           } else {
             Integer row = oldRows.get(s);
             if (row == null) throw new IllegalStateException("sequence " + s.requestId() + " has no cache");
-            if (oldData[i] == null) oldData[i] = OnnxDecoder.read(past[i]);
-            src = oldData[i];
+            if (oldData == null) oldData = OnnxDecoder.read(past[i]);
+            src = oldData;
             srcRow = row;
             srcT = pastLength;
           }
@@ -104,7 +109,6 @@ public final class DecodeBatch implements AutoCloseable {
             System.arraycopy(src, from, dst, to, p * headDim);
           }
         }
-        oldData[i] = null;
         fresh[i] = decoder.tensor(dst, new long[] {b, kvHeads, t, headDim});
       }
     } catch (OrtException | RuntimeException e) {
@@ -112,15 +116,21 @@ public final class DecodeBatch implements AutoCloseable {
       throw e;
     }
     closePast();
-    for (Sequence s : next) {
-      if (s.ownCache() != null) {
-        s.ownCache().close();
-        s.joinedBatch();
-      }
-    }
+    for (Sequence s : next) s.joinedBatch();
     past = fresh;
     pastLength = t;
     members = new ArrayList<>(next);
+  }
+
+  /** True when {@code next} is exactly every row of one group cache, in row order. */
+  private static boolean adoptable(List<Sequence> next) {
+    KvCache cache = next.get(0).ownCache();
+    if (cache == null || cache.rows() != next.size()) return false;
+    for (int r = 0; r < next.size(); r++) {
+      Sequence s = next.get(r);
+      if (s.ownCache() != cache || s.cacheRow() != r) return false;
+    }
+    return true;
   }
 
   private void closePast() {

@@ -38,12 +38,15 @@ public final class DecodeScheduler implements AutoCloseable {
   private volatile int activeCount;
   private volatile long outstandingTokens;
   private volatile int peakBatch;
+  private volatile int peakPrefillGroup;
 
   // decode thread only
   private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
   private final DecodeBatch batch;
   private final Sampler.Scratch scratch;
   private float[] logits;
+  private final List<KvCache> groupCaches = new ArrayList<>();
+  private final int maxPrefillTokens;
   private long reservedKv;
   private volatile long tokensOut;
 
@@ -54,6 +57,8 @@ public final class DecodeScheduler implements AutoCloseable {
     this.batch = new DecodeBatch(decoder);
     this.scratch = new Sampler.Scratch(decoder.config().vocabSize());
     this.logits = new float[decoder.config().vocabSize()];
+    // padded prompt tokens per prefill group: the logits of every position come back, keep them under ~128 MB
+    this.maxPrefillTokens = (int) Math.max(1, Math.min(8192, (128L << 20) / (4L * decoder.config().vocabSize())));
     this.thread = new Thread(this::loop, "decode-" + decoder.config().id());
     this.thread.setDaemon(true);
     this.thread.start();
@@ -107,6 +112,7 @@ public final class DecodeScheduler implements AutoCloseable {
           for (Sequence s : batch.members()) if (!s.finished()) next.add(s);
           next.addAll(joiners);
           batch.rebuild(next);
+          closeGroupCaches();
           updateLoad(true);
         }
         if (batch.size() > 0) step();
@@ -160,10 +166,11 @@ public final class DecodeScheduler implements AutoCloseable {
     return changed;
   }
 
-  private void admitAndPrefill(List<Sequence> joiners) throws Exception {
+  private void admitAndPrefill(List<Sequence> joiners) {
+    List<Sequence> admitted = new ArrayList<>();
     while (!waiting.isEmpty()) {
       Sequence s = waiting.peek();
-      int running = batch.size() + joiners.size();
+      int running = batch.size() + admitted.size();
       if (running >= limits.maxConcurrent()) break;
       if (running > 0 && reservedKv + s.kvReservation() > limits.kvBudgetBytes()) break;
       waiting.poll();
@@ -174,17 +181,56 @@ public final class DecodeScheduler implements AutoCloseable {
         forget(s);
         continue;
       }
-      try {
-        s.prefilled(decoder.prefill(s.context(), logits));
-        s.sampleAndAccept(logits, 0, scratch);
-        tokensOut++;
-      } catch (Exception e) {
-        LOG.error("Prefill of request {} failed", s.requestId(), e);
-        s.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
+      admitted.add(s);
+    }
+    // prefill in left-padded groups: bounded padded size (the graph returns logits for every position) and waste
+    int i = 0;
+    while (i < admitted.size()) {
+      int j = i;
+      int longest = 0;
+      long real = 0;
+      while (j < admitted.size()) {
+        int len = admitted.get(j).context().length;
+        int l = Math.max(longest, len);
+        long padded = (long) l * (j - i + 1);
+        if (j > i && (padded > maxPrefillTokens || padded > 2 * (real + len) + 64)) break;
+        longest = l;
+        real += len;
+        j++;
       }
+      prefillGroup(admitted.subList(i, j), joiners);
+      i = j;
+    }
+  }
+
+  private void prefillGroup(List<Sequence> group, List<Sequence> joiners) {
+    int vocab = decoder.config().vocabSize();
+    if (logits.length < group.size() * vocab) logits = new float[group.size() * vocab];
+    try {
+      List<int[]> prompts = new ArrayList<>(group.size());
+      for (Sequence s : group) prompts.add(s.context());
+      if (group.size() > peakPrefillGroup) peakPrefillGroup = group.size();
+      KvCache cache = decoder.prefill(prompts, logits);
+      groupCaches.add(cache);
+      for (int r = 0; r < group.size(); r++) {
+        Sequence s = group.get(r);
+        s.prefilled(cache, r);
+        s.sampleAndAccept(logits, r * vocab, scratch);
+        tokensOut++;
+      }
+    } catch (Exception e) {
+      LOG.error("Prefill of {} request(s) on model {} failed", group.size(), decoder.config().id(), e);
+      for (Sequence s : group) s.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
+    }
+    for (Sequence s : group) {
       if (s.finished()) forget(s);
       else joiners.add(s);
     }
+  }
+
+  private void closeGroupCaches() {
+    for (KvCache c : groupCaches) c.close();
+    groupCaches.clear();
   }
 
   private void step() throws Exception {
@@ -226,7 +272,13 @@ public final class DecodeScheduler implements AutoCloseable {
   /** The largest batch one decode step has run since {@link #resetPeakBatch}. */
   public int peakBatch() { return peakBatch; }
 
-  public void resetPeakBatch() { peakBatch = 0; }
+  /** The most sequences one prefill has run together since {@link #resetPeakBatch}. */
+  public int peakPrefillGroup() { return peakPrefillGroup; }
+
+  public void resetPeakBatch() {
+    peakBatch = 0;
+    peakPrefillGroup = 0;
+  }
 
   /** Tokens generated by this scheduler since it started. */
   public long tokensGenerated() { return tokensOut; }
@@ -238,6 +290,7 @@ public final class DecodeScheduler implements AutoCloseable {
     while ((in = incoming.poll()) != null) if (in instanceof Sequence s) all.add(s);
     for (Sequence s : all) s.fail(ErrorCode.WORKER_LOST, "worker stopped");
     batch.close();
+    closeGroupCaches();
     byRequest.clear();
   }
 

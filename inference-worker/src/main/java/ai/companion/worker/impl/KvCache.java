@@ -2,17 +2,24 @@ package ai.companion.worker.impl;
 
 import ai.onnxruntime.OnnxTensor;
 
-/** One sequence's own key/value cache after its prefill: per layer key and value, [1, kv_heads, length, head_dim]. */
+/**
+ * The key/value cache of a group of sequences prefilled together, before they join the decode batch: per layer
+ * key and value, [rows, kv_heads, length, head_dim], each row left-padded to {@code length}.
+ */
 public final class KvCache implements AutoCloseable {
   private OnnxTensor[] tensors;
   private final int length;
+  private final int rows;
 
-  KvCache(OnnxTensor[] tensors, int length) {
+  KvCache(OnnxTensor[] tensors, int length, int rows) {
     this.tensors = tensors;
     this.length = length;
+    this.rows = rows;
   }
 
   public int length() { return length; }
+
+  public int rows() { return rows; }
 
   OnnxTensor[] tensors() { return tensors; }
 

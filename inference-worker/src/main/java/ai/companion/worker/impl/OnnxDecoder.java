@@ -14,6 +14,7 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -135,49 +136,70 @@ public final class OnnxDecoder implements AutoCloseable {
   public ModelConfig config() { return config; }
 
   /**
-   * Runs {@code tokens} (the whole prompt, or a resumed prefix) through the model with an empty cache.
+   * Runs the prompts (each with any resumed tokens) through the model with an empty cache, as one left-padded
+   * batch: the padding is masked out and every row keeps its own positions, so each row computes what it would
+   * alone.
    *
-   * @param logitsOut receives the last position's logits row
-   * @return the cache of these tokens, [1, kv, n, d] per layer
+   * @param logitsOut receives one row of logits per prompt (its last position), prompt order
+   * @return the cache of these rows, [B, kv, Lmax, d] per layer, row r left-padded by Lmax - prompts[r].length
    */
-  public KvCache prefill(int[] tokens, float[] logitsOut) throws OrtException {
-    int n = tokens.length;
-    LongBuffer ids = directLongs(n);
-    LongBuffer mask = directLongs(n);
-    LongBuffer pos = directLongs(n);
-    for (int i = 0; i < n; i++) {
-      ids.put(i, tokens[i]);
-      mask.put(i, 1);
-      pos.put(i, i);
+  public KvCache prefill(List<int[]> prompts, float[] logitsOut) throws OrtException {
+    int b = prompts.size();
+    int n = 0;
+    for (int[] p : prompts) n = Math.max(n, p.length);
+    LongBuffer ids = directLongs(b * n);
+    LongBuffer mask = directLongs(b * n);
+    LongBuffer pos = directLongs(b * n);
+    for (int r = 0; r < b; r++) {
+      int[] tokens = prompts.get(r);
+      int pad = n - tokens.length;
+      for (int c = 0; c < n; c++) {
+        int i = r * n + c;
+        boolean real = c >= pad;
+        ids.put(i, real ? tokens[c - pad] : 0);
+        mask.put(i, real ? 1 : 0);
+        pos.put(i, real ? c - pad : 1);      // as transformers.js: cumsum(mask) - 1, padding at 1
+      }
     }
     Map<String, OnnxTensor> in = new HashMap<>();
-    OnnxTensor[] created = new OnnxTensor[3];
+    OnnxTensor[] created = new OnnxTensor[4];
+    OnnxTensor[] present = new OnnxTensor[presentNames.length];
+    boolean ok = false;
     try {
-      created[0] = OnnxTensor.createTensor(env, ids, new long[] {1, n});
-      created[1] = OnnxTensor.createTensor(env, mask, new long[] {1, n});
+      created[0] = OnnxTensor.createTensor(env, ids, new long[] {b, n});
+      created[1] = OnnxTensor.createTensor(env, mask, new long[] {b, n});
       in.put("input_ids", created[0]);
       in.put("attention_mask", created[1]);
       if (hasPositionIds) {
-        created[2] = OnnxTensor.createTensor(env, pos, new long[] {1, n});
+        created[2] = OnnxTensor.createTensor(env, pos, new long[] {b, n});
         in.put("position_ids", created[2]);
       }
-      for (String name : pastNames) in.put(name, emptyPast);
+      OnnxTensor empty = emptyPast;
+      if (b != 1) {
+        created[3] = OnnxTensor.createTensor(env, FloatBuffer.allocate(0),
+            new long[] {b, config.kvHeads(), 0, config.headDim()});
+        empty = created[3];
+      }
+      for (String name : pastNames) in.put(name, empty);
       OrtSession.Result result = session.run(in, prefillOutputs);
-      OnnxTensor[] present = new OnnxTensor[presentNames.length];
+      // the result owns every output: we keep the presents and close the rest
+      for (int i = 0; i < presentNames.length; i++) present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+      for (Map.Entry<String, OnnxValue> e : result) {
+        if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
+      }
       try (OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow()) {
         FloatBuffer fb = logits.getFloatBuffer();
-        fb.position((n - 1) * config.vocabSize());
-        fb.get(logitsOut, 0, config.vocabSize());
-      } finally {
-        // the result owns the presents; we keep them and close everything else
-        for (int i = 0; i < presentNames.length; i++) present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
-        for (Map.Entry<String, OnnxValue> e : result) {
-          if (!e.getKey().equals("logits") && !e.getKey().startsWith("present.")) e.getValue().close();
+        int vocab = config.vocabSize();
+        for (int r = 0; r < b; r++) {
+          fb.position((r * n + n - 1) * vocab);
+          fb.get(logitsOut, r * vocab, vocab);
         }
       }
-      return new KvCache(present, n);
+      ok = true;
+      return new KvCache(present, n, b);
     } finally {
       for (OnnxTensor t : created) if (t != null) t.close();
+      if (!ok) for (OnnxTensor t : present) if (t != null) t.close();
     }
   }
 

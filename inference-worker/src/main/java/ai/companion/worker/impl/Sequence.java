@@ -26,7 +26,8 @@ public final class Sequence {
   private int generated;                // completion tokens so far, resumed ones included
   private int cached;                   // tokens in the key/value cache
   private int nextToken;                // the token the next decode step feeds
-  private KvCache ownCache;             // after prefill, until the sequence joins the batch
+  private KvCache ownCache;             // after prefill, until the sequence joins the batch (shared by its group)
+  private int cacheRow;                 // this sequence's row in ownCache
   private long eventSeq;
   private volatile boolean cancelled;
   private boolean finished;
@@ -64,6 +65,7 @@ public final class Sequence {
   int cached() { return cached; }
   int nextToken() { return nextToken; }
   KvCache ownCache() { return ownCache; }
+  int cacheRow() { return cacheRow; }
   long kvReservation() { return kvReservation; }
 
   /** Tokens still to make at most (for load figures). */
@@ -74,9 +76,11 @@ public final class Sequence {
 
   boolean cancelled() { return cancelled; }
 
-  void prefilled(KvCache cache) {
+  /** Prefilled as row {@code row} of a group cache (the scheduler owns and closes the cache). */
+  void prefilled(KvCache cache, int row) {
     ownCache = cache;
-    cached = cache.length();
+    cacheRow = row;
+    cached = context.length;
   }
 
   void joinedBatch() { ownCache = null; }
@@ -139,10 +143,7 @@ public final class Sequence {
   }
 
   private void release() {
-    if (ownCache != null) {
-      ownCache.close();
-      ownCache = null;
-    }
+    ownCache = null;     // a group cache is closed by the scheduler once its rows are copied or adopted
   }
 
   private void send(StreamEvent e) {

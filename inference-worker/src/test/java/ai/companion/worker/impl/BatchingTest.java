@@ -70,8 +70,11 @@ class BatchingTest {
         assertEquals(aloneText.get(i), s.text());
       }
       int peak = model.scheduler().peakBatch();
-      LOG.info("batched {} streams, peak batch {}", PROMPTS.size(), peak);
+      LOG.info("batched {} streams, peak batch {}, peak prefill group {}", PROMPTS.size(), peak,
+          model.scheduler().peakPrefillGroup());
       assertEquals(PROMPTS.size(), peak);
+      // the five that arrived together were prefilled together, left-padded to the longest prompt
+      assertEquals(PROMPTS.size() - 1, model.scheduler().peakPrefillGroup());
     }
   }
 
