@@ -22,18 +22,18 @@ import picocli.CommandLine.Option;
         BenchMain.All.class})
 public final class BenchMain implements Callable<Integer> {
 
-  @Option(names = "--out", paramLabel = "FILE", description = "Append each markdown table to FILE.")
+  @Option(names = "--out", scope = CommandLine.ScopeType.INHERIT, paramLabel = "FILE", description = "Append each markdown table to FILE.")
   Path out;
 
-  @Option(names = "--models-dir", paramLabel = "DIR",
+  @Option(names = "--models-dir", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
       description = "Cache of the model folders (default: ${DEFAULT-VALUE}).")
   Path modelsDir = Path.of("bench", "out", "models");
 
-  @Option(names = "--js-dir", paramLabel = "DIR",
+  @Option(names = "--js-dir", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
       description = "The JavaScript peers with node_modules (default: ${DEFAULT-VALUE}).")
   Path jsDir = Path.of("bench", "js");
 
-  @Option(names = "--rewrite-models", description = "Write the random SmolLM2-135M-shaped model again.")
+  @Option(names = "--rewrite-models", scope = CommandLine.ScopeType.INHERIT, description = "Write the random SmolLM2-135M-shaped model again.")
   boolean rewriteModels;
 
   private String commandLine = "./companion bench";
@@ -90,6 +90,16 @@ public final class BenchMain implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
+    if (System.getProperty("logback.configurationFile") == null) {
+      System.setProperty("logback.configurationFile", "logback-bench.xml");
+    }
+    // as the launcher script sets them for a node
+    if (System.getProperty("hazelcast.wait.seconds.before.join") == null) {
+      System.setProperty("hazelcast.wait.seconds.before.join", "1");
+    }
+    if (System.getProperty("hazelcast.phone.home.enabled") == null) {
+      System.setProperty("hazelcast.phone.home.enabled", "false");
+    }
     BenchMain root = new BenchMain();
     root.commandLine = "./companion bench " + String.join(" ", args);
     CommandLine cl = new CommandLine(root);

@@ -2,6 +2,7 @@ package ai.companion.bench;
 
 import ai.companion.bench.impl.BenchModels;
 import ai.companion.bench.impl.ChildNode;
+import ai.companion.bench.impl.HeapProbe;
 import ai.companion.bench.impl.HttpStreams;
 import ai.companion.bench.impl.Machine;
 import ai.companion.bench.impl.Ports;
@@ -49,7 +50,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
     if (clients < 1 || clients > 10_000) throw new IllegalArgumentException("--clients must be 1..10000");
     Report r = new Report(clients + " concurrent streaming clients on one node", main.commandLine())
         .columns("clients", "tokens each", "completed", "errors", "TTFT p50 ms", "TTFT p99 ms", "TTFT max ms",
-            "wall s", "aggregate tokens/s", "node RSS before", "node RSS peak", "RSS per stream", "load avg (1 min)");
+            "wall s", "aggregate tokens/s", "node RSS before", "node RSS peak", "RSS per stream",
+            "live heap per open stream", "load avg (1 min)");
     Path folder = main.models().stories();
     Path dataDir = main.models().dataDirFor(folder);
     Path log = main.workDir().resolve("logs").resolve("clients-node.log");
@@ -58,6 +60,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
         "--cluster-secret", "bench-" + UUID.randomUUID()), log, List.of());
     Vertx vertx = Vertx.vertx();
+    String memory;
     try {
       int port = node.awaitReady(300);
       HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients);
@@ -111,19 +114,56 @@ final class ClientsBench implements BenchMain.BenchCommand {
           Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
           Machine.mib(rssBefore), Machine.mib(peak),
           rssBefore < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f KiB", (peak - rssBefore) / 1024.0 / clients),
-          load);
+          "see below", load);
       errorKinds.forEach((k, v) -> r.note(v + " stream(s) failed: " + k));
       r.note("All " + clients + " requests are sent at once, each on its own HTTP/1.1 connection (loopback), "
           + "streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per client. "
           + "TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after a "
           + "32-stream warm-up, and its peak sampled every 100 ms; per stream = (peak - before) / clients. "
           + "Whole run took " + Stats.f1((t1 - t0) / 1e9) + " s. Node log: " + log);
+      memory = liveHeapPerStream(client, node.pid());
       client.close();
     } finally {
       vertx.close().await(30, TimeUnit.SECONDS);
       node.close();
     }
+    r.note("Live heap: " + memory);
     main.emit(r);
     return 0;
+  }
+
+  /**
+   * A second wave of the same streams, for memory only (a full GC would distort the first wave's TTFT): live heap
+   * of the node (jcmd GC.run + GC.heap_info) before, and when the first stream of the wave finishes, with the rest
+   * still open; per open stream.
+   */
+  private String liveHeapPerStream(HttpStreams client, long pid) throws Exception {
+    long before = HeapProbe.liveHeapBytes(pid);
+    if (before < 0) return "n/a (jcmd unavailable)";
+    java.util.concurrent.atomic.AtomicInteger finished = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.CompletableFuture<long[]> snapshot = new java.util.concurrent.CompletableFuture<>();
+    List<Future<Timeline>> fs = new ArrayList<>(clients);
+    for (int i = 0; i < clients; i++) {
+      fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, 50_000L + i).onComplete(ar -> {
+        if (finished.incrementAndGet() == 1) {
+          Thread t = new Thread(() -> {
+            int open = clients - finished.get();
+            snapshot.complete(new long[] {HeapProbe.liveHeapBytes(pid), open});
+          }, "heap-probe");
+          t.setDaemon(true);
+          t.start();
+        }
+      }));
+    }
+    try {
+      Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      // counted below
+    }
+    long[] at = snapshot.get(120, TimeUnit.SECONDS);
+    if (at[0] < 0) return "n/a (jcmd failed)";
+    return String.format(java.util.Locale.ROOT, "%s after a full GC before a second wave of %d streams, %s with %d "
+        + "of them open (the first had just finished): %.1f KiB per open stream",
+        Machine.mib(before), clients, Machine.mib(at[0]), at[1], (at[0] - before) / 1024.0 / Math.max(1, at[1]));
   }
 }

@@ -91,7 +91,7 @@ final class ClusterBench implements BenchMain.BenchCommand {
           }
           worker.awaitReady(10);
           String load = Machine.loadAverage().split(" ")[0];
-          join.row("worker READY line (joined, verticles deployed)", Stats.f0(worker.readyMs()), load);
+          join.row("worker READY line (joined, every verticle of the role deployed, embeddings included)", Stats.f0(worker.readyMs()), load);
           join.row("first completion served through the gateway", Stats.f0(servedMs), load);
           join.note("Gateway+router node up first; then `companion start --roles worker --join 127.0.0.1:PORT` "
               + "in a new JVM with stories260K in its data dir. The first completion (max_tokens 1) is polled every "

@@ -53,7 +53,7 @@ public final class BenchModels {
     deleteTree(folder);
     LOG.info("Writing the SmolLM2-135M-shaped random model into {} (once)", folder);
     return SyntheticModels.write(cacheDir, SMOL, SyntheticModels.Shape.SMOLLM2_135M, SMOL_SEED,
-        new ai.companion.modelimport.ConsoleProgress());
+        new ai.companion.modelimport.ConsoleProgress(System.err, ai.companion.modelimport.ConsoleProgress.DEFAULT_WIDTH));
   }
 
   /**
