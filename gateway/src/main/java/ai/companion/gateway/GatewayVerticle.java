@@ -4,6 +4,7 @@ import ai.companion.gateway.impl.CompletionsEndpoint;
 import ai.companion.gateway.impl.EmbeddingsEndpoint;
 import ai.companion.gateway.impl.Failures;
 import ai.companion.gateway.impl.InfoEndpoints;
+import ai.companion.gateway.impl.KnowledgeEndpoints;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
@@ -49,6 +50,12 @@ public class GatewayVerticle extends VerticleBase {
     router.post("/v1/completions").handler(completions::completions);
     router.post("/v1/chat/completions").handler(completions::chat);
     router.post("/v1/embeddings").handler(embeddings::embeddings);
+    KnowledgeEndpoints knowledge = new KnowledgeEndpoints(vertx, options);
+    router.post("/v1/knowledge/documents").handler(knowledge::ingest);
+    router.get("/v1/knowledge/search").handler(knowledge::search);
+    router.get("/v1/knowledge/gaps").handler(knowledge::gaps);
+    router.get("/v1/knowledge/patterns").handler(knowledge::patterns);
+    router.post("/v1/feedback").handler(knowledge::feedback);
 
     doors.mountLast(router);
     router.route().failureHandler(Failures::handle);

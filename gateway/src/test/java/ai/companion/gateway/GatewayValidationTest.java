@@ -57,6 +57,8 @@ class GatewayValidationTest {
     String c = "/v1/completions";
     String chat = "/v1/chat/completions";
     String e = "/v1/embeddings";
+    String k = "/v1/knowledge/documents";
+    String f = "/v1/feedback";
     return Stream.of(
         // path, body, status, param, code
         Arguments.of(c, "{\"model\":\"m\",\"prompt\":", 400, null, "invalid_json"),
@@ -121,7 +123,16 @@ class GatewayValidationTest {
         Arguments.of(e, "{\"model\":\"m\",\"input\":[1,2]}", 400, "input", "unsupported_value"),
         Arguments.of(e, "{\"model\":\"m\",\"input\":[\"a\",{}]}", 400, "input[1]", "invalid_type"),
         Arguments.of(e, "{\"model\":\"m\",\"input\":\"x\",\"encoding_format\":\"hex\"}", 400, "encoding_format",
-            "invalid_value"));
+            "invalid_value"),
+        Arguments.of(k, "{}", 400, "documents", "missing_required_parameter"),
+        Arguments.of(k, "{\"documents\":{}}", 400, "documents", "invalid_type"),
+        Arguments.of(k, "{\"documents\":[{\"text\":\"t\"}]}", 400, "documents[0].id", "missing_required_parameter"),
+        Arguments.of(k, "{\"documents\":[{\"id\":\"a\",\"text\":7}]}", 400, "documents[0].text", "invalid_type"),
+        Arguments.of(k, "{\"documents\":[{\"id\":\"a\",\"text\":\"t\",\"format\":\"pdf\"}]}", 400,
+            "documents[0].format", "invalid_value"),
+        Arguments.of(f, "{\"request_id\":\"x\"}", 400, "rating", "missing_required_parameter"),
+        Arguments.of(f, "{\"request_id\":\"x\",\"rating\":5}", 400, "rating", "invalid_value"),
+        Arguments.of(f, "{\"rating\":1}", 400, "request_id", "missing_required_parameter"));
   }
 
   @ParameterizedTest(name = "[{index}] {0} {1} -> {2} {3}")
@@ -168,6 +179,25 @@ class GatewayValidationTest {
         Arguments.of("/v1/embeddings", "{\"model\":\"all-MiniLM-L6-v2\",\"input\":[\"a\",\"b\"],"
             + "\"encoding_format\":\"base64\",\"dimensions\":384}"),
         Arguments.of("/v1/models", null));
+  }
+
+  @ParameterizedTest(name = "[{index}] GET {0} -> 400 {1}")
+  @MethodSource("badQueries")
+  void badQueryGetsOpenAiError(String uri, String param, String code, VertxTestContext ctx) {
+    client.get(port, "127.0.0.1", uri).send().onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+      JsonObject err = assertOpenAiError(resp, 400);
+      assertEquals(param, err.getString("param"));
+      assertEquals(code, err.getString("code"));
+      ctx.completeNow();
+    })));
+  }
+
+  static Stream<Arguments> badQueries() {
+    return Stream.of(Arguments.of("/v1/knowledge/search", "q", "missing_required_parameter"),
+        Arguments.of("/v1/knowledge/search?q=%20", "q", "missing_required_parameter"),
+        Arguments.of("/v1/knowledge/search?q=models&k=abc", "k", "invalid_type"),
+        Arguments.of("/v1/knowledge/search?q=models&k=0", "k", "invalid_value"),
+        Arguments.of("/v1/knowledge/gaps?limit=-1", "limit", "invalid_value"));
   }
 
   @Test

@@ -10,6 +10,7 @@ import ai.companion.api.ModelPaths;
 import ai.companion.embeddings.EmbeddingVerticle;
 import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.GatewayVerticle;
+import ai.companion.knowledge.KnowledgeVerticle;
 import ai.companion.modelimport.ModelImporter;
 import ai.companion.router.RouterVerticle;
 import ai.companion.worker.WorkerVerticle;
@@ -79,6 +80,7 @@ class OpenAiEndToEndTest {
     deploy(vertx, new RouterVerticle(), node)
         .compose(v -> deploy(vertx, new WorkerVerticle(), node))
         .compose(v -> deploy(vertx, new EmbeddingVerticle(), node))
+        .compose(v -> deploy(vertx, new KnowledgeVerticle(), node))
         .compose(v -> deploy(vertx, gateway, new GatewayOptions().setHost(HOST).setHttpPort(0)
             .setNodeName("e2e-node").toJson()))
         .onComplete(ctx.succeeding(v -> {
@@ -307,6 +309,61 @@ class OpenAiEndToEndTest {
       assertEquals(2, resp.bodyAsJsonObject().getInteger("models"));
       ctx.completeNow();
     })));
+  }
+
+  @Test
+  void knowledgeDoorIngestsAndFinds(VertxTestContext ctx) {
+    JsonObject docs = new JsonObject().put("documents", new JsonArray().add(new JsonObject().put("id", "import-doc")
+        .put("title", "Importing a model").put("format", "markdown")
+        .put("text", "# Importing a model\n\nRun `./companion model import stories260K.bin --tokenizer tok512.bin "
+            + "--name stories260K` and the model folder gets config.json, model.onnx and tokenizer.json."))
+        .add(new JsonObject().put("id", "cats").put("text", "Cats sleep for most of the day and purr when content.")));
+    post("/v1/knowledge/documents", docs)
+        .compose(ing -> {
+          ctx.verify(() -> {
+            assertEquals(200, ing.statusCode(), ing::bodyAsString);
+            assertEquals(new JsonArray().add("import-doc").add("cats"), ing.bodyAsJsonObject().getJsonArray("ingested"));
+          });
+          return client.get(port, HOST, "/v1/knowledge/search").addQueryParam("q", "how do I import a model?")
+              .addQueryParam("k", "2").send();
+        })
+        .compose(search -> {
+          ctx.verify(() -> {
+            assertEquals(200, search.statusCode(), search::bodyAsString);
+            JsonArray results = search.bodyAsJsonObject().getJsonArray("results");
+            assertFalse(results.isEmpty());
+            assertEquals("import-doc", results.getJsonObject(0).getString("document_id"), results::encode);
+          });
+          return Future.all(client.get(port, HOST, "/v1/knowledge/gaps").send(),
+              client.get(port, HOST, "/v1/knowledge/patterns").send(),
+              post("/v1/feedback", new JsonObject().put("interaction_id", "no-such-interaction").put("rating", 1)));
+        })
+        .onComplete(ctx.succeeding(all -> ctx.verify(() -> {
+          HttpResponse<Buffer> gaps = all.resultAt(0);
+          HttpResponse<Buffer> patterns = all.resultAt(1);
+          HttpResponse<Buffer> feedback = all.resultAt(2);
+          assertEquals(200, gaps.statusCode(), gaps::bodyAsString);
+          assertNotNull(gaps.bodyAsJsonObject().getJsonArray("gaps"));
+          assertEquals(200, patterns.statusCode(), patterns::bodyAsString);
+          assertNotNull(patterns.bodyAsJsonObject().getJsonArray("patterns"));
+          assertEquals(404, feedback.statusCode(), feedback::bodyAsString);
+          assertNotNull(feedback.bodyAsJsonObject().getJsonObject("error"));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void feedbackOnACompletionReachesTheRouter(VertxTestContext ctx) {
+    post("/v1/completions", greedy("stories260K").put("max_tokens", 5))
+        .compose(done -> post("/v1/feedback", new JsonObject()
+            .put("request_id", done.bodyAsJsonObject().getString("id")).put("rating", 1)))
+        .onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+          assertEquals(200, resp.statusCode(), resp::bodyAsString);
+          JsonObject body = resp.bodyAsJsonObject();
+          assertEquals(true, body.getBoolean("recorded"));
+          assertEquals(true, body.getJsonObject("router").getBoolean("accepted"), body::encode);
+          ctx.completeNow();
+        })));
   }
 
   // ---- helpers

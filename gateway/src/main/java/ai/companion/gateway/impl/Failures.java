@@ -106,7 +106,8 @@ public final class Failures {
   private static String allowed(String path) {
     if (path == null) return "GET";
     if (path.startsWith("/v1/completions") || path.startsWith("/v1/chat/completions")
-        || path.startsWith("/v1/embeddings")) {
+        || path.startsWith("/v1/embeddings") || path.startsWith("/v1/knowledge/documents")
+        || path.startsWith("/v1/feedback")) {
       return "POST";
     }
     return "GET";

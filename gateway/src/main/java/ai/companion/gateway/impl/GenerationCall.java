@@ -322,6 +322,10 @@ public final class GenerationCall {
         int prompt = ev.promptTokens() > 0 ? ev.promptTokens() : promptTokens;
         int completion = ev.completionTokens() > 0 ? ev.completionTokens() : delivered.size();
         LOG.debug("Request {} done: {} ({} + {} tokens)", a.requestId, ev.finishReason(), prompt, completion);
+        // the router learns from cheap signals too (did it run out of tokens?); nobody waits for its answer
+        vertx.eventBus().send(Addresses.ROUTER_FEEDBACK, new JsonObject().put("requestId", a.requestId)
+            .put("signal", new JsonObject().put("finishReason", ev.finishReason()).put("completionTokens", completion)
+                .put("maxTokens", base.params().maxTokens())));
         listener.onDone(ev.finishReason() == null ? "stop" : ev.finishReason(), prompt, completion);
       }
       case ERROR -> {
