@@ -61,7 +61,7 @@ public final class DecodeBatch implements AutoCloseable {
       pastLength = 0;
       return;
     }
-    if (members.isEmpty() && adoptable(next)) {
+    if (adoptable(next)) {
       // a whole prefill group and nobody else: its cache is the batch cache as it is, no copy
       KvCache cache = next.get(0).ownCache();
       closePast();

@@ -46,6 +46,9 @@ public final class DecodeScheduler implements AutoCloseable {
   private final Sampler.Scratch scratch;
   private float[] logits;
   private final List<KvCache> groupCaches = new ArrayList<>();
+  private final List<Sequence> pending = new ArrayList<>();   // prefilled (first token out), not yet in the batch
+  private int stepsSinceRebuild;
+  private static final int JOIN_EVERY_STEPS = 4;
   private final int maxPrefillTokens;
   private long reservedKv;
   private volatile long tokensOut;
@@ -95,39 +98,50 @@ public final class DecodeScheduler implements AutoCloseable {
   private static final Object WAKE = new Object();
 
   private void loop() {
-    List<Sequence> joiners = new ArrayList<>();
     while (!closed) {
       try {
-        boolean idle = batch.size() == 0 && waiting.isEmpty();
+        boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty();
         Object in = idle ? incoming.poll(1, TimeUnit.SECONDS) : incoming.poll();
         while (in != null) {
           if (in instanceof Sequence s) waiting.add(s);
           in = incoming.poll();
         }
-        boolean changed = dropCancelled();
-        joiners.clear();
-        admitAndPrefill(joiners);
-        if (!joiners.isEmpty() || changed || anyFinished()) {
+        dropCancelled();
+        admitAndPrefill();
+        int live = liveMembers();
+        int dead = batch.size() - live;
+        // a rebuild copies the whole cache: join newcomers in bunches, and drop finished rows only when they
+        // are a good share of the batch (until then they ride along, masked from nobody, their output unused)
+        boolean join = !pending.isEmpty()
+            && (live == 0 || stepsSinceRebuild >= JOIN_EVERY_STEPS || pending.size() * 8 >= live);
+        boolean compact = dead > 0 && (live == 0 || dead * 4 >= batch.size());
+        if (join || compact) {
           List<Sequence> next = new ArrayList<>();
           for (Sequence s : batch.members()) if (!s.finished()) next.add(s);
-          next.addAll(joiners);
+          if (join) for (Sequence s : pending) if (!s.finished()) next.add(s);
           batch.rebuild(next);
-          closeGroupCaches();
+          if (join) {
+            pending.clear();
+            closeGroupCaches();
+          }
+          stepsSinceRebuild = 0;
           updateLoad(true);
         }
-        if (batch.size() > 0) step();
+        if (liveMembers() > 0) {
+          step();
+          stepsSinceRebuild++;
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         break;
       } catch (Throwable t) {
         LOG.error("Decode step of model {} failed; failing its {} running sequences", decoder.config().id(),
-            batch.size(), t);
+            batch.size() + pending.size(), t);
         for (Sequence s : batch.members()) s.fail(ErrorCode.INTERNAL, "inference failed: " + t.getMessage());
-        for (Sequence s : joiners) {
-          s.fail(ErrorCode.INTERNAL, "inference failed: " + t.getMessage());
-          forget(s);
-        }
-        joiners.clear();
+        for (Sequence s : pending) s.fail(ErrorCode.INTERNAL, "inference failed: " + t.getMessage());
+        for (Sequence s : pending) forget(s);
+        pending.clear();
+        closeGroupCaches();
         try {
           batch.rebuild(List.of());
         } catch (Exception ignored) {
@@ -140,37 +154,48 @@ public final class DecodeScheduler implements AutoCloseable {
     shutdown();
   }
 
-  private boolean anyFinished() {
-    for (Sequence s : batch.members()) if (s.finished()) return true;
-    return false;
+  private int liveMembers() {
+    int n = 0;
+    for (Sequence s : batch.members()) if (!s.finished()) n++;
+    return n;
   }
 
-  private boolean dropCancelled() {
-    boolean changed = false;
+  private void dropCancelled() {
     for (Iterator<Sequence> it = waiting.iterator(); it.hasNext(); ) {
       Sequence s = it.next();
       if (s.cancelled()) {
         it.remove();
         waitingCount.decrementAndGet();
         s.finish("cancelled");
-        byRequest.remove(s.requestId());
+        forget(s);
       }
     }
+    boolean changed = false;
     for (Sequence s : batch.members()) {
       if (s.cancelled() && !s.finished()) {
         s.finish("cancelled");
         changed = true;
       }
     }
-    if (changed) releaseFinished();
-    return changed;
+    for (Sequence s : pending) {
+      if (s.cancelled() && !s.finished()) {
+        s.finish("cancelled");
+        forget(s);
+        changed = true;
+      }
+    }
+    if (changed) {
+      releaseFinished();
+      updateLoad(true);
+    }
   }
 
-  private void admitAndPrefill(List<Sequence> joiners) {
+  private void admitAndPrefill() {
     List<Sequence> admitted = new ArrayList<>();
+    int live = liveMembers() + pending.size();
     while (!waiting.isEmpty()) {
       Sequence s = waiting.peek();
-      int running = batch.size() + admitted.size();
+      int running = live + admitted.size();
       if (running >= limits.maxConcurrent()) break;
       if (running > 0 && reservedKv + s.kvReservation() > limits.kvBudgetBytes()) break;
       waiting.poll();
@@ -198,7 +223,7 @@ public final class DecodeScheduler implements AutoCloseable {
         real += len;
         j++;
       }
-      prefillGroup(admitted.subList(i, j), joiners);
+      prefillGroup(admitted.subList(i, j), pending);
       i = j;
     }
   }
@@ -235,13 +260,15 @@ public final class DecodeScheduler implements AutoCloseable {
 
   private void step() throws Exception {
     int b = batch.size();
-    if (b > peakBatch) peakBatch = b;
+    int live = liveMembers();
+    if (live > peakBatch) peakBatch = live;
     int vocab = decoder.config().vocabSize();
     if (logits.length < b * vocab) logits = new float[b * vocab];
     decoder.decode(batch, logits);
     List<Sequence> members = batch.members();
     for (int r = 0; r < b; r++) {
       Sequence s = members.get(r);
+      if (s.finished()) continue;     // a finished row waiting for the next compaction
       s.sampleAndAccept(logits, r * vocab, scratch);
       tokensOut++;
     }
@@ -260,9 +287,11 @@ public final class DecodeScheduler implements AutoCloseable {
   private void updateLoad(boolean membershipChanged) {
     long out = 0;
     for (Sequence s : batch.members()) out += s.outstanding();
+    for (Sequence s : pending) out += s.outstanding();
     for (Sequence s : waiting) out += s.outstanding();
     outstandingTokens = out;
     int active = 0;
+    for (Sequence s : pending) if (!s.finished()) active++;
     for (Sequence s : batch.members()) if (!s.finished()) active++;
     boolean changed = active != activeCount;
     activeCount = active;
@@ -285,6 +314,7 @@ public final class DecodeScheduler implements AutoCloseable {
 
   private void shutdown() {
     List<Sequence> all = new ArrayList<>(batch.members());
+    all.addAll(pending);
     all.addAll(waiting);
     Object in;
     while ((in = incoming.poll()) != null) if (in instanceof Sequence s) all.add(s);
