@@ -104,7 +104,7 @@ public final class KnowledgeStore implements AutoCloseable {
   static final int RRF_K = 60;
   static final double W_VECTOR = 1.0;
   static final double W_BM25 = 1.0;
-  static final double W_GRAPH = 0.5;
+  static final double W_GRAPH = 1.0;
 
   /** A document to ingest. {@code format} is text, markdown or html. */
   public record SourceDocument(String id, String title, String text, String format) {}
@@ -482,7 +482,29 @@ public final class KnowledgeStore implements AutoCloseable {
 
   private record GraphHits(List<Integer> docs, Map<Integer, List<String>> paths, List<String> seedNames) {}
 
-  private record Neighbour(String key, String path, boolean pattern) {}
+  private record Neighbour(String key, String path, boolean pattern, String relation) {}
+
+  private int mentionCount(IndexSearcher s, String tenant, String key) throws IOException {
+    return s.count(new BooleanQuery.Builder().add(new TermQuery(new Term(F_MENTIONS, key)), BooleanClause.Occur.MUST)
+        .add(chunkFilter(tenant), BooleanClause.Occur.FILTER).build());
+  }
+
+  /** Lower-case word prefixes (4 letters) of the content words: a crude stemmer for matching relation labels. */
+  private static Set<String> stems(String text) {
+    Set<String> out = new HashSet<>();
+    for (String w : text.toLowerCase(java.util.Locale.ROOT).split("[^\\p{L}\\p{N}]+")) {
+      if (w.length() < 3 || GraphExtractor.isStopWord(w)) continue;
+      out.add(w.length() > 4 ? w.substring(0, 4) : w);
+    }
+    return out;
+  }
+
+  private static double overlap(String relation, Set<String> qWords) {
+    Set<String> r = stems(relation);
+    if (r.isEmpty()) return 0;
+    long shared = r.stream().filter(qWords::contains).count();
+    return (double) shared / r.size();
+  }
 
   /**
    * Chunks reached through the knowledge graph: chunks that mention an entity named in the question (seeds), then
@@ -499,13 +521,16 @@ public final class KnowledgeStore implements AutoCloseable {
     Map<String, String> seeds = new LinkedHashMap<>();   // key -> display name
     StoredFields stored = s.storedFields();
     int chunks = Math.max(1, s.count(chunkFilter(tenant)));
+    Map<String, Double> idf = new HashMap<>();
     for (ScoreDoc sd : found.scoreDocs) {
       Document d = stored.document(sd.doc);
       String key = d.get(F_ENTITY_KEY);
-      // an entity that most chunks mention ("model", "node") says nothing about which chunk answers
-      int df = s.getIndexReader().docFreq(new Term(F_MENTIONS, key));
-      if (chunks >= 10 && df > chunks / 4) continue;
-      seeds.putIfAbsent(key, d.get(F_NAME));
+      if (seeds.containsKey(key)) continue;
+      // an entity that many chunks mention ("model", "node") says little about which chunk answers
+      int df = mentionCount(s, tenant, key);
+      if (df == 0 || (chunks >= 10 && df > chunks / 4)) continue;
+      seeds.put(key, d.get(F_NAME));
+      idf.put(key, Math.log(1 + (double) chunks / df));
     }
     // prefer the longest matches: "knowledge service" over "service"
     seeds.keySet().removeIf(k -> seeds.keySet().stream().anyMatch(o -> !o.equals(k) && (" " + o + " ").contains(" " + k + " ")));
@@ -531,20 +556,29 @@ public final class KnowledgeStore implements AutoCloseable {
       String path = d.get(F_SRC_NAME) + " -[" + rel + "]-> " + d.get(F_DST_NAME);
       boolean pattern = !GraphExtractor.CO_OCCURS.equals(rel);
       Neighbour prev = neighbours.get(other);
-      if (prev == null || (pattern && !prev.pattern())) neighbours.put(other, new Neighbour(other, path, pattern));
+      if (prev == null || (pattern && !prev.pattern())) neighbours.put(other, new Neighbour(other, path, pattern, rel));
     }
-    // typed relations first, then co-occurrence; keep the expansion small
-    List<Neighbour> picked = neighbours.values().stream()
-        .sorted(Comparator.comparing((Neighbour n) -> !n.pattern())).limit(12).toList();
+    // a neighbour counts by how specific it is and by how well the relation that leads to it matches the
+    // question ("stores all cluster state in" for "the store that holds the cluster state"); co-occurrence is weak
+    Set<String> qWords = stems(query);
+    Map<String, Double> weight = new HashMap<>();
+    for (Neighbour n : neighbours.values()) {
+      int df = mentionCount(s, tenant, n.key());
+      if (df == 0 || (chunks >= 10 && df > chunks / 4)) continue;
+      double specific = Math.log(1 + (double) chunks / df);
+      weight.put(n.key(), specific * (n.pattern() ? 0.5 + overlap(n.relation(), qWords) : 0.25));
+    }
+    List<Neighbour> picked = neighbours.values().stream().filter(n -> weight.containsKey(n.key()))
+        .sorted(Comparator.comparingDouble((Neighbour n) -> -weight.get(n.key()))).limit(12).toList();
 
     BooleanQuery.Builder mq = new BooleanQuery.Builder();
     for (String key : seeds.keySet()) {
-      mq.add(new BoostQuery(new ConstantScoreQuery(new TermQuery(new Term(F_MENTIONS, key))), 2f),
-          BooleanClause.Occur.SHOULD);
+      mq.add(new BoostQuery(new ConstantScoreQuery(new TermQuery(new Term(F_MENTIONS, key))),
+          idf.get(key).floatValue()), BooleanClause.Occur.SHOULD);
     }
     for (Neighbour n : picked) {
       mq.add(new BoostQuery(new ConstantScoreQuery(new TermQuery(new Term(F_MENTIONS, n.key()))),
-          n.pattern() ? 1f : 0.5f), BooleanClause.Occur.SHOULD);
+          weight.get(n.key()).floatValue()), BooleanClause.Occur.SHOULD);
     }
     BooleanQuery q = new BooleanQuery.Builder().add(mq.build(), BooleanClause.Occur.MUST)
         .add(chunkFilter(tenant), BooleanClause.Occur.FILTER).build();

@@ -168,7 +168,8 @@ public final class GraphExtractor {
       }
       if (ARTICLES.contains(t.lower())) {
         int j = i + 1;
-        while (j < toks.size() && j - i <= 3 && toks.get(j).plainWord() && !STOP.contains(toks.get(j).lower())) j++;
+        while (j < toks.size() && j - i <= 3 && toks.get(j).plainWord() && !STOP.contains(toks.get(j).lower())
+            && !(j > i + 1 && verbLike(toks.get(j).lower()))) j++;
         if (j > i + 1 && toks.get(j - 1).text().length() >= 3) {
           List<Tok> np = toks.subList(i + 1, j);
           spans.add(new Span(i + 1, j, new Entity(key(np), surface(np), "noun_phrase")));
@@ -256,6 +257,19 @@ public final class GraphExtractor {
 
   private static void add(Map<String, Relation> out, Relation r) {
     out.putIfAbsent(r.src() + "\u0000" + r.rel() + "\u0000" + r.dst(), r);
+  }
+
+  private static final Set<String> IRREGULAR_VERBS = Set.of("written", "made", "built", "known", "run", "runs",
+      "seen", "given", "taken", "held", "kept", "found", "grown", "sold", "told", "brought", "thought", "become",
+      "stores", "holds", "keeps", "makes", "takes", "gives", "needs", "means", "lets", "tells", "writes", "reads");
+
+  /** A word after the head of a noun phrase that more likely starts a verb phrase ("a library written in"). */
+  private static boolean verbLike(String w) {
+    return IRREGULAR_VERBS.contains(w) || (w.length() > 4 && (w.endsWith("ed") || w.endsWith("ing")));
+  }
+
+  public static boolean isStopWord(String lowerCaseWord) {
+    return STOP.contains(lowerCaseWord);
   }
 
   private static boolean isNumber(String s) {

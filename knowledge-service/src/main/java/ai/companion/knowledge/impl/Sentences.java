@@ -32,19 +32,25 @@ public final class Sentences {
       if (j < n && !Character.isWhitespace(text.charAt(j))) continue;   // "v1.2", "./companion", "Vert.x"
       int k = j;
       while (k < n && text.charAt(k) == ' ') k++;
+      if (c == '.' && isAbbreviation(text, i)) continue;
       if (k < n) {
         char next = text.charAt(k);
-        if (!(Character.isUpperCase(next) || Character.isDigit(next) || next == '"' || next == '\u201C'
-            || next == '`' || next == '(' || next == '.' || next == '\n')) {
-          continue;
-        }
+        boolean strong = Character.isUpperCase(next) || Character.isDigit(next) || next == '"' || next == '\u201C'
+            || next == '`' || next == '(' || next == '.' || next == '\n';
+        // a lower-case start ("etcd is ...") ends the sentence only after a plain word of two letters or more
+        if (!strong && !(Character.isLowerCase(next) && plainWordBefore(text, i))) continue;
       }
-      if (c == '.' && isAbbreviation(text, i)) continue;
       add(out, text.substring(start, j));
       start = j;
     }
     add(out, text.substring(Math.min(start, n)));
     return out;
+  }
+
+  private static boolean plainWordBefore(String text, int dot) {
+    int b = dot;
+    while (b > 0 && Character.isLetterOrDigit(text.charAt(b - 1))) b--;
+    return dot - b >= 2 && (b == 0 || text.charAt(b - 1) == ' ' || text.charAt(b - 1) == ')');
   }
 
   private static boolean isAbbreviation(String text, int dot) {

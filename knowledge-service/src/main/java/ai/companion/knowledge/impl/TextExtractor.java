@@ -141,7 +141,7 @@ public final class TextExtractor {
   // ---------------------------------------------------------------- html
 
   private static final Pattern HTML_DROP = Pattern.compile(
-      "(?is)<(script|style|noscript|template|svg|head)\\b[^>]*>.*?</\\1\\s*>|<!--.*?-->|<!\\[CDATA\\[.*?]]>|<!doctype[^>]*>");
+      "(?is)<(script|style|noscript|template|svg|head|nav)\\b[^>]*>.*?</\\1\\s*>|<!--.*?-->|<!\\[CDATA\\[.*?]]>|<!doctype[^>]*>");
   private static final Pattern HTML_TITLE = Pattern.compile("(?is)<title\\b[^>]*>(.*?)</title\\s*>");
   private static final Pattern HTML_HEADING = Pattern.compile("(?is)<h([1-6])\\b[^>]*>(.*?)</h\\1\\s*>");
   private static final Pattern HTML_PRE = Pattern.compile("(?is)<pre\\b[^>]*>(.*?)</pre\\s*>");
