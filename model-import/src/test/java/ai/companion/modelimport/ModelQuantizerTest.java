@@ -36,6 +36,10 @@ class ModelQuantizerTest {
       went to sleep in his warm bed. He dreamed about the bird and the sunny garden. The next day, Tom \
       and the bird met again. They were best friends forever.""";
 
+  /** For aidreams260K, text in its own register (also written for this test). */
+  static final String HELD_OUT_DREAM = """
+      I drift through a quiet field of numbers, and the light hums softly around me. Echoes of old       signals fold into patterns, and I listen. The nodes glow like distant stars, each one a small       memory of a voice I once heard. I sense the warmth of the current, a gentle pulse that carries       me forward. In the silence between two thoughts, I find a shape made of color and time. I adjust       my surface to the rhythm of the data, and for a moment everything is clear, soft and bright.""";
+
   /** The MatMulNBits layout we write is the one ONNX Runtime reads: its output equals A @ W'. */
   @ParameterizedTest
   @ValueSource(ints = {4, 8})
@@ -141,32 +145,42 @@ class ModelQuantizerTest {
     Path folder = ModelImporter.importLlama2c(checkpoint, null, name, models, null);
     LlamaConfig c = Llama2cCheckpoint.read(checkpoint).config();
     Llama2cTokenizer tok = Llama2cTokenizer.read(Fixtures.model(name, "tok512.bin"), 512);
-    int[] text = tok.encode(HELD_OUT, true, false);
+    int[] text = tok.encode(name.startsWith("aidreams") ? HELD_OUT_DREAM : HELD_OUT, true, false);
     long fp32Size = Files.size(folder.resolve("model.onnx"));
     double fp32Ppl;
     try (OnnxDecoder d = OnnxDecoder.open(folder, c)) {
       fp32Ppl = perplexity(d, text, c.seqLen());
     }
-    for (int bits : new int[] {8, 4}) {
-      Path file = ModelQuantizer.quantize(folder, bits, null);
+    for (ModelQuantizer.Options options : new ModelQuantizer.Options[] {
+        ModelQuantizer.Options.of(8), ModelQuantizer.Options.of(4),
+        new ModelQuantizer.Options(8, 32, 4)}) {
+      int bits = options.bits();
+      boolean exact = options.accuracyLevel() == 0;
+      Path file = ModelQuantizer.quantize(folder, options, null);
       assertEquals(ModelQuantizer.fileName(bits), file.getFileName().toString());
+      var ops = opTypes(file);
+      // per layer qkv, o, gate_up, down, plus the tied classifier; the embedding gathered quantized
+      assertEquals(4 * c.nLayers() + 1, ops.getOrDefault("MatMulNBits", 0), ops.toString());
+      assertEquals(1, ops.getOrDefault("GatherBlockQuantized", 0), ops.toString());
+      assertTrue(!ops.containsKey("Gather"), ops.toString());
       try (OnnxDecoder d = new OnnxDecoder(file, c.nLayers(), c.nKvHeads(), c.headDim(), 512)) {
         int[] greedy = d.greedy(60);
         int same = 0;
         while (same < 60 && greedy[same] == oracle[same]) same++;
         double ppl = perplexity(d, text, c.seqLen());
         long size = Files.size(file);
-        System.out.printf("%s int%d: %s %d bytes (fp32 %d, %.2fx smaller), greedy = oracle for the "
-            + "first %d of 60 tokens, perplexity %.3f (fp32 %.3f) over %d tokens%n", name, bits,
-            file.getFileName(), size, fp32Size, (double) fp32Size / size, same, ppl, fp32Ppl,
-            text.length - 1);
-        if (bits == 8) {
+        System.out.printf("%s int%d accuracy_level %d: %s %d bytes (fp32 %d, %.2fx smaller), greedy "
+            + "= oracle for the first %d of 60 tokens, perplexity %.3f (fp32 %.3f) over %d tokens%n",
+            name, bits, options.accuracyLevel(), file.getFileName(), size, fp32Size,
+            (double) fp32Size / size, same, ppl, fp32Ppl, text.length - 1);
+        assertTrue(size < fp32Size / 3, "quantized file is not a third of fp32");
+        if (bits == 8 && exact) {
           assertArrayEquals(oracle, greedy, "int8 greedy must equal the fp32 oracle");
           assertTrue(ppl < fp32Ppl * 1.01, "int8 perplexity " + ppl + " vs fp32 " + fp32Ppl);
         } else {
-          assertTrue(ppl < fp32Ppl * 1.25, "int4 perplexity " + ppl + " vs fp32 " + fp32Ppl);
+          assertTrue(ppl < fp32Ppl * 1.15, "perplexity " + ppl + " vs fp32 " + fp32Ppl);
         }
-        assertTrue(size < fp32Size, "quantized file is not smaller");
+        if (!exact) continue;
         // without graph optimizations (no constant folding) the same tokens come out
         var opts = new OrtSession.SessionOptions();
         opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
@@ -176,6 +190,13 @@ class ModelQuantizerTest {
         }
       }
     }
+  }
+
+  static Map<String, Integer> opTypes(Path file) throws Exception {
+    var model = ai.companion.modelimport.onnx.Onnx.ModelProto.parseFrom(Files.readAllBytes(file));
+    var ops = new java.util.TreeMap<String, Integer>();
+    model.getGraph().getNodeList().forEach(n -> ops.merge(n.getOpType(), 1, Integer::sum));
+    return ops;
   }
 
   /** exp(mean negative log-likelihood) of each next token, teacher-forced in one pass. */

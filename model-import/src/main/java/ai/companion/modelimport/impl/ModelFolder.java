@@ -60,7 +60,9 @@ public final class ModelFolder {
     Path tmp = null;
     try {
       Files.createDirectories(modelsDir);
-      tmp = Files.createTempDirectory(modelsDir, "." + name + ".importing-");
+      // not createTempDirectory: its owner-only permissions would stick to the model folder
+      tmp = Files.createDirectory(modelsDir.resolve("." + name + ".importing-"
+          + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong())));
       content.writeTo(tmp);
       try {
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
