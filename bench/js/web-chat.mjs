@@ -27,6 +27,9 @@ try {
   const page = browser.pages()[0] || await browser.newPage();
   page.on('pageerror', (e) => out.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') out.console.push(m.text()); });
+  page.on('response', (r) => {
+    if (r.url().endsWith('/v1/chat/completions')) out.chatContentType = r.headers()['content-type'] || null;
+  });
   const resp = await page.goto(url, { waitUntil: 'load' });
   out.status = resp.status();
   out.title = await page.title();

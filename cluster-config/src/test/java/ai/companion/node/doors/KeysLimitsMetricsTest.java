@@ -171,6 +171,7 @@ class KeysLimitsMetricsTest {
     assertEquals(1.0, value(m, "companion_cluster_size"), m);
     assertTrue(value(m, "companion_queue_depth") >= 0, m);
     assertTrue(m.contains("companion_knowledge_coverage "), m);
+    assertTrue(value(m, "companion_knowledge_documents") >= 0, "the knowledge service answered the scrape: " + m);
     assertFalse(m.contains(KEY_A), "no key in the metrics");
   }
 

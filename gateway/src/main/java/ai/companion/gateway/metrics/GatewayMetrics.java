@@ -55,6 +55,10 @@ public final class GatewayMetrics {
   private final Map<String, AtomicLong> lastTokensPerSecond = new ConcurrentHashMap<>();
   private volatile double coverageValue = Double.NaN;
   private final AtomicLong websockets = new AtomicLong();
+  /** The knowledge service's counts besides coverage, as {@code companion_knowledge_<name>}. */
+  private static final java.util.List<String> KNOWLEDGE_FIGURES = java.util.List.of("documents", "chunks",
+      "questions", "open_gaps");
+  private final Map<String, Double> knowledgeFigures = new ConcurrentHashMap<>();
   private final Handler<DeliveryContext<Object>> outbound = this::onOutbound;
   private final Handler<DeliveryContext<Object>> inbound = this::onInbound;
   private MessageConsumer<JsonObject> statusConsumer;
@@ -80,6 +84,10 @@ public final class GatewayMetrics {
     Gauge.builder("companion_knowledge_coverage", this, m -> m.coverageValue)
         .description("Share of recent questions with a good knowledge hit (NaN until the knowledge service answers)")
         .register(registry);
+    for (String key : KNOWLEDGE_FIGURES) {
+      Gauge.builder("companion_knowledge_" + key, knowledgeFigures, f -> f.getOrDefault(key, Double.NaN))
+          .description("Knowledge store: " + key.replace('_', ' ') + " (at the last scrape)").register(registry);
+    }
     Gauge.builder("companion_generations_inflight", inflight, Map::size)
         .description("Generations started through this gateway and not finished").register(registry);
     Gauge.builder("companion_websocket_connections", websockets, AtomicLong::get)
@@ -262,14 +270,16 @@ public final class GatewayMetrics {
     }
   }
 
-  /** Asks the knowledge service for its coverage (a {@code coverage} field in its gaps answer); never fails. */
+  /** Asks the knowledge service for its figures ({@link Addresses#KNOWLEDGE_STATS}); never fails the scrape. */
   private Future<Void> refreshCoverage() {
-    return vertx.eventBus().<JsonObject>request(Addresses.KNOWLEDGE_GAPS, new JsonObject().put("limit", 1),
+    return vertx.eventBus().<JsonObject>request(Addresses.KNOWLEDGE_STATS, new JsonObject(),
             new DeliveryOptions().setSendTimeout(1000))
         .map(msg -> {
-          Object c = msg.body() == null ? null : msg.body().getValue("coverage");
-          if (c instanceof Number n) coverageValue = n.doubleValue();
-          else if (c instanceof JsonObject o && o.getValue("coverage") instanceof Number n) coverageValue = n.doubleValue();
+          JsonObject stats = msg.body() == null ? new JsonObject() : msg.body();
+          if (stats.getValue("coverage") instanceof Number n) coverageValue = n.doubleValue();
+          for (String key : KNOWLEDGE_FIGURES) {
+            if (stats.getValue(key) instanceof Number n) knowledgeFigures.put(key, n.doubleValue());
+          }
           return (Void) null;
         })
         .otherwise(t -> null);
