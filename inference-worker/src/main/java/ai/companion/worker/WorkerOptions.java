@@ -19,8 +19,8 @@ public final class WorkerOptions {
   public static final String DEFAULT_PROVIDER = "auto";
   public static final String DEFAULT_OPTIMIZATION_LEVEL = "high";
   public static final int DEFAULT_INTRA_OP_THREADS = 0;
-  public static final int DEFAULT_MAX_CONCURRENT_SEQUENCES = 256;
-  public static final int DEFAULT_MAX_QUEUED_REQUESTS = 4096;
+  public static final int DEFAULT_MAX_CONCURRENT_SEQUENCES = 2048;
+  public static final int DEFAULT_MAX_QUEUED_REQUESTS = 8192;
   public static final long DEFAULT_KV_BUDGET_MB = 1024;
   public static final long DEFAULT_STATUS_INTERVAL_MS = 2000;
 

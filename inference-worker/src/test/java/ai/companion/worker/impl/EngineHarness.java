@@ -27,7 +27,7 @@ final class EngineHarness {
   }
 
   /** A running stream: its events, complete once the terminal one arrived. */
-  static final class Stream {
+  static class Stream {
     final List<StreamEvent> events = java.util.Collections.synchronizedList(new ArrayList<>());
     final CompletableFuture<StreamEvent> end = new CompletableFuture<>();
     Sequence sequence;
