@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.UnaryOperator;
 import org.apache.lucene.analysis.Analyzer;
 import org.apache.lucene.analysis.en.EnglishAnalyzer;
 import org.apache.lucene.document.Document;
@@ -132,14 +133,15 @@ public final class KnowledgeStore implements AutoCloseable {
   private final ReentrantLock writeLock = new ReentrantLock();
   private volatile String failure;
 
-  private KnowledgeStore(KnowledgeOptions options, Embedder embedder) throws IOException {
+  private KnowledgeStore(KnowledgeOptions options, Embedder embedder, UnaryOperator<Directory> wrap)
+      throws IOException {
     this.options = options;
     this.embedder = embedder;
     this.chunker = new Chunker(options.getChunkChars(), Math.min(options.getChunkOverlapChars(),
         options.getChunkChars() - 1));
     Path indexDir = options.storeDir().resolve("index");
     Files.createDirectories(indexDir);
-    dir = FSDirectory.open(indexDir);
+    dir = wrap.apply(FSDirectory.open(indexDir));
     IndexWriterConfig cfg = new IndexWriterConfig(analyzer);
     cfg.setOpenMode(IndexWriterConfig.OpenMode.CREATE_OR_APPEND);
     cfg.setCommitOnClose(false);   // only explicit commits count; close after a failure must not publish half work
@@ -158,7 +160,13 @@ public final class KnowledgeStore implements AutoCloseable {
   }
 
   public static KnowledgeStore open(KnowledgeOptions options, Embedder embedder) throws IOException {
-    return new KnowledgeStore(new KnowledgeOptions(options), embedder);
+    return new KnowledgeStore(new KnowledgeOptions(options), embedder, UnaryOperator.identity());
+  }
+
+  /** For fault-injection tests: the index directory goes through {@code wrap}. */
+  static KnowledgeStore open(KnowledgeOptions options, Embedder embedder, UnaryOperator<Directory> wrap)
+      throws IOException {
+    return new KnowledgeStore(new KnowledgeOptions(options), embedder, wrap);
   }
 
   public Embedder embedder() { return embedder; }

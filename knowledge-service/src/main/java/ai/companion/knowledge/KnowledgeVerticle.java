@@ -32,8 +32,8 @@ import org.slf4j.LoggerFactory;
  * companion.knowledge.ingest      {"documents":[{"id","title"?,"text","format"?: text|markdown|html}], "tenant"?}
  *                              -> {"ingested":[ids]}            only after a durable Lucene commit
  * companion.knowledge.search      {"q","k"?: 5, "graph"?: true, "log"?: false, "tenant"?}
- *                              -> {"results":[{"document_id","chunk_id","title","text","score","similarity","graph":[..]}],
- *                                  "best_score"}
+ *                              -> {"results":[{"document_id","chunk_id","title","heading","text","score","similarity",
+ *                                  "graph":[..]}],"best_score","facts":[..],"interaction_id"? (when log)}
  * companion.knowledge.answer      {"question", "graph"?: true, "log"?: true, "request_id"?, "tenant"?}
  *                              -> {"answer","answered","best_score","citations":[{"n","document_id","chunk_id","title",
  *                                  "sentence","score"}],"facts":[..],"interaction_id"?}
@@ -235,7 +235,9 @@ public class KnowledgeVerticle extends VerticleBase {
     boolean log = boolParam(body, "log", false);
     return () -> {
       KnowledgeStore.SearchResult r = store.search(tenant, q, k, graph);
-      JsonObject out = new JsonObject().put("results", hitsJson(r.hits())).put("best_score", r.bestSimilarity());
+      // facts about the entities the question names, for knowledge strategies that prompt a generating model
+      JsonObject out = new JsonObject().put("results", hitsJson(r.hits())).put("best_score", r.bestSimilarity())
+          .put("facts", new JsonArray(graph ? store.facts(tenant, r.seeds(), 8) : List.of()));
       if (log) {
         Learning.Interaction in = learning.recordQuestion(tenant, q, "search", r.queryVector(), r.bestSimilarity(),
             r.hits().stream().map(KnowledgeStore.Hit::similarity).toList(), null, null);
