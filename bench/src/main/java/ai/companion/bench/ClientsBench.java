@@ -44,6 +44,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Option(names = "--timeout", description = "Seconds for the whole run (default: ${DEFAULT-VALUE}).")
   int timeoutSec = 300;
 
+  @Option(names = "--heap-histogram", paramLabel = "FILE",
+      description = "Also write the node's live-object histogram at the memory snapshot to FILE.")
+  Path histogram;
+
   @Override public void setMain(BenchMain main) { this.main = main; }
 
   @Override public Integer call() throws Exception {
@@ -148,7 +152,15 @@ final class ClientsBench implements BenchMain.BenchCommand {
         if (finished.incrementAndGet() == 1) {
           Thread t = new Thread(() -> {
             int open = clients - finished.get();
-            snapshot.complete(new long[] {HeapProbe.liveHeapBytes(pid), open});
+            long live = HeapProbe.liveHeapBytes(pid);
+            if (histogram != null) {
+              try {
+                java.nio.file.Files.writeString(histogram, HeapProbe.histogram(pid, 40) + "\n");
+              } catch (java.io.IOException e) {
+                System.err.println("cannot write " + histogram + ": " + e);
+              }
+            }
+            snapshot.complete(new long[] {live, open});
           }, "heap-probe");
           t.setDaemon(true);
           t.start();

@@ -27,6 +27,19 @@ public final class HeapProbe {
     }
   }
 
+  /** The top of {@code jcmd PID GC.class_histogram} (live objects), or why not. */
+  public static String histogram(long pid, int lines) {
+    try {
+      String[] all = jcmd(pid, "GC.class_histogram").split("\n");
+      return String.join("\n", java.util.Arrays.copyOf(all, Math.min(all.length, lines)));
+    } catch (IOException e) {
+      return "jcmd GC.class_histogram failed: " + e.getMessage();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "interrupted";
+    }
+  }
+
   private static String jcmd(long pid, String what) throws IOException, InterruptedException {
     Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
     Process p = new ProcessBuilder(jcmd.toString(), String.valueOf(pid), what).redirectErrorStream(true).start();
