@@ -76,8 +76,24 @@ class OpenAiEndToEndTest {
           null);
     }
     JsonObject node = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "e2e-node");
+    // the shipped policy learns between knowledge and direct by sampling; this one decides, so tests can check
+    Path policy = dataDir.resolve("e2e-policy.yaml");
+    Files.writeString(policy, String.join("\n",
+        "version: 1",
+        "defaults: { model: domain, strategy: direct, latency: interactive, question_threshold: 0.5 }",
+        "latency_by_key: {}",
+        "rules:",
+        "  - name: long-document",
+        "    when: { exceeds_context: true }",
+        "    model: largest-context",
+        "    strategy: chunked",
+        "  - name: short-question",
+        "    when: { question: true, max_tokens: 64 }",
+        "    model: stories260K",
+        "    strategy: knowledge",
+        ""));
     GatewayVerticle gateway = new GatewayVerticle();
-    deploy(vertx, new RouterVerticle(), node)
+    deploy(vertx, new RouterVerticle(), node.copy().put("policyFile", policy.toString()))
         .compose(v -> deploy(vertx, new WorkerVerticle(), node))
         .compose(v -> deploy(vertx, new EmbeddingVerticle(), node))
         .compose(v -> deploy(vertx, new KnowledgeVerticle(), node))
@@ -362,6 +378,51 @@ class OpenAiEndToEndTest {
           JsonObject body = resp.bodyAsJsonObject();
           assertEquals(true, body.getBoolean("recorded"));
           assertEquals(true, body.getJsonObject("router").getBoolean("accepted"), body::encode);
+          ctx.completeNow();
+        })));
+  }
+
+  /** A document longer than every model's context: the router plans chunks, the gateway maps and reduces. */
+  @Test
+  @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
+  void longDocumentIsChunkedMappedAndReduced(VertxTestContext ctx) {
+    StringBuilder doc = new StringBuilder();
+    for (int i = 0; doc.length() < 4000; i++) {
+      doc.append("Once upon a time there was a little dog named Max number ").append(i)
+          .append(". He liked to run in the park with his friends and eat big red apples. ");
+    }
+    JsonObject req = new JsonObject().put("model", "auto").put("prompt", doc.toString()).put("temperature", 0)
+        .put("max_tokens", 20);
+    post("/v1/completions", req).onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+      assertEquals(200, resp.statusCode(), resp::bodyAsString);
+      JsonObject body = resp.bodyAsJsonObject();
+      JsonObject route = body.getJsonObject("companion").getJsonObject("route");
+      assertEquals("chunked", route.getString("strategy"), route::encode);
+      assertTrue(route.getJsonArray("reasons").stream().anyMatch(r -> String.valueOf(r).contains("summarised (map)")),
+          route::encode);
+      assertTrue(resp.getHeader("x-companion-route").contains("strategy=chunked"));
+      int completion = body.getJsonObject("usage").getInteger("completion_tokens");
+      assertTrue(completion >= 1 && completion <= 20, body::encode);
+      ctx.completeNow();
+    })));
+  }
+
+  /** A short question the knowledge store can answer: the passages the router found ground the prompt. */
+  @Test
+  void questionIsGroundedInKnowledge(VertxTestContext ctx) {
+    JsonObject docs = new JsonObject().put("documents", new JsonArray().add(new JsonObject().put("id", "import-howto")
+        .put("text", "To import a model, run ./companion model import with the checkpoint, the tokenizer and a name.")));
+    JsonObject req = new JsonObject().put("model", "auto").put("temperature", 0).put("max_tokens", 8)
+        .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content",
+            "How do I import a model?")));
+    post("/v1/knowledge/documents", docs).compose(ing -> post("/v1/chat/completions", req))
+        .onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+          assertEquals(200, resp.statusCode(), resp::bodyAsString);
+          JsonObject route = resp.bodyAsJsonObject().getJsonObject("companion").getJsonObject("route");
+          assertEquals("stories260K", route.getString("model"), route::encode);
+          assertEquals("knowledge", route.getString("strategy"), route::encode);
+          assertTrue(route.getJsonArray("reasons").stream().anyMatch(r -> String.valueOf(r).contains("passage(s) added")),
+              route::encode);
           ctx.completeNow();
         })));
   }

@@ -73,6 +73,12 @@ public final class GenerationCall {
   private final Vertx vertx;
   private final GatewayOptions options;
   private final GenerationRequest base;
+  private final Strategies strategies;
+  /**
+   * What the first worker accepted (model chosen, strategy applied): a failover resends exactly this, so the
+   * resumed tokens continue the same model on the same prompt even when the client asked for "auto".
+   */
+  private GenerationRequest pinned;
   private final List<Integer> delivered;
   private final Set<String> excluded = new LinkedHashSet<>();
   private final Promise<Accepted> started = Promise.promise();
@@ -86,9 +92,14 @@ public final class GenerationCall {
   private Future<AsyncMap<String, Object>> registry;
 
   public GenerationCall(Vertx vertx, GatewayOptions options, GenerationRequest request) {
+    this(vertx, options, request, new Strategies(vertx, options));
+  }
+
+  GenerationCall(Vertx vertx, GatewayOptions options, GenerationRequest request, Strategies strategies) {
     this.vertx = vertx;
     this.options = options;
     this.base = request;
+    this.strategies = strategies;
     this.delivered = new ArrayList<>(request.resumeTokenIds());
   }
 
@@ -140,6 +151,8 @@ public final class GenerationCall {
     final GenerationRequest request;
     MessageConsumer<Object> consumer;
     RouteDecision route;
+    GenerationRequest sent;
+    List<GenerationRequest> fallbacks = List.of();
     boolean accepted;
     boolean closed;
     boolean seenInRegistry;
@@ -158,8 +171,9 @@ public final class GenerationCall {
     String id = attempts == 0 ? base.requestId() : base.requestId() + ".r" + attempts;
     JsonObject hints = base.hints().copy();
     if (!excluded.isEmpty()) hints.put(HINT_EXCLUDE_WORKERS, new JsonArray(new ArrayList<>(excluded)));
-    GenerationRequest req = new GenerationRequest(id, base.model(), base.prompt(), base.messages(), base.params(),
-        Addresses.streamAddress(id), List.copyOf(delivered), hints);
+    GenerationRequest source = pinned != null ? pinned : base;
+    GenerationRequest req = new GenerationRequest(id, source.model(), source.prompt(), source.messages(),
+        source.params(), Addresses.streamAddress(id), List.copyOf(delivered), hints);
     Attempt a = new Attempt(id, req);
     current = a;
     EventBus bus = vertx.eventBus();
@@ -172,14 +186,28 @@ public final class GenerationCall {
         .compose(v -> bus.request(Addresses.ROUTER_ROUTE, req.toJson(), timeout))
         .recover(err -> Future.failedFuture(new Stage("router", err)))
         .compose(reply -> {
-          RouteDecision route = RouteDecision.fromJson(json(reply.body()));
+          JsonObject decision = json(reply.body());
+          RouteDecision route = RouteDecision.fromJson(decision);
           if (route.workerId() == null || excluded.contains(route.workerId())) {
             return Future.failedFuture(new Stage("router", ErrorCode.NO_WORKER.exception(
                 "the router offered no worker other than the lost " + excluded)));
           }
           a.route = route;
-          return bus.request(Addresses.workerGenerate(route.workerId()), req.withModel(route.model()).toJson(),
-              timeout).recover(err -> Future.failedFuture(new Stage("worker", err)));
+          GenerationRequest routed = req.withModel(route.model());
+          Future<Strategies.Prepared> prepared = pinned != null
+              ? Future.succeededFuture(new Strategies.Prepared(routed, List.of(), List.of()))
+              : strategies.prepare(routed, route, decision.getJsonObject("plan"));
+          return prepared.recover(err -> Future.failedFuture(new Stage("strategy", err))).compose(p -> {
+            if (!p.notes().isEmpty()) {
+              List<String> reasons = new ArrayList<>(route.reasons());
+              reasons.addAll(p.notes());
+              a.route = new RouteDecision(route.model(), route.workerId(), route.workerNode(), route.strategy(),
+                  reasons);
+            }
+            a.sent = p.request();
+            a.fallbacks = p.fallbacks();
+            return sendToWorker(a, timeout);
+          });
         })
         .onComplete(ar -> {
           if (a != current || finished) {
@@ -190,10 +218,33 @@ public final class GenerationCall {
           }
           if (ar.succeeded()) {
             onAccepted(a, ar.result());
-          } else {
-            Stage s = (Stage) ar.cause();
+          } else if (ar.cause() instanceof Stage s) {
             onAttemptFailed(a, s.stage, s.getCause());
+          } else {
+            onAttemptFailed(a, "router", ar.cause());
           }
+        });
+  }
+
+  /** Sends the prepared request; a grounded request that overflows the context falls back to the plain one. */
+  private Future<Message<Object>> sendToWorker(Attempt a, DeliveryOptions timeout) {
+    return vertx.eventBus().<Object>request(Addresses.workerGenerate(a.route.workerId()), a.sent.toJson(), timeout)
+        .recover(err -> {
+          if (!a.fallbacks.isEmpty() && ErrorCode.of(err) == ErrorCode.CONTEXT_LENGTH_EXCEEDED && a == current
+              && !finished) {
+            a.sent = a.fallbacks.get(0);
+            a.fallbacks = a.fallbacks.subList(1, a.fallbacks.size());
+            boolean plain = a.fallbacks.isEmpty();
+            LOG.debug("Request {}: grounded prompt too long for {}, trying {}", a.requestId, a.route.model(),
+                plain ? "it plain" : "a shorter one");
+            List<String> reasons = new ArrayList<>(a.route.reasons());
+            reasons.add(plain ? "knowledge passages left out: they would overflow " + a.route.model() + "'s context"
+                : "knowledge passages shortened to fit " + a.route.model() + "'s context");
+            a.route = new RouteDecision(a.route.model(), a.route.workerId(), a.route.workerNode(),
+                plain ? "direct" : a.route.strategy(), reasons);
+            return sendToWorker(a, timeout);
+          }
+          return Future.failedFuture(err instanceof Stage ? err : new Stage("worker", err));
         });
   }
 
@@ -234,6 +285,7 @@ public final class GenerationCall {
     LOG.debug("Request {} accepted by worker {} on {} ({})", a.requestId, a.route.workerId(), a.route.workerNode(),
         first ? "first" : "failover");
     if (first) {
+      pinned = a.sent;
       promptTokens = body.getInteger("promptTokens", 0);
       started.complete(new Accepted(a.route, promptTokens));
     } else {
