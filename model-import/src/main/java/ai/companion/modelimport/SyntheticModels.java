@@ -44,6 +44,16 @@ public final class SyntheticModels {
    */
   public static Path write(Path modelsDir, String name, Shape shape, long seed,
       ProgressListener progress) throws ModelImportException {
+    return write(modelsDir, name, shape, seed,
+        4 * shape.config().parameterCount() > ModelFolder.EXTERNAL_DATA_THRESHOLD, progress);
+  }
+
+  /**
+   * As {@link #write(Path, String, Shape, long, ProgressListener)}, choosing whether the weights go
+   * to {@code model.onnx_data} beside {@code model.onnx} (ONNX external data; automatic past 1 GiB).
+   */
+  public static Path write(Path modelsDir, String name, Shape shape, long seed, boolean externalData,
+      ProgressListener progress) throws ModelImportException {
     ModelFolder.checkName(name);
     ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
     LlamaConfig c = shape.config();
@@ -56,7 +66,7 @@ public final class SyntheticModels {
         + shape.label() + ": " + c);
     Path folder = ModelFolder.writeAtomically(modelsDir, name, dir -> {
       ModelFolder.writeOnnx(dir, new RandomWeights(c, seed), "Writing " + name, listener,
-          Map.of("source", "synthetic " + shape.label(), "seed", Long.toString(seed)));
+          Map.of("source", "synthetic " + shape.label(), "seed", Long.toString(seed)), externalData);
       ModelFolder.writeJson(dir.resolve("config.json"), ModelFolder.config(c));
       ModelFolder.writeJson(dir.resolve("generation_config.json"), ModelFolder.generationConfig());
       ModelFolder.writeJson(dir.resolve("tokenizer.json"), TokenizerFiles.tokenizerJson(tok));

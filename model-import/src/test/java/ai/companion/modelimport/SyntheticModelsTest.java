@@ -80,6 +80,29 @@ class SyntheticModelsTest {
     assertEquals(c.vocabSize(), SyntheticModels.fillerTokenizer(c.vocabSize()).vocabSize());
   }
 
+  /** Weights in model.onnx_data (the path big models take): same logits, and quantizable. */
+  @Test
+  void externalDataGivesTheSameModel() throws Exception {
+    LlamaConfig c = Shape.TINY.config();
+    Path inline = SyntheticModels.write(models, "inline", Shape.TINY, 11, false, null);
+    Path external = SyntheticModels.write(models, "external", Shape.TINY, 11, true, null);
+    assertTrue(Files.size(external.resolve("model.onnx_data")) > 4 * c.parameterCount() * 9 / 10);
+    assertTrue(Files.size(external.resolve("model.onnx")) < 100_000);
+    assertTrue(!Files.exists(inline.resolve("model.onnx_data")));
+    long[] prompt = {1, 300, 400, 500, 600};
+    try (OnnxDecoder a = OnnxDecoder.open(inline, c); OnnxDecoder b = OnnxDecoder.open(external, c)) {
+      float[][] la = a.forward(prompt);
+      float[][] lb = b.forward(prompt);
+      for (int i = 0; i < prompt.length; i++) assertArrayEquals(la[i], lb[i]);
+    }
+    Path qa = ModelQuantizer.quantize(inline, 4, null);
+    Path qb = ModelQuantizer.quantize(external, 4, null);
+    try (OnnxDecoder a = new OnnxDecoder(qa, c.nLayers(), c.nKvHeads(), c.headDim(), c.vocabSize());
+        OnnxDecoder b = new OnnxDecoder(qb, c.nLayers(), c.nKvHeads(), c.headDim(), c.vocabSize())) {
+      assertArrayEquals(a.greedy(20), b.greedy(20));
+    }
+  }
+
   @Test
   void sameSeedSameModel() throws Exception {
     Path a = SyntheticModels.write(models, "a", Shape.TINY, 3, null);

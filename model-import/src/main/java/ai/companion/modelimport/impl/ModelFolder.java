@@ -92,12 +92,21 @@ public final class ModelFolder {
   /** Builds the decoder graph and writes model.onnx (plus model.onnx_data for big models). */
   public static void writeOnnx(Path dir, LlamaWeights weights, String task, ProgressListener progress,
       Map<String, String> metadata) throws IOException {
+    writeOnnx(dir, weights, task, progress, metadata,
+        4 * weights.config().parameterCount() > EXTERNAL_DATA_THRESHOLD);
+  }
+
+  /**
+   * @param external put the weights in {@value #EXTERNAL_DATA_FILE} beside model.onnx (needed past
+   *     protobuf's 2 GB limit)
+   */
+  public static void writeOnnx(Path dir, LlamaWeights weights, String task, ProgressListener progress,
+      Map<String, String> metadata, boolean external) throws IOException {
     LlamaConfig c = weights.config();
     // weights plus the two RoPE tables (inverse frequencies, pair rotation)
     long bytes = 4 * (c.parameterCount() + c.headDim() + (long) c.headDim() * c.headDim());
     int tensors = 4 + c.nLayers() * 6 + (c.sharedClassifier() ? 0 : 1);
     progress.begin(task, bytes, tensors);
-    boolean external = bytes > EXTERNAL_DATA_THRESHOLD;
     boolean ok = false;
     try (GraphBuilder g = new GraphBuilder("llama",
         external ? dir.resolve(EXTERNAL_DATA_FILE) : null, progress)) {
