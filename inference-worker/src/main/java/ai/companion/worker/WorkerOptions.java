@@ -9,29 +9,33 @@ import java.util.UUID;
 /**
  * Configuration of a {@link WorkerVerticle}, read from the verticle's config JSON.
  *
- * <p>{@code optimizationLevel}: {@code low} (basic graph optimizations, one intra-op thread), {@code medium}
- * (extended, half the cores), {@code high} (all optimizations, every core). {@code intraOpThreads} above 0
- * overrides the thread count. {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for
+ * <p>{@code optimizationLevel}: {@code low} (basic graph optimizations, one intra-op thread, the fp32 model),
+ * {@code medium} (extended, half the cores, the int8 model when the folder has one), {@code high} (all
+ * optimizations, threads sized to the model and cores, the smallest variant the folder has: int4, int8, fp32).
+ * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count. {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for
  * prompt + max_tokens); past it requests queue, past {@code maxQueuedRequests} they are refused as overloaded.
  */
 public final class WorkerOptions {
   public static final String DEFAULT_NODE_NAME = "local";
   public static final String DEFAULT_PROVIDER = "auto";
   public static final String DEFAULT_OPTIMIZATION_LEVEL = "high";
+  public static final String DEFAULT_MODEL_VARIANT = "auto";
   public static final int DEFAULT_INTRA_OP_THREADS = 0;
   public static final int DEFAULT_MAX_CONCURRENT_SEQUENCES = 2048;
   public static final int DEFAULT_MAX_QUEUED_REQUESTS = 8192;
   public static final long DEFAULT_KV_BUDGET_MB = 1024;
   public static final long DEFAULT_STATUS_INTERVAL_MS = 2000;
 
-  private static final Set<String> PROVIDERS = Set.of("auto", "cpu", "cuda", "coreml");
+  private static final Set<String> PROVIDERS = Set.of("auto", "cpu", "cuda", "coreml", "directml");
   private static final Set<String> LEVELS = Set.of("low", "medium", "high");
+  private static final Set<String> VARIANTS = Set.of("auto", "fp32", "int8", "int4");
 
   private String dataDir = ModelPaths.DEFAULT_DATA_DIR;
   private String nodeName = DEFAULT_NODE_NAME;
   private String workerId;
   private String provider = DEFAULT_PROVIDER;
   private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
+  private String modelVariant = DEFAULT_MODEL_VARIANT;
   private int intraOpThreads = DEFAULT_INTRA_OP_THREADS;
   private int maxConcurrentSequences = DEFAULT_MAX_CONCURRENT_SEQUENCES;
   private int maxQueuedRequests = DEFAULT_MAX_QUEUED_REQUESTS;
@@ -52,6 +56,7 @@ public final class WorkerOptions {
     if (j.getString("workerId") != null) setWorkerId(j.getString("workerId"));
     setProvider(j.getString("provider", provider));
     setOptimizationLevel(j.getString("optimizationLevel", optimizationLevel));
+    setModelVariant(j.getString("modelVariant", modelVariant));
     setIntraOpThreads(j.getInteger("intraOpThreads", intraOpThreads));
     setMaxConcurrentSequences(j.getInteger("maxConcurrentSequences", maxConcurrentSequences));
     setMaxQueuedRequests(j.getInteger("maxQueuedRequests", maxQueuedRequests));
@@ -61,7 +66,8 @@ public final class WorkerOptions {
 
   public JsonObject toJson() {
     return new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName).put("workerId", workerId)
-        .put("provider", provider).put("optimizationLevel", optimizationLevel).put("intraOpThreads", intraOpThreads)
+        .put("provider", provider).put("optimizationLevel", optimizationLevel)
+        .put("modelVariant", modelVariant).put("intraOpThreads", intraOpThreads)
         .put("maxConcurrentSequences", maxConcurrentSequences).put("maxQueuedRequests", maxQueuedRequests)
         .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs);
   }
@@ -99,7 +105,7 @@ public final class WorkerOptions {
   public WorkerOptions setProvider(String provider) {
     String p = provider == null ? "" : provider.trim().toLowerCase(Locale.ROOT);
     if (!PROVIDERS.contains(p)) {
-      throw new IllegalArgumentException("provider must be one of auto, cpu, cuda, coreml, got " + provider);
+      throw new IllegalArgumentException("provider must be one of auto, cpu, cuda, coreml, directml, got " + provider);
     }
     this.provider = p;
     return this;
@@ -113,6 +119,18 @@ public final class WorkerOptions {
       throw new IllegalArgumentException("optimizationLevel must be low, medium or high, got " + level);
     }
     this.optimizationLevel = l;
+    return this;
+  }
+
+  public String getModelVariant() { return modelVariant; }
+
+  /** auto: chosen by the optimization level; fp32, int8 or int4: that file when the folder has it. */
+  public WorkerOptions setModelVariant(String variant) {
+    String v = variant == null ? "" : variant.trim().toLowerCase(Locale.ROOT);
+    if (!VARIANTS.contains(v)) {
+      throw new IllegalArgumentException("modelVariant must be auto, fp32, int8 or int4, got " + variant);
+    }
+    this.modelVariant = v;
     return this;
   }
 

@@ -132,21 +132,32 @@ public class WorkerVerticle extends VerticleBase {
   }
 
   /**
-   * optimizationLevel → ONNX Runtime graph optimization level and intra-op threads: low = basic optimizations on
-   * one thread, medium = extended on half the cores, high = all optimizations with threads sized to the model
-   * (every core, one for a tiny model). intraOpThreads above 0 overrides the count.
+   * optimizationLevel → ONNX Runtime graph optimization level, intra-op threads and model variant: low = basic
+   * optimizations on one thread, fp32; medium = extended on half the cores, int8 when present; high = all
+   * optimizations with threads sized to the model (every core, one for a tiny model), the smallest variant
+   * present. intraOpThreads above 0 and modelVariant other than auto override.
    */
   static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
     int cores = Runtime.getRuntime().availableProcessors();
     OptLevel level;
     int threads;
+    List<String> variants;
     switch (o.getOptimizationLevel()) {
-      case "low" -> { level = OptLevel.BASIC_OPT; threads = 1; }
-      case "medium" -> { level = OptLevel.EXTENDED_OPT; threads = Math.max(1, cores / 2); }
-      default -> { level = OptLevel.ALL_OPT; threads = 0; }
+      case "low" -> { level = OptLevel.BASIC_OPT; threads = 1; variants = List.of("fp32", "int8", "int4"); }
+      case "medium" -> {
+        level = OptLevel.EXTENDED_OPT;
+        threads = Math.max(1, cores / 2);
+        variants = List.of("int8", "fp32", "int4");
+      }
+      default -> { level = OptLevel.ALL_OPT; threads = 0; variants = List.of("int4", "int8", "fp32"); }
     }
     if (o.getIntraOpThreads() > 0) threads = o.getIntraOpThreads();
-    return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads);
+    if (!o.getModelVariant().equals("auto")) {
+      List<String> order = new ArrayList<>(List.of(o.getModelVariant()));
+      for (String v : List.of("fp32", "int8", "int4")) if (!order.contains(v)) order.add(v);
+      variants = List.copyOf(order);
+    }
+    return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads, variants);
   }
 
   private void onGenerate(Message<JsonObject> msg) {

@@ -11,8 +11,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Chooses ONNX Runtime's execution provider at run time: CUDA, then CoreML, when the runtime in use has them,
- * else the CPU. System property {@value #PROVIDER_PROPERTY} forces a choice; a forced provider that cannot be added
+ * Chooses ONNX Runtime's execution provider at run time: CUDA, then CoreML, then DirectML, when the runtime in
+ * use has them (the plain {@code onnxruntime} jar has only the CPU; {@code onnxruntime_gpu} adds CUDA), else the CPU. System property {@value #PROVIDER_PROPERTY} forces a choice; a forced provider that cannot be added
  * falls back to the CPU with a warning. The winner is logged once per process, each miss at DEBUG.
  */
 public final class ExecutionProviders {
@@ -25,8 +25,9 @@ public final class ExecutionProviders {
   /**
    * Adds the chosen provider to {@code options}.
    *
-   * @param requested {@code auto}, {@code cpu}, {@code cuda} or {@code coreml}; the system property wins
-   * @return the provider in use, lower case ({@code cpu}, {@code cuda}, {@code coreml})
+   * @param requested {@code auto}, {@code cpu}, {@code cuda}, {@code coreml} or {@code directml}; the system
+   *     property wins
+   * @return the provider in use, lower case ({@code cpu}, {@code cuda}, {@code coreml}, {@code directml})
    */
   public static String configure(OrtSession.SessionOptions options, String requested) {
     String forced = System.getProperty(PROVIDER_PROPERTY);
@@ -37,7 +38,7 @@ public final class ExecutionProviders {
     String chosen;
     switch (want) {
       case "cpu" -> { chosen = "cpu"; why = "requested"; }
-      case "cuda", "coreml" -> {
+      case "cuda", "coreml", "directml" -> {
         String reason = tryAdd(options, want, available);
         if (reason == null) { chosen = want; why = "requested"; }
         else {
@@ -55,13 +56,18 @@ public final class ExecutionProviders {
           if (coreml == null) { chosen = "coreml"; why = "CoreML is available"; }
           else {
             LOG.debug("CoreML execution provider not used: {}", coreml);
-            chosen = "cpu";
-            why = "no accelerator provider in this ONNX Runtime (available: " + available + ")";
+            String dml = tryAdd(options, "directml", available);
+            if (dml == null) { chosen = "directml"; why = "DirectML is available"; }
+            else {
+              LOG.debug("DirectML execution provider not used: {}", dml);
+              chosen = "cpu";
+              why = "no accelerator provider in this ONNX Runtime (available: " + available + ")";
+            }
           }
         }
       }
       default -> throw new IllegalArgumentException("unknown execution provider '" + want
-          + "' (expected auto, cpu, cuda or coreml)");
+          + "' (expected auto, cpu, cuda, coreml or directml)");
     }
     if (LOGGED.compareAndSet(false, true)) {
       LOG.info("ONNX Runtime execution provider: {} ({})", chosen, why);
@@ -73,11 +79,18 @@ public final class ExecutionProviders {
 
   /** Adds the provider; returns null on success, else why not. */
   private static String tryAdd(OrtSession.SessionOptions options, String name, EnumSet<OrtProvider> available) {
-    OrtProvider p = name.equals("cuda") ? OrtProvider.CUDA : OrtProvider.CORE_ML;
+    OrtProvider p = switch (name) {
+      case "cuda" -> OrtProvider.CUDA;
+      case "coreml" -> OrtProvider.CORE_ML;
+      default -> OrtProvider.DIRECT_ML;
+    };
     if (!available.contains(p)) return "not in this ONNX Runtime build";
     try {
-      if (p == OrtProvider.CUDA) options.addCUDA(0);
-      else options.addCoreML();
+      switch (p) {
+        case CUDA -> options.addCUDA(0);
+        case CORE_ML -> options.addCoreML();
+        default -> options.addDirectML(0);
+      }
       return null;
     } catch (OrtException | RuntimeException e) {
       LOG.debug("Adding execution provider {} failed", name, e);

@@ -42,16 +42,16 @@ public final class LoadedModel implements AutoCloseable {
   /** Loads a model folder (blocking: reads files, builds the ONNX session). */
   public static LoadedModel load(Path folder, OnnxDecoder.SessionSettings settings, DecodeScheduler.Limits limits,
                                  Runnable onLoadChange) throws Exception {
-    ModelConfig config = ModelConfig.read(folder);
+    ModelConfig config = ModelConfig.read(folder, settings.variants());
     if (!config.modelType().equals("llama")) {
       LOG.warn("Model {} has model_type {}; serving it as a llama-style decoder", config.id(), config.modelType());
     }
     ModelTokenizer tokenizer = ModelTokenizer.load(folder.resolve(ModelConfig.TOKENIZER), config.bosTokenId());
     try {
       OnnxDecoder decoder = OnnxDecoder.open(OrtEnvironment.getEnvironment(), config, settings);
-      LOG.info("Loaded model {} ({} layers, context {}, vocab {}, device {}, {} intra-op thread(s), {})", config.id(),
-          config.layers(), config.contextLength(), config.vocabSize(), decoder.device(), decoder.threads(),
-          settings.optLevel());
+      LOG.info("Loaded model {} ({}, {} layers, context {}, vocab {}, device {}, {} intra-op thread(s), {})",
+          config.id(), config.modelFile().getFileName(), config.layers(), config.contextLength(), config.vocabSize(),
+          decoder.device(), decoder.threads(), settings.optLevel());
       return new LoadedModel(config, tokenizer, decoder, limits, onLoadChange);
     } catch (Exception e) {
       tokenizer.close();

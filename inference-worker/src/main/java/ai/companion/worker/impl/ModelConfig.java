@@ -9,13 +9,14 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What a model folder in the Hugging Face ONNX export layout says about itself: {@code config.json} (sizes),
  * {@code generation_config.json} (bos/eos, optional), {@code tokenizer_config.json} (chat template, optional) and
  * {@code companion.json} (description and variant, optional).
  */
-public record ModelConfig(String id, Path folder, String modelType, int layers, int heads, int kvHeads, int headDim,
+public record ModelConfig(String id, Path folder, Path modelFile, String modelType, int layers, int heads, int kvHeads, int headDim,
                           int hiddenSize, int intermediateSize, int vocabSize, int contextLength, boolean tiedEmbeddings,
                           int bosTokenId, List<Integer> eosTokenIds, boolean hasChatTemplate, String description,
                           String variant, long parameters) {
@@ -27,19 +28,43 @@ public record ModelConfig(String id, Path folder, String modelType, int layers, 
   public static final String GENERATION_CONFIG = "generation_config.json";
   public static final String COMPANION = "companion.json";
 
+  /** Model files per variant, named as optimum / transformers.js name them; the first present wins. */
+  public static final Map<String, List<String>> VARIANT_FILES = Map.of(
+      "fp32", List.of(MODEL),
+      "int8", List.of("model_int8.onnx", "model_quantized.onnx"),
+      "int4", List.of("model_q4.onnx", "model_int4.onnx"));
+
   public ModelConfig {
     eosTokenIds = List.copyOf(eosTokenIds);
   }
 
-  /** Reads a model folder's descriptors; a missing file or field fails with a message naming the folder and the file. */
+  /** Reads a model folder, serving its fp32 {@code model.onnx} (or another variant when that is all there is). */
   public static ModelConfig read(Path folder) throws IOException {
+    return read(folder, List.of("fp32", "int8", "int4"));
+  }
+
+  /**
+   * Reads a model folder's descriptors; a missing file or field fails with a message naming the folder and the file.
+   *
+   * @param variants variants in order of preference (fp32, int8, int4); the first whose file is present is served
+   */
+  public static ModelConfig read(Path folder, List<String> variants) throws IOException {
     String id = folder.getFileName().toString();
     JsonObject config = json(folder, CONFIG, true);
-    for (String f : List.of(MODEL, TOKENIZER)) {
-      if (!Files.isRegularFile(folder.resolve(f))) {
-        throw new IOException("model folder " + folder + " has no " + f);
+    if (!Files.isRegularFile(folder.resolve(TOKENIZER))) {
+      throw new IOException("model folder " + folder + " has no " + TOKENIZER);
+    }
+    Path modelFile = null;
+    String chosen = null;
+    for (String v : variants) {
+      for (String f : VARIANT_FILES.getOrDefault(v, List.of())) {
+        if (modelFile == null && Files.isRegularFile(folder.resolve(f))) {
+          modelFile = folder.resolve(f);
+          chosen = v;
+        }
       }
     }
+    if (modelFile == null) throw new IOException("model folder " + folder + " has no " + MODEL);
     JsonObject generation = json(folder, GENERATION_CONFIG, false);
     JsonObject tokenizerConfig = json(folder, TOKENIZER_CONFIG, false);
     JsonObject companion = json(folder, COMPANION, false);
@@ -63,9 +88,10 @@ public record ModelConfig(String id, Path folder, String modelType, int layers, 
 
     long params = companion.getLong("parameters", 0L);
     if (params <= 0) params = estimateLlamaParameters(layers, hidden, heads, kvHeads, headDim, intermediate, vocab, tied);
-    return new ModelConfig(id, folder, type, layers, heads, kvHeads, headDim, hidden, intermediate, vocab, context,
+    String variant = chosen.equals("fp32") ? companion.getString("variant", "fp32") : chosen;
+    return new ModelConfig(id, folder, modelFile, type, layers, heads, kvHeads, headDim, hidden, intermediate, vocab, context,
         tied, bos, eos, tokenizerConfig.getValue("chat_template") != null, companion.getString("description", ""),
-        companion.getString("variant", "fp32"), params);
+        variant, params);
   }
 
   public boolean isEos(int token) {

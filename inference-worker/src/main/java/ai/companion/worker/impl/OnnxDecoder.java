@@ -99,7 +99,7 @@ public final class OnnxDecoder implements AutoCloseable {
       int threads = settings.intraOpThreads() > 0 ? settings.intraOpThreads() : autoThreads(config);
       options.setIntraOpNumThreads(threads);
       options.setInterOpNumThreads(1);
-      OrtSession session = env.createSession(config.folder().resolve(ModelConfig.MODEL).toString(), options);
+      OrtSession session = env.createSession(config.modelFile().toString(), options);
       try {
         OnnxDecoder d = new OnnxDecoder(env, session, config, device);
         d.threads = threads;
@@ -113,9 +113,15 @@ public final class OnnxDecoder implements AutoCloseable {
 
   /**
    * Execution provider, optimization level and intra-op threads of one session ({@code intraOpThreads} 0: sized
-   * to the model and the cores, see {@link #autoThreads}).
+   * to the model and the cores, see {@link #autoThreads}), and the model variants (fp32, int8, int4) in order of
+   * preference.
    */
-  public record SessionSettings(String provider, OrtSession.SessionOptions.OptLevel optLevel, int intraOpThreads) {}
+  public record SessionSettings(String provider, OrtSession.SessionOptions.OptLevel optLevel, int intraOpThreads,
+                                List<String> variants) {
+    public SessionSettings(String provider, OrtSession.SessionOptions.OptLevel optLevel, int intraOpThreads) {
+      this(provider, optLevel, intraOpThreads, List.of("fp32", "int8", "int4"));
+    }
+  }
 
   /** Parameters below which one intra-op thread beats several: the per-operator work is too small to split. */
   static final long SMALL_MODEL_PARAMETERS = 20_000_000L;

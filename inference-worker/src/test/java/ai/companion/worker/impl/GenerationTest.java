@@ -159,6 +159,19 @@ class GenerationTest {
     assertEquals(" time, there was", end.text());   // held back from " time" on, sent with DONE
   }
 
+  @Test void chatWithoutTemplateJoinsContentsWithNewlines() throws Exception {
+    List<ai.companion.api.ChatMessage> messages = List.of(new ai.companion.api.ChatMessage("system", "Tell a story."),
+        new ai.companion.api.ChatMessage("user", "Once upon a time"));
+    GenerationRequest chat = new GenerationRequest("chat-1", M, null, messages, EngineHarness.greedy(20), "x",
+        List.of(), null);
+    EngineHarness.Stream s = EngineHarness.run(model, chat);
+    EngineHarness.Stream plain = EngineHarness.run(model,
+        EngineHarness.completion(M, "Tell a story.\nOnce upon a time", EngineHarness.greedy(20)));
+    assertEquals(model.tokenizer().encodeWithBos("Tell a story.\nOnce upon a time").length, s.await().promptTokens());
+    assertEquals(plain.tokenIds(), s.tokenIds());
+    assertEquals(plain.text(), s.text());
+  }
+
   @Test void maxTokensEndsWithLength() throws Exception {
     EngineHarness.Stream s = EngineHarness.run(model, EngineHarness.completion(M, "", EngineHarness.greedy(5)));
     StreamEvent done = s.await();

@@ -1,0 +1,88 @@
+package ai.companion.worker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.companion.worker.impl.ExecutionProviders;
+import ai.companion.worker.impl.Fixtures;
+import ai.companion.worker.impl.ModelConfig;
+import ai.companion.worker.impl.OnnxDecoder;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class WorkerOptionsTest {
+
+  @Test void defaultsAndJsonRoundTrip() {
+    WorkerOptions o = new WorkerOptions(new JsonObject().put("nodeName", "n1").put("statusIntervalMs", 500));
+    assertTrue(o.getWorkerId().matches("n1-[0-9a-f]{8}"), o.getWorkerId());
+    assertEquals(o.getWorkerId(), o.getWorkerId());
+    assertEquals(WorkerOptions.DEFAULT_PROVIDER, o.getProvider());
+    assertEquals(WorkerOptions.DEFAULT_MAX_CONCURRENT_SEQUENCES, o.getMaxConcurrentSequences());
+    WorkerOptions copy = new WorkerOptions(o);
+    assertEquals(o.toJson(), copy.toJson());
+    assertEquals(500, copy.getStatusIntervalMs());
+  }
+
+  @Test void badValuesFailAtConfigTime() {
+    assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("provider", "tpu")));
+    assertThrows(IllegalArgumentException.class,
+        () -> new WorkerOptions(new JsonObject().put("maxConcurrentSequences", 0)));
+    assertThrows(IllegalArgumentException.class,
+        () -> new WorkerOptions(new JsonObject().put("optimizationLevel", "max")));
+    assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("modelVariant", "fp8")));
+    assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("nodeName", "")));
+  }
+
+  @Test void optimizationLevelsMapToOrtSettingsAndVariants() {
+    OnnxDecoder.SessionSettings low = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("low"));
+    assertEquals(OptLevel.BASIC_OPT, low.optLevel());
+    assertEquals(1, low.intraOpThreads());
+    assertEquals("fp32", low.variants().get(0));
+    OnnxDecoder.SessionSettings medium = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("medium"));
+    assertEquals(OptLevel.EXTENDED_OPT, medium.optLevel());
+    assertEquals("int8", medium.variants().get(0));
+    OnnxDecoder.SessionSettings high = WorkerVerticle.sessionSettings(new WorkerOptions());
+    assertEquals(OptLevel.ALL_OPT, high.optLevel());
+    assertEquals(0, high.intraOpThreads());          // sized to the model at load
+    assertEquals(List.of("int4", "int8", "fp32"), high.variants());
+    OnnxDecoder.SessionSettings forced = WorkerVerticle.sessionSettings(new WorkerOptions().setModelVariant("fp32")
+        .setIntraOpThreads(3));
+    assertEquals("fp32", forced.variants().get(0));
+    assertEquals(3, forced.intraOpThreads());
+  }
+
+  @Test void providerFallsBackToTheCpuWithAReason() throws Exception {
+    try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+      // this build of ONNX Runtime has the CPU provider only
+      assertEquals("cpu", ExecutionProviders.configure(o, "auto"));
+      assertEquals("cpu", ExecutionProviders.configure(o, "cuda"));
+      assertEquals("cpu", ExecutionProviders.configure(o, "coreml"));
+      assertThrows(IllegalArgumentException.class, () -> ExecutionProviders.configure(o, "tpu"));
+      System.setProperty(ExecutionProviders.PROVIDER_PROPERTY, "bogus");
+      try {
+        // the system property wins over the configured value
+        assertThrows(IllegalArgumentException.class, () -> ExecutionProviders.configure(o, "cpu"));
+      } finally {
+        System.clearProperty(ExecutionProviders.PROVIDER_PROPERTY);
+      }
+    }
+  }
+
+  @Test void variantFilesAreChosenByPreference(@TempDir Path models) throws Exception {
+    Path folder = Fixtures.importModel(Fixtures.STORIES, models);
+    assertEquals("model.onnx", ModelConfig.read(folder, List.of("int4", "int8", "fp32")).modelFile().getFileName()
+        .toString());
+    Files.copy(folder.resolve("model.onnx"), folder.resolve("model_int8.onnx"));
+    ModelConfig int8 = ModelConfig.read(folder, List.of("int4", "int8", "fp32"));
+    assertEquals("model_int8.onnx", int8.modelFile().getFileName().toString());
+    assertEquals("int8", int8.variant());
+    assertEquals("model.onnx", ModelConfig.read(folder, List.of("fp32", "int8")).modelFile().getFileName().toString());
+  }
+}
