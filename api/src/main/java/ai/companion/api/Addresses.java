@@ -44,7 +44,7 @@ public final class Addresses {
   public static final String KNOWLEDGE_GAPS = "companion.knowledge.gaps";
   /** {@code {}} → {@code {"patterns":[{"id","question","count","examples"}...]}}. */
   public static final String KNOWLEDGE_PATTERNS = "companion.knowledge.patterns";
-  /** {@code {"interaction_id","rating":1|-1,"promote"?}} → {@code {"recorded":true,"promoted_document_id"?}}. */
+  /** {@code {"interaction_id","rating":1|0|-1,"promote"?}} → {@code {"recorded":true,"promoted_document_id"?}}. */
   public static final String KNOWLEDGE_FEEDBACK = "companion.knowledge.feedback";
   /** {@code {"question","route"?,"answer"?}} → {@code {"interaction_id","best_score","answered"}}: logs a question. */
   public static final String KNOWLEDGE_INTERACTION = "companion.knowledge.interaction";

@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * companion.knowledge.patterns    {"limit"?: 20, "tenant"?}  -> {"patterns":[{"id","question","count","examples","unanswered"}]}
  * companion.knowledge.interaction {"question","route"?,"answer"?,"best_score"?,"scores"?,"request_id"?,"tenant"?}
  *                              -> {"interaction_id","best_score","answered"}
- * companion.knowledge.feedback    {"interaction_id","rating": 1|-1,"comment"?,"promote"?: false,"answer"?,"tenant"?}
+ * companion.knowledge.feedback    {"interaction_id","rating": 1|0|-1,"comment"?,"promote"?: false,"answer"?,"tenant"?}
  *                              -> {"interaction_id","recorded":true,"promoted_document_id"?}
  * companion.knowledge.stats       {} -> {"documents","chunks","entities","edges","questions","coverage","open_gaps"}
  * </pre>
@@ -335,8 +335,8 @@ public class KnowledgeVerticle extends VerticleBase {
     int rating;
     Object r = body.getValue("rating");
     if (r == null && body.getValue("positive") instanceof Boolean b) rating = b ? 1 : -1;
-    else if (r instanceof Number n && (n.intValue() == 1 || n.intValue() == -1) && n.doubleValue() == n.intValue()) rating = n.intValue();
-    else throw new IllegalArgumentException("'rating' must be 1 or -1");
+    else if (r instanceof Number n && Math.abs(n.intValue()) <= 1 && n.doubleValue() == n.intValue()) rating = n.intValue();
+    else throw new IllegalArgumentException("'rating' must be 1 (good), 0 or -1 (bad)");
     String comment = body.getValue("comment") instanceof String s ? s : null;
     boolean promote = boolParam(body, "promote", false);
     Object answerV = body.getValue("answer");

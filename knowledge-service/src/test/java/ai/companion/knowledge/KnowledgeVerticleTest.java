@@ -197,6 +197,8 @@ class KnowledgeVerticleTest {
     assertEquals(ErrorCode.NOT_FOUND, failure(Addresses.KNOWLEDGE_FEEDBACK, wrongTenant));
     assertEquals(ErrorCode.INVALID_REQUEST, failure(Addresses.KNOWLEDGE_FEEDBACK, new JsonObject().put("interaction_id", id)
         .put("rating", -1).put("promote", true).put("tenant", "acme")));
+    assertTrue(call(Addresses.KNOWLEDGE_FEEDBACK, new JsonObject().put("interaction_id", id).put("rating", 0)
+        .put("tenant", "acme")).getBoolean("recorded"));
     JsonObject fb = call(Addresses.KNOWLEDGE_FEEDBACK, new JsonObject().put("interaction_id", id).put("rating", 1)
         .put("promote", true).put("tenant", "acme"));
     assertTrue(fb.getBoolean("recorded"));
