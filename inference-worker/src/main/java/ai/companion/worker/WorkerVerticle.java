@@ -248,7 +248,7 @@ public class WorkerVerticle extends VerticleBase {
     JsonObject json = info().toJson();
     vertx.eventBus().publish(Addresses.WORKER_STATUS, json);
     // the entry outlives a few missed refreshes, not a dead node
-    long ttl = Math.max(3 * options.getStatusIntervalMs(), 5000);
+    long ttl = 3 * options.getStatusIntervalMs() + 1000;
     return registry.put(workerId, json, ttl).onFailure(e -> LOG.warn("Worker {} registry refresh failed", workerId, e));
   }
 }

@@ -187,6 +187,18 @@ class WorkerVerticleTest {
     }));
   }
 
+  @Test void registryEntryIsRefreshedAndOutlivesItsTtl(Vertx vertx, VertxTestContext ctx) {
+    // ttl = 3 x 200 ms + 1 s; after 2.5 s the entry must still be there, refreshed within the last interval or so
+    vertx.setTimer(2500, t -> vertx.sharedData().<String, JsonObject>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+        .compose(map -> map.get(WORKER))
+        .onComplete(ctx.succeeding(json -> ctx.verify(() -> {
+          assertNotNull(json);
+          long age = System.currentTimeMillis() - WorkerInfo.fromJson(json).updatedAt();
+          assertTrue(age < 1000, "last refresh " + age + " ms ago");
+          ctx.completeNow();
+        }))));
+  }
+
   @Test void undeployRemovesTheRegistryEntry(Vertx vertx, VertxTestContext ctx) {
     // a second worker on the same bus, deployed and undeployed on its own
     JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "other")
