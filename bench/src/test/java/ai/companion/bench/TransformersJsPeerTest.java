@@ -24,6 +24,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A real peer: the model folders our importer writes load in transformers.js (onnxruntime-node, local files only)
@@ -32,6 +34,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Where CI=true a missing node, node_modules or fixture fails; elsewhere the test is skipped.
  */
 class TransformersJsPeerTest {
+  private static final Logger LOG = LoggerFactory.getLogger(TransformersJsPeerTest.class);
   private static final int TOKENS = 200;
   private static final boolean CI = "true".equalsIgnoreCase(System.getenv("CI"));
 
@@ -111,5 +114,7 @@ class TransformersJsPeerTest {
     }
     assertEquals(expected, ours.tokenIds(), () -> model + " after '" + prompt + "': transformers.js text: "
         + peer.text());
+    LOG.info("{} after '{}': {} greedy tokens equal transformers.js's (finish {})", model, prompt, expected.size(),
+        ours.timeline().finishReason());
   }
 }
