@@ -54,6 +54,8 @@ public class KnowledgeVerticle extends VerticleBase {
   public static final int DEFAULT_K = 5;
   public static final int DEFAULT_LIMIT = 20;
   public static final int MAX_QUESTION_CHARS = 10_000;
+  /** Open questions re-checked against the store after each ingestion. */
+  public static final int MAX_GAP_RECHECKS = 100;
 
   private final Embedder injected;
   private KnowledgeOptions options;
@@ -87,7 +89,11 @@ public class KnowledgeVerticle extends VerticleBase {
       learning = new Learning(options.storeDir().resolve("interactions.jsonl"), options.getPatternThreshold(),
           options.getAnswerThreshold(), options.getGapMinCount(), options.getCoverageWindow());
       answerer = new ExtractiveAnswerer(store, options.getAnswerThreshold());
-      seedIfEmpty();
+      try {
+        seedIfEmpty();
+      } catch (IOException | RuntimeException e) {   // seeding is a convenience: the service still starts
+        LOG.warn("Seeding the knowledge store failed; it starts empty", e);
+      }
       recheckGaps();
       return null;
     }).compose(v -> {
@@ -395,7 +401,10 @@ public class KnowledgeVerticle extends VerticleBase {
 
   /** Closes every gap that the store can now answer. Blocking. */
   private void recheckGaps() throws IOException {
-    for (Learning.Gap g : learning.openCandidates()) {
+    // the most asked first, and a bounded number, so that ingestion stays fast with many open questions
+    List<Learning.Gap> open = new ArrayList<>(learning.openCandidates());
+    open.sort((a, b) -> Integer.compare(b.count(), a.count()));
+    for (Learning.Gap g : open.subList(0, Math.min(open.size(), MAX_GAP_RECHECKS))) {
       if (g.question() == null) continue;
       double best = store.bestSimilarity(g.tenant(), g.question());
       if (best >= options.getAnswerThreshold()) learning.closeGap(g.clusterId(), best);

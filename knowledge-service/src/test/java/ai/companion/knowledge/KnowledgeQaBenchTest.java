@@ -26,9 +26,12 @@ class KnowledgeQaBenchTest {
 
   @Test
   void qaSetFigures() throws Exception {
-    MiniLmEmbedder embedder = MiniLmEmbedder.shared(MiniLmEmbedder.Variant.FP32);
-    KnowledgeOptions opts = new KnowledgeOptions().setDataDir(dataDir.toString());
-    StringBuilder report = new StringBuilder("\n==== knowledge QA bench (all-MiniLM-L6-v2 fp32, Lucene 9.12.3) ====\n");
+    // -Dknowledge.bench.variant=int8 measures the quantized embedder instead
+    String variant = System.getProperty("knowledge.bench.variant", "fp32");
+    MiniLmEmbedder embedder = MiniLmEmbedder.shared(MiniLmEmbedder.Variant.parse(variant));
+    KnowledgeOptions opts = new KnowledgeOptions().setDataDir(dataDir.toString()).setEmbeddingVariant(variant);
+    StringBuilder report = new StringBuilder("\n==== knowledge QA bench (all-MiniLM-L6-v2 " + variant
+        + ", Lucene 9.12.3, " + Runtime.getRuntime().availableProcessors() + " cores) ====\n");
     try (KnowledgeStore store = KnowledgeStore.open(opts, embedder)) {
       // ingestion: one request (one commit) per document, then the whole set as one batch in another tenant
       List<KnowledgeStore.SourceDocument> docs = QaCorpus.documents();
