@@ -152,7 +152,7 @@ public final class GenerationCall {
     MessageConsumer<Object> consumer;
     RouteDecision route;
     GenerationRequest sent;
-    List<GenerationRequest> fallbacks = List.of();
+    List<Strategies.Fallback> fallbacks = List.of();
     boolean accepted;
     boolean closed;
     boolean seenInRegistry;
@@ -232,16 +232,14 @@ public final class GenerationCall {
         .recover(err -> {
           if (!a.fallbacks.isEmpty() && ErrorCode.of(err) == ErrorCode.CONTEXT_LENGTH_EXCEEDED && a == current
               && !finished) {
-            a.sent = a.fallbacks.get(0);
+            Strategies.Fallback f = a.fallbacks.get(0);
             a.fallbacks = a.fallbacks.subList(1, a.fallbacks.size());
-            boolean plain = a.fallbacks.isEmpty();
-            LOG.debug("Request {}: grounded prompt too long for {}, trying {}", a.requestId, a.route.model(),
-                plain ? "it plain" : "a shorter one");
+            LOG.debug("Request {}: prompt too long for {}: {}", a.requestId, a.route.model(), f.note());
+            a.sent = f.request();
             List<String> reasons = new ArrayList<>(a.route.reasons());
-            reasons.add(plain ? "knowledge passages left out: they would overflow " + a.route.model() + "'s context"
-                : "knowledge passages shortened to fit " + a.route.model() + "'s context");
-            a.route = new RouteDecision(a.route.model(), a.route.workerId(), a.route.workerNode(),
-                plain ? "direct" : a.route.strategy(), reasons);
+            reasons.add(f.note() + " (" + a.route.model() + ")");
+            a.route = new RouteDecision(a.route.model(), a.route.workerId(), a.route.workerNode(), f.strategy(),
+                reasons);
             return sendToWorker(a, timeout);
           }
           return Future.failedFuture(err instanceof Stage ? err : new Stage("worker", err));

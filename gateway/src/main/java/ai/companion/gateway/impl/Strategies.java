@@ -1,6 +1,7 @@
 package ai.companion.gateway.impl;
 
 import ai.companion.api.ChatMessage;
+import ai.companion.api.ErrorCode;
 import ai.companion.api.GenerationRequest;
 import ai.companion.api.RouteDecision;
 import ai.companion.api.SamplingParams;
@@ -37,11 +38,14 @@ final class Strategies {
    * What to send, smaller requests to fall back to in order when the worker says the context is full (the last
    * one plain), and notes for the route explanation.
    */
-  record Prepared(GenerationRequest request, List<GenerationRequest> fallbacks, List<String> notes) {
+  record Prepared(GenerationRequest request, List<Fallback> fallbacks, List<String> notes) {
     Prepared {
       fallbacks = fallbacks == null ? List.of() : List.copyOf(fallbacks);
     }
   }
+
+  /** A smaller request to try when the worker finds the prompt too long; {@code note} joins the route's reasons. */
+  record Fallback(GenerationRequest request, String strategy, String note) {}
 
   /** Characters of the single passage in the second, smaller grounded try. */
   static final int SHORT_PASSAGE_CHARS = 200;
@@ -78,7 +82,10 @@ final class Strategies {
     if (texts.isEmpty()) return new Prepared(req, List.of(), List.of("knowledge: no passage to add"));
     GenerationRequest all = grounded(req, texts, MAX_PASSAGE_CHARS);
     GenerationRequest one = grounded(req, texts.subList(0, 1), SHORT_PASSAGE_CHARS);
-    return new Prepared(all, List.of(one, req), List.of("knowledge: " + texts.size() + " passage(s) added to the prompt"));
+    return new Prepared(all, List.of(
+        new Fallback(one, "knowledge", "knowledge passages shortened to fit the model's context"),
+        new Fallback(req, "direct", "knowledge passages left out: they would overflow the model's context")),
+        List.of("knowledge: " + texts.size() + " passage(s) added to the prompt"));
   }
 
   /** The request with up to {@code maxChars} of passages before it. */
@@ -125,27 +132,42 @@ final class Strategies {
     return summaries.map(list -> {
       StringBuilder joined = new StringBuilder();
       for (int i = 0; i < list.size(); i++) joined.append(i + 1).append(". ").append(list.get(i).strip()).append('\n');
-      String reduced = joined.length() > chunkChars ? joined.substring(0, chunkChars) : joined.toString();
-      GenerationRequest out;
-      if (req.chat()) {
-        List<ChatMessage> msgs = new ArrayList<>(req.messages());
-        int last = lastUserIndex(msgs);
-        msgs.set(last, new ChatMessage("user", "Summaries of the document, part by part:\n" + reduced
-            + "\nAnswer from these summaries."));
-        out = copy(req, null, msgs, req.params());
-      } else {
-        out = copy(req, reduced, null, req.params());
-      }
       List<String> notes = new ArrayList<>();
       notes.add("chunked: " + list.size() + " chunk(s) of " + chunkChars + " chars summarised (map), answer from "
           + "the summaries (reduce)" + (cut ? "; input cut after " + MAX_CHUNKS + " chunks" : ""));
-      return new Prepared(out, List.of(), notes);
+      // the router's chunk size rests on an estimate of characters per token: keep smaller reduces at hand
+      return new Prepared(reduce(req, joined, chunkChars), List.of(
+          new Fallback(reduce(req, joined, chunkChars / 2), "chunked", "summaries shortened to fit the model's context"),
+          new Fallback(reduce(req, joined, chunkChars / 4), "chunked", "summaries shortened again")), notes);
     });
+  }
+
+  private static GenerationRequest reduce(GenerationRequest req, CharSequence summaries, int maxChars) {
+    String reduced = summaries.length() > maxChars ? summaries.subSequence(0, maxChars).toString()
+        : summaries.toString();
+    if (req.chat()) {
+      List<ChatMessage> msgs = new ArrayList<>(req.messages());
+      int last = lastUserIndex(msgs);
+      msgs.set(last, new ChatMessage("user", "Summaries of the document, part by part:\n" + reduced
+          + "\nAnswer from these summaries."));
+      return copy(req, null, msgs, req.params());
+    }
+    return copy(req, reduced, null, req.params());
   }
 
   /** One map step: a plain generation on the chosen model, collected. */
   private Future<String> map(GenerationRequest req, int n, String chunk, SamplingParams params) {
-    String id = req.requestId() + ".m" + n;
+    return mapOnce(req, n, chunk, params).recover(err -> {
+      // the chunk size came from an estimate; a chunk the model cannot hold is halved
+      if (ErrorCode.of(err) != ErrorCode.CONTEXT_LENGTH_EXCEEDED || chunk.length() < 32) return Future.failedFuture(err);
+      int mid = chunk.length() / 2;
+      return map(req, n * 2, chunk.substring(0, mid), params)
+          .compose(a -> map(req, n * 2 + 1, chunk.substring(mid), params).map(b -> a.strip() + " " + b.strip()));
+    });
+  }
+
+  private Future<String> mapOnce(GenerationRequest req, int n, String chunk, SamplingParams params) {
+    String id = req.requestId() + ".m" + n + "-" + chunk.length();
     JsonObject hints = req.hints().copy().put("phase", "map");
     GenerationRequest sub = req.chat()
         ? new GenerationRequest(id, req.model(), null, List.of(new ChatMessage("system",
