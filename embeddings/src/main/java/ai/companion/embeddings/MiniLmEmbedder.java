@@ -61,6 +61,13 @@ public final class MiniLmEmbedder implements Embedder {
 
   private static final Map<Variant, MiniLmEmbedder> SHARED = new ConcurrentHashMap<>();
 
+  static {
+    // DJL's tokenizer library phones home (EC2 metadata, then a telemetry URL) unless told not to; a self-hosted
+    // node must not, and its native library ships inside the jar, so nothing needs downloading either
+    if (System.getProperty("OPT_OUT_TRACKING") == null) System.setProperty("OPT_OUT_TRACKING", "true");
+    if (System.getProperty("ai.djl.offline") == null) System.setProperty("ai.djl.offline", "true");
+  }
+
   private final Variant variant;
   private final OrtEnvironment env;
   private final OrtSession session;
