@@ -49,7 +49,6 @@ public final class DecodeScheduler implements AutoCloseable {
   private final List<Sequence> pending = new ArrayList<>();   // prefilled (first token out), not yet in the batch
   private int stepsSinceRebuild;
   private static final int JOIN_EVERY_STEPS = 4;
-  private final int maxPrefillTokens;
   private long reservedKv;
   private volatile long tokensOut;
 
@@ -60,8 +59,6 @@ public final class DecodeScheduler implements AutoCloseable {
     this.batch = new DecodeBatch(decoder);
     this.scratch = new Sampler.Scratch(decoder.config().vocabSize());
     this.logits = new float[decoder.config().vocabSize()];
-    // padded prompt tokens per prefill group: the logits of every position come back, keep them under ~128 MB
-    this.maxPrefillTokens = (int) Math.max(1, Math.min(8192, (128L << 20) / (4L * decoder.config().vocabSize())));
     this.thread = new Thread(this::loop, "decode-" + decoder.config().id());
     this.thread.setDaemon(true);
     this.thread.start();
@@ -218,7 +215,7 @@ public final class DecodeScheduler implements AutoCloseable {
         int len = admitted.get(j).context().length;
         int l = Math.max(longest, len);
         long padded = (long) l * (j - i + 1);
-        if (j > i && (padded > maxPrefillTokens || padded > 2 * (real + len) + 64)) break;
+        if (j > i && (padded > decoder.prefillTokenLimit() || padded > 2 * (real + len) + 64)) break;
         longest = l;
         real += len;
         j++;

@@ -64,6 +64,7 @@ public final class LoadedModel implements AutoCloseable {
   public ModelTokenizer tokenizer() { return tokenizer; }
   public String device() { return decoder.device(); }
   public DecodeScheduler scheduler() { return scheduler; }
+  OnnxDecoder decoder() { return decoder; }
 
   /** A request checked and tokenized, ready to {@link #start}. */
   public record Prepared(GenerationRequest request, int[] promptIds, int[] context, int maxCompletion) {

@@ -47,6 +47,7 @@ public final class OnnxDecoder implements AutoCloseable {
   private LongBuffer idsBuf;
   private LongBuffer posBuf;
   private LongBuffer maskBuf;
+  private int prefillChunk;
 
   private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device) throws OrtException,
       IOException {
@@ -79,6 +80,7 @@ public final class OnnxDecoder implements AutoCloseable {
     }
     prefillOutputs = new java.util.HashSet<>(outputs.keySet());
     presentSet = Set.of(presentNames);
+    prefillChunk = (int) Math.max(1, Math.min(8192, (128L << 20) / (4L * config.vocabSize())));
     emptyPast = OnnxTensor.createTensor(env, FloatBuffer.allocate(0),
         new long[] {1, config.kvHeads(), 0, config.headDim()});
   }
@@ -150,6 +152,7 @@ public final class OnnxDecoder implements AutoCloseable {
    * @return the cache of these rows, [B, kv, Lmax, d] per layer, row r left-padded by Lmax - prompts[r].length
    */
   public KvCache prefill(List<int[]> prompts, float[] logitsOut) throws OrtException {
+    if (prompts.size() == 1 && prompts.get(0).length > prefillChunk) return prefillChunked(prompts.get(0), logitsOut);
     int b = prompts.size();
     int n = 0;
     for (int[] p : prompts) n = Math.max(n, p.length);
@@ -207,6 +210,76 @@ public final class OnnxDecoder implements AutoCloseable {
       for (OnnxTensor t : created) if (t != null) t.close();
       if (!ok) for (OnnxTensor t : present) if (t != null) t.close();
     }
+  }
+
+  /**
+   * A prompt longer than {@link #prefillTokenLimit()} runs in chunks, each on the cache of the ones before: the
+   * graph returns logits for every position, and a whole long prompt's logits (tokens x vocabulary floats) could
+   * exhaust the heap.
+   */
+  private KvCache prefillChunked(int[] tokens, float[] logitsOut) throws OrtException {
+    OnnxTensor[] past = null;
+    int done = 0;
+    boolean ok = false;
+    try {
+      while (done < tokens.length) {
+        int c = Math.min(prefillChunk, tokens.length - done);
+        LongBuffer ids = directLongs(c);
+        LongBuffer mask = directLongs(done + c);
+        LongBuffer pos = directLongs(c);
+        for (int i = 0; i < c; i++) {
+          ids.put(i, tokens[done + i]);
+          pos.put(i, done + i);
+        }
+        for (int i = 0; i < done + c; i++) mask.put(i, 1);
+        Map<String, OnnxTensor> in = new HashMap<>();
+        OnnxTensor[] created = new OnnxTensor[3];
+        try {
+          created[0] = OnnxTensor.createTensor(env, ids, new long[] {1, c});
+          created[1] = OnnxTensor.createTensor(env, mask, new long[] {1, done + c});
+          in.put("input_ids", created[0]);
+          in.put("attention_mask", created[1]);
+          if (hasPositionIds) {
+            created[2] = OnnxTensor.createTensor(env, pos, new long[] {1, c});
+            in.put("position_ids", created[2]);
+          }
+          for (int i = 0; i < pastNames.length; i++) in.put(pastNames[i], past == null ? emptyPast : past[i]);
+          OrtSession.Result result = session.run(in, prefillOutputs);
+          OnnxTensor[] present = new OnnxTensor[presentNames.length];
+          for (int i = 0; i < presentNames.length; i++) {
+            present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+          }
+          for (Map.Entry<String, OnnxValue> e : result) {
+            if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
+          }
+          if (past != null) for (OnnxTensor t : past) t.close();
+          past = present;
+          try (OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow()) {
+            if (done + c == tokens.length) {
+              FloatBuffer fb = logits.getFloatBuffer();
+              fb.position((c - 1) * config.vocabSize());
+              fb.get(logitsOut, 0, config.vocabSize());
+            }
+          }
+        } finally {
+          for (OnnxTensor t : created) if (t != null) t.close();
+        }
+        done += c;
+      }
+      ok = true;
+      return new KvCache(past, tokens.length, 1);
+    } finally {
+      if (!ok && past != null) for (OnnxTensor t : past) t.close();
+    }
+  }
+
+  /** Padded prompt tokens one prefill run takes at most: its logits (tokens x vocabulary) stay under ~128 MB. */
+  public int prefillTokenLimit() { return prefillChunk; }
+
+  /** Tests: a smaller chunk, to exercise chunked prefill on small models. */
+  void setPrefillChunk(int tokens) {
+    if (tokens < 1) throw new IllegalArgumentException("prefill chunk must be >= 1");
+    this.prefillChunk = tokens;
   }
 
   /**

@@ -132,6 +132,21 @@ class GenerationTest {
     return out;
   }
 
+  @Test void longPromptPrefilledInChunksContinuesTheSame() throws Exception {
+    String prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+        .repeat(4);
+    EngineHarness.Stream whole = EngineHarness.run(model, EngineHarness.completion(M, prompt, EngineHarness.greedy(30)));
+    int n = model.tokenizer().encodeWithBos(prompt).length;
+    try (LoadedModel chunked = EngineHarness.load(folder)) {
+      chunked.decoder().setPrefillChunk(11);       // n / 11 chunks, the last one partial
+      assertTrue(n > 100 && n % 11 != 0, "prompt tokens " + n);
+      EngineHarness.Stream s = EngineHarness.run(chunked, EngineHarness.completion(M, prompt, EngineHarness.greedy(30)));
+      assertEquals(whole.tokenIds(), s.tokenIds());
+      assertEquals(n, s.await().promptTokens());
+    }
+    assertEquals(fullRecomputeGreedy(model.tokenizer().encodeWithBos(prompt), 30), whole.tokenIds());
+  }
+
   @Test void seedMakesSamplingRepeatable() throws Exception {
     SamplingParams p1 = new SamplingParams(1.0, 0.9, 40, 42L, 48, List.of(), 1.1);
     List<Integer> a = ids(EngineHarness.run(model, EngineHarness.completion(M, "Once upon a time", p1)));
