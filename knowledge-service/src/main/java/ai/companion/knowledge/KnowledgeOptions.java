@@ -22,7 +22,7 @@ public final class KnowledgeOptions {
   /** Questions the coverage figure looks back on. */
   public static final int DEFAULT_COVERAGE_WINDOW = 200;
   public static final int DEFAULT_WORKER_POOL_SIZE = 2;
-  public static final int DEFAULT_MAX_DOCUMENTS_PER_REQUEST = 256;
+  public static final int DEFAULT_MAX_DOCUMENTS_PER_REQUEST = 4096;
   public static final int DEFAULT_MAX_DOCUMENT_CHARS = 2_000_000;
   public static final int DEFAULT_MAX_K = 50;
   public static final boolean DEFAULT_GRAPH_EXPANSION = true;
