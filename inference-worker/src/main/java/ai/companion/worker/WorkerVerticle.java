@@ -50,6 +50,10 @@ public class WorkerVerticle extends VerticleBase {
   private long statusTimer = -1;
   private boolean statusScheduled;
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
+  // cancels that arrived while their request was still being tokenized: requestId -> when (event loop only)
+  private final LinkedHashMap<String, Long> earlyCancels = new LinkedHashMap<>();
+  private static final int EARLY_CANCELS_KEPT = 10_000;
+  private static final long EARLY_CANCEL_MS = 60_000;
 
   public WorkerVerticle() {}
 
@@ -185,6 +189,11 @@ public class WorkerVerticle extends VerticleBase {
         return;
       }
       LoadedModel.Prepared prepared = ar.result();
+      if (earlyCancels.remove(req.requestId()) != null) {
+        // the client left while the prompt was tokenized: nothing to run
+        fail(msg, ErrorCode.INVALID_REQUEST.exception("request " + req.requestId() + " was cancelled"));
+        return;
+      }
       try {
         // queued and answered in this one event-loop task: events reach the context only after the reply
         model.start(prepared, workerId,
@@ -203,8 +212,23 @@ public class WorkerVerticle extends VerticleBase {
   private void onCancel(Message<JsonObject> msg) {
     String requestId = msg.body() == null ? null : msg.body().getString("requestId");
     if (requestId == null) return;
+    boolean found = false;
     for (LoadedModel m : models.values()) {
-      if (m.cancel(requestId)) LOG.debug("Request {} cancelled", requestId);
+      if (m.cancel(requestId)) {
+        LOG.debug("Request {} cancelled", requestId);
+        found = true;
+      }
+    }
+    if (!found) {
+      // it may still be on its way in (being tokenized): remember it for a while; every worker hears every cancel
+      long now = System.currentTimeMillis();
+      earlyCancels.put(requestId, now);
+      var it = earlyCancels.entrySet().iterator();
+      while (it.hasNext()) {
+        var e = it.next();
+        if (earlyCancels.size() <= EARLY_CANCELS_KEPT && now - e.getValue() < EARLY_CANCEL_MS) break;
+        it.remove();
+      }
     }
   }
 

@@ -162,6 +162,18 @@ class WorkerVerticleTest {
     })));
   }
 
+  @Test void cancelBeforeTheRequestArrivesIsHonoured(Vertx vertx, VertxTestContext ctx) {
+    String requestId = UUID.randomUUID().toString();
+    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+        SamplingParams.GREEDY.withMaxTokens(50), Addresses.streamAddress(requestId), List.of(), null);
+    vertx.eventBus().publish(Addresses.WORKER_CANCEL, new JsonObject().put("requestId", requestId));
+    vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(WORKER), req.toJson())
+        .onComplete(ctx.failing(t -> ctx.verify(() -> {
+          assertTrue(t.getMessage().contains("cancelled"), t.getMessage());
+          ctx.completeNow();
+        })));
+  }
+
   @Test void registersInTheSharedMapAndPublishesStatus(Vertx vertx, VertxTestContext ctx) {
     MessageConsumer<JsonObject> status = vertx.eventBus().consumer(Addresses.WORKER_STATUS);
     status.handler(m -> ctx.verify(() -> {
