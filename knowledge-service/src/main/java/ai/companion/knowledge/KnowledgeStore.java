@@ -263,8 +263,11 @@ public final class KnowledgeStore implements AutoCloseable {
     }
     long t2 = System.nanoTime();
     writeLock.lock();
+    if (failure != null) {
+      writeLock.unlock();
+      throw new IllegalStateException("knowledge store is out of service after " + failure + "; restart the node");
+    }
     try {
-      if (failure != null) throw new IllegalStateException("knowledge store is out of service after " + failure);
       for (int i = 0; i < docs.size(); i++) {
         writer.updateDocuments(new Term(F_DOC_KEY, docKey(tenant, docs.get(i).id())), perDoc.get(i));
       }

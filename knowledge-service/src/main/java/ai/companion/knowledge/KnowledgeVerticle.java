@@ -91,8 +91,8 @@ public class KnowledgeVerticle extends VerticleBase {
       answerer = new ExtractiveAnswerer(store, options.getAnswerThreshold());
       try {
         seedIfEmpty();
-      } catch (IOException | RuntimeException e) {   // seeding is a convenience: the service still starts
-        LOG.warn("Seeding the knowledge store failed; it starts empty", e);
+      } catch (IOException | RuntimeException seedFailure) {   // seeding is a convenience: the service still starts
+        LOG.warn("Seeding the knowledge store failed; it starts empty", seedFailure);
       }
       recheckGaps();
       return null;
