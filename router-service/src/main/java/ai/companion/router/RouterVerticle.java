@@ -203,6 +203,7 @@ public class RouterVerticle extends VerticleBase {
     double reward;
     double weight;
     String source;
+    int promptTokens = 0;
     if (body.getValue("signal") instanceof JsonObject signal) {
       Object finish = signal.getValue("finishReason", signal.getValue("finish_reason"));
       if (!(finish instanceof String f)) {
@@ -213,6 +214,7 @@ public class RouterVerticle extends VerticleBase {
       reward = f.equals("stop") ? 1.0 : f.equals("length") ? 0.25 : 0.5;
       weight = FINISH_WEIGHT;
       source = "finish";
+      promptTokens = signal.getValue("promptTokens") instanceof Number n ? n.intValue() : 0;
     } else {
       Object rating = body.getValue("rating");
       Object score = body.getValue("score");
@@ -240,6 +242,8 @@ public class RouterVerticle extends VerticleBase {
     }
     DecisionLog.Decision decision = d;
     double r = reward;
+    // the worker's real prompt count calibrates this model's characters per token
+    if (promptTokens > 0) profiles.calibrate(d.model(), d.chars(), promptTokens);
     logWriter.executeBlocking(() -> {
       log.appendReward(decision.requestId(), decision.pattern(), decision.strategy(), r, weight, source);
       return null;
@@ -320,7 +324,9 @@ public class RouterVerticle extends VerticleBase {
         + (choice.excluded() > 0 ? " (" + choice.excluded() + " excluded)" : ""));
     if (intent != null) out.add(stagesReason);
     RouteDecision decision = new RouteDecision(model, w.workerId(), w.nodeName(), strategy, out);
-    record(request.requestId(), pattern, strategy, model, intent);
+    int chars = intent != null ? intent.input().text().length()
+        : ai.companion.router.impl.TextInputProcessor.normalize(request).text().length();
+    record(request.requestId(), pattern, strategy, model, chars, intent);
     LOG.debug("Request {} routed to {} on {} ({}, pattern {})", request.requestId(), model, w.workerId(), strategy,
         pattern);
     JsonObject reply = decision.toJson().put("requestId", request.requestId()).put("pattern", pattern)
@@ -329,9 +335,10 @@ public class RouterVerticle extends VerticleBase {
     return Future.succeededFuture(reply);
   }
 
-  private void record(String requestId, String pattern, String strategy, String model, Intent intent) {
+  private void record(String requestId, String pattern, String strategy, String model, int chars, Intent intent) {
     if (requestId == null) return;
-    DecisionLog.Decision d = new DecisionLog.Decision(requestId, pattern, strategy, model, System.currentTimeMillis());
+    DecisionLog.Decision d = new DecisionLog.Decision(requestId, pattern, strategy, model, chars,
+        System.currentTimeMillis());
     boolean retrieval = intent != null && strategy.equals("knowledge") && !Double.isNaN(intent.knowledgeScore());
     double score = retrieval ? retrievalReward(intent.knowledgeScore()) : 0;
     if (retrieval) bandit.reward(pattern, strategy, score, RETRIEVAL_WEIGHT);

@@ -98,6 +98,30 @@ class RouterPipelineTest {
         })));
   }
 
+  @Test
+  void realPromptCountsCalibrateTokensPerCharacter(Vertx vertx, VertxTestContext ctx) {
+    RouterVerticle[] router = {null};
+    String prompt = "Tell me a bedtime story about a bunny and his mom in the green park";
+    Future<Void> chain = register(vertx, worker("w1", 0, 0, 0, STORIES))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
+        .compose(r -> {
+          router[0] = r;
+          return r.profiles().awaitProfiles(List.of("stories260k"), 10_000, false);
+        });
+    // a description profile knows nothing of the tokenizer; the worker's counts (via the gateway) teach it
+    for (int i = 0; i < 6; i++) {
+      chain = chain.compose(v -> route(vertx, prompt)).compose(d -> feedback(vertx, new JsonObject()
+          .put("requestId", d.getString("requestId"))
+          .put("signal", new JsonObject().put("finishReason", "stop").put("promptTokens", 50)))).mapEmpty();
+    }
+    chain.compose(v -> route(vertx, prompt)).onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+      double cpt = router[0].profiles().snapshot().get("stories260k").charsPerToken();
+      assertEquals(prompt.length() / 50.0, cpt, 1e-9);
+      assertEquals(50, d.getJsonObject("features").getJsonObject("tokensByModel").getInteger("stories260k"));
+      ctx.completeNow();
+    })));
+  }
+
   static final String LEARN_POLICY = """
       version: 1
       rules:

@@ -36,7 +36,8 @@ class RoutingAccuracyTest {
 
   @TempDir Path dataDir;
 
-  record Item(String id, String category, String prompt, String model, String strategy, JsonObject hints) {}
+  record Item(String id, String category, String prompt, String model, String strategy, JsonObject hints,
+              Integer maxTokens) {}
 
   static List<Item> load() throws Exception {
     List<Item> items = new ArrayList<>();
@@ -47,7 +48,8 @@ class RoutingAccuracyTest {
         if (line.isBlank()) continue;
         JsonObject j = new JsonObject(line);
         items.add(new Item(j.getString("id"), j.getString("category"), j.getString("prompt"),
-            j.getString("expected_model"), j.getString("expected_strategy"), j.getJsonObject("hints", new JsonObject())));
+            j.getString("expected_model"), j.getString("expected_strategy"), j.getJsonObject("hints", new JsonObject()),
+            j.getInteger("max_tokens")));
       }
     }
     return items;
@@ -69,7 +71,7 @@ class RoutingAccuracyTest {
       chain = chain.compose(v -> {
         long t0 = System.nanoTime();
         GenerationRequest req = new GenerationRequest(it.id(), "auto", it.prompt(), null,
-            SamplingParams.GREEDY.withMaxTokens(64), Addresses.streamAddress(it.id()), List.of(), it.hints());
+            SamplingParams.GREEDY.withMaxTokens(it.maxTokens()), Addresses.streamAddress(it.id()), List.of(), it.hints());
         return vertx.eventBus().<JsonObject>request(Addresses.ROUTER_ROUTE, req.toJson()).map(m -> {
           micros.add((System.nanoTime() - t0) / 1000);
           decisions.add(m.body());

@@ -10,8 +10,8 @@ package ai.companion.api.spi;
  * @param lexical unit-length hashed term centroid
  * @param source {@code description} or {@code sampled}
  * @param samples texts the centroid was made from
- * @param charsPerToken characters per token on the model's own tokenizer, measured on its generations; 0
- *     when unknown
+ * @param charsPerToken characters per prompt token on the model's own tokenizer: measured from real prompt
+ *     counts when enough came back, else estimated from the model's generations; 0 when unknown
  */
 public record DomainProfile(String model, float[] embedding, float[] lexical, String source, int samples,
                             double charsPerToken) {}

@@ -30,8 +30,13 @@ public final class DecisionLog implements AutoCloseable {
   /** Decisions remembered for feedback; older ones only live in the file (and in the bandit's counts). */
   public static final int MAX_INDEXED = 200_000;
 
-  /** What a request was routed to, for crediting its feedback. */
-  public record Decision(String requestId, String pattern, String strategy, String model, long at) {}
+  /**
+   * What a request was routed to, for crediting its feedback.
+   *
+   * @param chars characters of the normalised prompt, to calibrate tokens per character when the real
+   *     prompt token count comes back
+   */
+  public record Decision(String requestId, String pattern, String strategy, String model, int chars, long at) {}
 
   private final Path file;
   private final FileChannel channel;
@@ -94,7 +99,8 @@ public final class DecisionLog implements AutoCloseable {
   }
 
   private static Decision decisionOf(JsonObject j) {
-    return new Decision(j.getString("id"), j.getString("p"), j.getString("s"), j.getString("m"), j.getLong("at", 0L));
+    return new Decision(j.getString("id"), j.getString("p"), j.getString("s"), j.getString("m"), j.getInteger("c", 0),
+        j.getLong("at", 0L));
   }
 
   private void index(Decision d) {
@@ -117,7 +123,7 @@ public final class DecisionLog implements AutoCloseable {
   public void appendDecision(Decision d) throws IOException {
     remember(d);
     write(new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
-        .put("m", d.model()).put("at", d.at()), false);
+        .put("m", d.model()).put("c", d.chars()).put("at", d.at()), false);
   }
 
   /** Appends a reward and forces it to disk. */

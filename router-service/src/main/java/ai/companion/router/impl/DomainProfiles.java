@@ -48,6 +48,14 @@ public final class DomainProfiles {
   static final long SAMPLE_TIMEOUT_MS = 120_000;
   public static final long EMBED_TIMEOUT_MS = 60_000;
   static final long RETRY_AFTER_MS = 30_000;
+  /**
+   * A model's own generations use its most frequent words, so they hold more characters per token than
+   * user prompts do (measured on the fixtures: about 2.2 vs 1.4); until real prompt counts come back the
+   * prompt ratio is taken as this share of the generation ratio, erring towards more tokens.
+   */
+  static final double GENERATION_TO_PROMPT = 0.6;
+  /** Prompt tokens seen before the measured prompt ratio replaces the estimate. */
+  static final long CALIBRATED_AFTER_TOKENS = 200;
 
   public record Settings(boolean learn, int samples, int sampleTokens) {}
 
@@ -60,6 +68,9 @@ public final class DomainProfiles {
   private volatile Map<String, DomainProfile> snapshot = Map.of();
   private final Set<String> inFlight = new HashSet<>();
   private final Map<String, Long> lastAttempt = new HashMap<>();
+  /** Per model: prompt characters and prompt tokens reported by workers (via the gateway's signals). */
+  private final Map<String, long[]> promptCounts = new HashMap<>();
+  private int unsavedCalibrations;
 
   public DomainProfiles(Vertx vertx, Path routerDir, Settings settings) {
     this.vertx = vertx;
@@ -77,6 +88,11 @@ public final class DomainProfiles {
     return vertx.executeBlocking(() -> {
       if (!Files.exists(file)) return null;
       JsonObject root = new JsonObject(Files.readString(file, StandardCharsets.UTF_8));
+      JsonObject cal = root.getJsonObject("promptCalibration", new JsonObject());
+      for (String id : cal.fieldNames()) {
+        JsonArray a = cal.getJsonArray(id);
+        promptCounts.put(id, new long[] {a.getLong(0), a.getLong(1)});
+      }
       JsonObject ps = root.getJsonObject("profiles", new JsonObject());
       for (String id : ps.fieldNames()) {
         JsonObject p = ps.getJsonObject(id);
@@ -247,9 +263,32 @@ public final class DomainProfiles {
     return c;
   }
 
+  /** A real prompt token count for a prompt of {@code chars} characters on {@code model}. */
+  public void calibrate(String model, int chars, int promptTokens) {
+    if (chars <= 0 || promptTokens <= 0) return;
+    long[] c = promptCounts.computeIfAbsent(model, k -> new long[2]);
+    c[0] += chars;
+    c[1] += promptTokens;
+    publish();
+    if (++unsavedCalibrations >= 20) save();
+  }
+
+  /** Characters per prompt token on {@code model}: measured when enough is known, else estimated; 0 when unknown. */
+  public double promptCharsPerToken(String model) {
+    long[] c = promptCounts.get(model);
+    if (c != null && c[1] >= CALIBRATED_AFTER_TOKENS) return c[0] / (double) c[1];
+    Stored s = stored.get(model);
+    return s == null || s.profile().charsPerToken() <= 0 ? 0 : s.profile().charsPerToken() * GENERATION_TO_PROMPT;
+  }
+
   private void publish() {
     Map<String, DomainProfile> m = new HashMap<>();
-    stored.forEach((k, v) -> m.put(k, v.profile()));
+    // the snapshot carries the prompt ratio (what routing needs); the store keeps the generation ratio
+    stored.forEach((k, v) -> {
+      DomainProfile p = v.profile();
+      m.put(k, new DomainProfile(p.model(), p.embedding(), p.lexical(), p.source(), p.samples(),
+          promptCharsPerToken(k)));
+    });
     snapshot = Collections.unmodifiableMap(m);
   }
 
@@ -265,7 +304,10 @@ public final class DomainProfiles {
       }
       ps.put(id, p);
     });
-    String text = new JsonObject().put("version", 1).put("profiles", ps).encodePrettily();
+    unsavedCalibrations = 0;
+    JsonObject cal = new JsonObject();
+    promptCounts.forEach((id, c) -> cal.put(id, new JsonArray().add(c[0]).add(c[1])));
+    String text = new JsonObject().put("version", 1).put("profiles", ps).put("promptCalibration", cal).encodePrettily();
     vertx.executeBlocking(() -> {
       Files.createDirectories(file.getParent());
       Path tmp = file.resolveSibling(file.getFileName() + ".tmp");

@@ -159,19 +159,21 @@ public class YamlRoutingPolicy implements RoutingPolicy {
         continue;
       }
       reasons.add(0, "policy rule '" + rule.name() + "': " + String.join(", ", why));
-      return finish(rule.strategy(), rule.learn(), rule.priors(), m, intent, learner, reasons, skipped, latency);
+      return finish(rule.strategy(), rule.learn(), rule.priors(), m, intent, learner, reasons, skipped, latency,
+          models);
     }
     List<String> reasons = new ArrayList<>();
     ModelInfo m = select(p.defaults().model(), exceeds ? models : fitting, intent, reasons);
     if (m == null) m = select("smallest", exceeds ? models : fitting, intent, reasons);
     reasons.add(0, "policy defaults (no rule matched): model " + p.defaults().model() + ", strategy "
         + p.defaults().strategy());
-    return finish(p.defaults().strategy(), List.of(), Map.of(), m, intent, learner, reasons, skipped, latency);
+    return finish(p.defaults().strategy(), List.of(), Map.of(), m, intent, learner, reasons, skipped, latency,
+        models);
   }
 
   private RoutePlan finish(String fixed, List<String> learn, Map<String, double[]> priors, ModelInfo m,
                            Intent intent, StrategyLearner learner, List<String> reasons, List<String> skipped,
-                           String latency) {
+                           String latency, List<ModelInfo> models) {
     boolean knowledgeKnown = !Double.isNaN(intent.knowledgeScore());
     String strategy;
     String pattern = null;
@@ -193,23 +195,42 @@ public class YamlRoutingPolicy implements RoutingPolicy {
       reasons.add(pick.reason());
     }
     JsonObject plan = new JsonObject().put("latency", latency);
+    if (strategy.equals("knowledge") && passageBudget(intent, m) < MIN_PASSAGE_TOKENS) {
+      // the passages must fit beside the question and the answer: the next model by size with room, else none
+      ModelInfo roomy = models.stream().filter(x -> passageBudget(intent, x) >= MIN_PASSAGE_TOKENS)
+          .min(Comparator.comparingLong(ModelInfo::parameters).thenComparing(ModelInfo::id)).orElse(null);
+      if (roomy != null) {
+        reasons.add("model " + roomy.id() + " instead of " + m.id() + ": its " + roomy.contextLength()
+            + "-token context has room for the passages");
+        m = roomy;
+      } else {
+        reasons.add("strategy direct: no served context has room for passages beside the question and answer");
+        strategy = "direct";
+      }
+    }
     if (strategy.equals("knowledge")) {
+      int budgetChars = (int) Math.floor(passageBudget(intent, m) * charsPerToken(intent, m) * SIZE_SAFETY);
       JsonArray passages = new JsonArray();
-      for (int i = 0; i < Math.min(3, intent.knowledgeHits().size()); i++) passages.add(intent.knowledgeHits().getValue(i));
-      plan.put("passages", passages);
-      reasons.add(String.format(Locale.ROOT, "knowledge: best hit %.2f, %d passage(s) to ground the answer",
-          intent.knowledgeScore(), passages.size()));
+      int used = 0;
+      for (int i = 0; i < Math.min(3, intent.knowledgeHits().size()) && used < budgetChars; i++) {
+        if (!(intent.knowledgeHits().getValue(i) instanceof JsonObject hit)) continue;
+        String text = hit.getString("text", "");
+        if (text.length() > budgetChars - used) text = text.substring(0, budgetChars - used);
+        used += text.length() + 1;
+        passages.add(hit.copy().put("text", text));
+      }
+      plan.put("passages", passages).put("passageChars", budgetChars);
+      reasons.add(String.format(Locale.ROOT, "knowledge: best hit %.2f, %d passage(s) (%d of %d characters that "
+          + "fit) to ground the answer", intent.knowledgeScore(), passages.size(), used, budgetChars));
     } else if (strategy.equals("chunked")) {
       int ctxLen = m.contextLength();
-      int reserve = Math.max(16, ctxLen / 4);
-      int chunkTokens = Math.max(8, ctxLen - reserve);
+      int answer = Math.min(answerTokens(intent, m), ctxLen / 2);
+      int chunkTokens = Math.max(8, ctxLen - answer - 8);
       int tokens = intent.tokensFor(m.id());
       int chunks = (int) Math.ceil(tokens / (double) chunkTokens);
-      double cpt = tokens == 0 ? TextFeatures.GENERIC_CHARS_PER_TOKEN
-          : intent.input().text().length() / (double) tokens;
-      int chunkChars = (int) Math.max(16, Math.floor(chunkTokens * cpt));
+      int chunkChars = (int) Math.max(16, Math.floor(chunkTokens * charsPerToken(intent, m) * SIZE_SAFETY));
       plan.put("chunkTokens", chunkTokens).put("chunkChars", chunkChars).put("overlapChars", chunkChars / 10)
-          .put("chunks", chunks).put("answerTokens", reserve)
+          .put("chunks", chunks).put("answerTokens", answer)
           .put("map", "summarise each chunk").put("reduce", "answer from the chunk summaries");
       reasons.add("chunked: " + tokens + " prompt tokens exceed " + m.id() + "'s " + ctxLen
           + "-token context; " + chunks + " chunk(s) of " + chunkTokens + " tokens, map then reduce");
@@ -233,14 +254,39 @@ public class YamlRoutingPolicy implements RoutingPolicy {
     return null;
   }
 
-  /** Whether the prompt plus a share kept for the answer fits {@code m}'s context. */
+  /** Tokens kept for the answer: max_tokens when set (workers refuse prompt + max_tokens over the context). */
+  static int answerTokens(Intent intent, ModelInfo m) {
+    Integer max = intent.input().maxTokens();
+    return max != null ? max : Math.max(16, m.contextLength() / 8);
+  }
+
+  /** Whether the prompt plus the answer fits {@code m}'s context. */
   static boolean fits(Intent intent, ModelInfo m) {
     int ctxLen = m.contextLength();
     if (ctxLen <= 0) return true;
-    Integer max = intent.input().maxTokens();
-    int reserve = max != null ? Math.min(max, ctxLen / 2) : Math.max(16, ctxLen / 8);
-    return intent.tokensFor(m.id()) + reserve <= ctxLen;
+    return intent.tokensFor(m.id()) + answerTokens(intent, m) <= ctxLen;
   }
+
+  /** Characters per prompt token on {@code m} as the intent measured them. */
+  static double charsPerToken(Intent intent, ModelInfo m) {
+    int t = intent.tokensFor(m.id());
+    return t <= 0 ? TextFeatures.GENERIC_CHARS_PER_TOKEN : Math.max(0.5, intent.input().text().length() / (double) t);
+  }
+
+  /** Tokens left for retrieved passages on {@code m}: context minus prompt, answer and a little framing. */
+  static int passageBudget(Intent intent, ModelInfo m) {
+    if (m.contextLength() <= 0) return Integer.MAX_VALUE;
+    return m.contextLength() - intent.tokensFor(m.id()) - answerTokens(intent, m) - 8;
+  }
+
+  /**
+   * Token counts here are estimates (characters per token vary with the text), and a worker refuses a prompt
+   * one token too long; sizes the plan hands out (passage and chunk characters) keep this share of the room.
+   */
+  static final double SIZE_SAFETY = 0.8;
+
+  /** Knowledge augmentation is worth it only with room for at least this many passage tokens. */
+  static final int MIN_PASSAGE_TOKENS = 24;
 
   private static boolean matches(Policy.When w, Intent intent, String latency, boolean exceeds, Policy p,
                                  List<String> why) {

@@ -226,22 +226,21 @@ public final class MixedWorkloadBench {
         case "chunked" -> g = mapReduce(model, it.prompt(), plan, seed);
         default -> g = generate(model, it.prompt(), seed);
       }
+      boolean asIs = !strategy.equals("knowledge") && !strategy.equals("chunked");
       return g.compose(res -> vertx.eventBus().request(Addresses.ROUTER_FEEDBACK, new JsonObject().put("requestId", id)
-              .put("signal", new JsonObject().put("finishReason", res.finish)))
+              .put("signal", new JsonObject().put("finishReason", res.finish)
+                  .put("promptTokens", asIs ? res.promptTokens : 0)))
           .transform(x -> Future.succeededFuture(new Outcome(it.category(), true, res.text, res.tokens, model, strategy))));
     });
   }
 
-  /** The plan's passages before the question, trimmed so that prompt and answer fit the model's context. */
+  /** The plan's passages (already trimmed by the router to what fits the model's context) before the question. */
   static String withPassages(String question, JsonObject plan, ModelInfo m) {
     StringBuilder ctx = new StringBuilder();
     for (Object o : plan.getJsonArray("passages", new JsonArray())) {
       if (o instanceof JsonObject p) ctx.append(p.getString("text", "")).append(' ');
     }
-    // about 2 characters per token on these 512-word tokenizers; keep half the context for the answer
-    int budget = Math.max(0, (m.contextLength() - MAX_TOKENS) * 2 - question.length() - 16);
-    String c = ctx.length() > budget ? ctx.substring(0, budget) : ctx.toString();
-    return c.isBlank() ? question : c.strip() + "\nQuestion: " + question + "\nAnswer:";
+    return ctx.toString().isBlank() ? question : ctx.toString().strip() + "\n" + question;
   }
 
   Future<Gen> mapReduce(String model, String document, JsonObject plan, int seed) {
@@ -261,11 +260,11 @@ public final class MixedWorkloadBench {
       }
       String reduce = joined.length() > chunkChars ? joined.substring(0, chunkChars) : joined.toString();
       long mt = mapTokens;
-      return generate(model, reduce, seed).map(r -> new Gen(r.text, (int) (r.tokens + mt), r.finish));
+      return generate(model, reduce, seed).map(r -> new Gen(r.text, (int) (r.tokens + mt), r.finish, 0));
     });
   }
 
-  record Gen(String text, int tokens, String finish) {}
+  record Gen(String text, int tokens, String finish, int promptTokens) {}
 
   Future<Gen> generate(String model, String prompt, int seed) {
     String id = UUID.randomUUID().toString();
@@ -275,7 +274,9 @@ public final class MixedWorkloadBench {
     MessageConsumer<JsonObject> c = vertx.eventBus().consumer(address, msg -> {
       StreamEvent e = StreamEvent.fromJson(msg.body());
       text.append(e.text());
-      if (e.type() == StreamEvent.Type.DONE) done.tryComplete(new Gen(text.toString(), e.completionTokens(), e.finishReason()));
+      if (e.type() == StreamEvent.Type.DONE) {
+        done.tryComplete(new Gen(text.toString(), e.completionTokens(), e.finishReason(), e.promptTokens()));
+      }
       else if (e.type() == StreamEvent.Type.ERROR) done.tryFail(e.errorMessage());
     });
     SamplingParams params = new SamplingParams(0.8, 0.95, 0, (long) seed, MAX_TOKENS, List.of(), 1.0);

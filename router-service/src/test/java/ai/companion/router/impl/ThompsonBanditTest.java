@@ -49,7 +49,7 @@ class ThompsonBanditTest {
   void decisionsAndRewardsSurviveARestartAndATornLine(@TempDir Path dir) throws Exception {
     ThompsonBandit b1 = new ThompsonBandit(1);
     try (DecisionLog log = DecisionLog.open(dir, b1)) {
-      log.appendDecision(new DecisionLog.Decision("req-1", "en:how/short/hit", "knowledge", "m", 1));
+      log.appendDecision(new DecisionLog.Decision("req-1", "en:how/short/hit", "knowledge", "m", 24, 1));
       log.appendReward("req-1", "en:how/short/hit", "knowledge", 0.0, 1.0, "user");
       log.appendReward("req-1", "en:how/short/hit", "knowledge", 1.0, 0.25, "retrieval");
     }
