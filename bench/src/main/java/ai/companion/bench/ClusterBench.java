@@ -59,7 +59,8 @@ final class ClusterBench implements BenchMain.BenchCommand {
     Report join = new Report("Worker join and serve", main.commandLine())
         .columns("step", "ms from the worker's process start", "load avg (1 min)");
     Report overhead = new Report("Streaming overhead across nodes vs one node", main.commandLine())
-        .columns("setup", "ms/token (median of " + runs + ")", "TTFT ms (median)", streams + " streams tokens/s",
+        .columns("setup", "ms/token (best of " + runs + ")", "TTFT ms (best of " + runs + ")",
+            streams + " streams tokens/s (best of 3)",
             "load avg (1 min)");
     Vertx vertx = Vertx.vertx();
     Figures cross;
@@ -120,8 +121,9 @@ final class ClusterBench implements BenchMain.BenchCommand {
     overhead.row("ratio two nodes / one node", Stats.ratio(cross.msPerToken(), single.msPerToken()),
         Stats.ratio(cross.ttftMs(), single.ttftMs()), Stats.ratio(cross.aggregateTps(), single.aggregateTps()), "");
     overhead.note("stories260K, greedy from \"Once upon a time\", " + tokens + " tokens, streamed /v1/completions; "
-        + "ms/token = 1000 / decode tokens/s of each single stream (median of " + runs + " after a warm-up). "
-        + streams + " streams: sampled, one seed each, all tokens / wall time. Event bus without TLS (no keys in "
+        + "ms/token = 1000 / decode tokens/s of a single stream; best of " + runs + " after a warm-up (the machine "
+        + "is shared; other load only slows a run down). " + streams + " streams: sampled, one seed each, all tokens "
+        + "/ wall time, best of 3. Event bus without TLS (no keys in "
         + "the data dirs), as `companion start` runs without `cluster keys`.");
     main.emit(join);
     main.emit(overhead);
@@ -139,17 +141,23 @@ final class ClusterBench implements BenchMain.BenchCommand {
       ms.add(t.msPerToken());
       ttft.add(t.ttftMs());
     }
-    long t0 = System.nanoTime();
-    List<Future<Timeline>> fs = new ArrayList<>();
-    for (int i = 0; i < streams; i++) fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, 500L + i));
-    Future.all(fs).await(300, TimeUnit.SECONDS);
-    long end = t0;
-    int n = 0;
-    for (Future<Timeline> f : fs) {
-      if (!f.result().ok()) throw new IllegalStateException(label + ": stream failed: " + f.result().error());
-      n += f.result().tokens();
-      end = Math.max(end, f.result().endNs());
+    double bestTps = 0;
+    for (int r = 0; r < 3; r++) {
+      long t0 = System.nanoTime();
+      List<Future<Timeline>> fs = new ArrayList<>();
+      for (int i = 0; i < streams; i++) {
+        fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, 500L + i));
+      }
+      Future.all(fs).await(300, TimeUnit.SECONDS);
+      long end = t0;
+      int n = 0;
+      for (Future<Timeline> f : fs) {
+        if (!f.result().ok()) throw new IllegalStateException(label + ": stream failed: " + f.result().error());
+        n += f.result().tokens();
+        end = Math.max(end, f.result().endNs());
+      }
+      bestTps = Math.max(bestTps, n / ((end - t0) / 1e9));
     }
-    return new Figures(Stats.median(ms), Stats.median(ttft), n / ((end - t0) / 1e9), Machine.loadAverage().split(" ")[0]);
+    return new Figures(Stats.percentile(ms, 0), Stats.percentile(ttft, 0), bestTps, Machine.loadAverage().split(" ")[0]);
   }
 }
