@@ -14,6 +14,7 @@ import ai.companion.gateway.impl.ApiException;
 import ai.companion.gateway.impl.GenerationCall;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -250,6 +251,71 @@ class GenerationCallTest {
               assertEquals(List.of(id), cancels);
               ctx.completeNow();
             }));
+          });
+        }));
+  }
+
+  /**
+   * A client that stops reading: the response's write queue fills, the gateway stops taking events and (for a
+   * worker that waits for each event's reply) the worker stops producing; when the client reads again every
+   * event arrives, in order. Nothing piles up in between.
+   */
+  @Test
+  void aSlowReaderHoldsTheWorkerBackAndLosesNothing(Vertx vertx, VertxTestContext ctx) {
+    int total = 3000;
+    String piece = "x".repeat(8 * 1024);
+    router(vertx, "w1");
+    int[] sent = {0};
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      // credit by reply: the next event goes out only once the gateway has taken the previous one
+      Handler<Void>[] next = new Handler[1];
+      next[0] = v -> {
+        int seq = sent[0]++;
+        StreamEvent ev = seq == total
+            ? StreamEvent.done(req.requestId(), seq, "", List.of(), "length", 1, total, "w1")
+            : tok(req, seq, piece + "|" + seq + "|", seq);
+        vertx.eventBus().request(req.streamAddress(), ev.toJson()).onSuccess(r -> {
+          if (seq < total) next[0].handle(null);
+        });
+      };
+      next[0].handle(null);
+    });
+    GatewayVerticle gateway = new GatewayVerticle();
+    register(vertx)
+        .compose(v -> vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(new GatewayOptions()
+            .setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0).setRequestTimeoutMs(60_000).toJson())))
+        .compose(dep -> vertx.createHttpClient().request(HttpMethod.POST, gateway.actualPort(), "127.0.0.1",
+            "/v1/completions"))
+        .compose(req -> req.send(Buffer.buffer("{\"model\":\"m\",\"prompt\":\"hi\",\"stream\":true}")))
+        .onComplete(ctx.succeeding(resp -> {
+          Buffer body = Buffer.buffer();
+          resp.pause();
+          // the client reads nothing for a while: the worker must stall well before the end
+          vertx.setTimer(1500, t -> {
+            int whileStalled = sent[0];
+            ctx.verify(() -> assertTrue(whileStalled < total / 2,
+                "worker stalled by the slow reader after " + whileStalled + " of " + total + " events"));
+            resp.handler(body::appendBuffer);
+            resp.endHandler(v -> ctx.verify(() -> {
+              StringBuilder text = new StringBuilder();
+              for (String ev : body.toString().split("\n\n")) {
+                if (ev.equals("data: [DONE]")) continue;
+                JsonObject c = new JsonObject(ev.substring(6));
+                if (!c.getJsonArray("choices").isEmpty()) {
+                  text.append(c.getJsonArray("choices").getJsonObject(0).getString("text"));
+                }
+              }
+              String[] parts = text.toString().split("\\|");
+              int seen = 0;
+              for (int i = 1; i < parts.length; i += 2) {
+                assertEquals(String.valueOf(seen), parts[i], "event order");
+                seen++;
+              }
+              assertEquals(total, seen, "every event arrived once");
+              ctx.completeNow();
+            }));
+            resp.resume();
           });
         }));
   }
