@@ -2,6 +2,9 @@ package ai.companion.worker.impl;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -21,12 +24,47 @@ public final class DecodeBatch implements AutoCloseable {
   private List<Sequence> members = new ArrayList<>();
   private OnnxTensor[] past;
   private int pastLength;
+  // two preallocated direct buffers per cache tensor: a step reads the past from one and writes the present into
+  // the other, so no cache memory is allocated per token; they grow with headroom and shrink when far too big
+  private final FloatBuffer[][] buffers;
+  private int side;
 
   public DecodeBatch(OnnxDecoder decoder) {
     this.decoder = decoder;
     this.kvHeads = decoder.config().kvHeads();
     this.headDim = decoder.config().headDim();
     this.tensors = 2 * decoder.config().layers();
+    this.buffers = new FloatBuffer[2][tensors];
+  }
+
+  /**
+   * Views for the next step's presents, [B, kv, T + 1, d], over the buffer side the current past does not use.
+   * The caller closes them if the step fails; on success {@link #advance} takes them.
+   */
+  OnnxTensor[] pinnedPresent() throws OrtException {
+    int b = members.size();
+    long need = (long) b * kvHeads * (pastLength + 1) * headDim;
+    if (need > Integer.MAX_VALUE) return null;
+    int n = (int) need;
+    long[] shape = {b, kvHeads, pastLength + 1, headDim};
+    OnnxTensor[] out = new OnnxTensor[tensors];
+    try {
+      for (int i = 0; i < tensors; i++) {
+        FloatBuffer buf = buffers[side][i];
+        if (buf == null || buf.capacity() < n || (buf.capacity() > 4L * n && buf.capacity() > (1 << 20))) {
+          // room for 64 more steps of this batch, or a quarter more, whichever is larger
+          long cap = Math.min(Integer.MAX_VALUE, Math.max(n + (long) b * kvHeads * headDim * 64, n + n / 4L));
+          buf = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE, cap * 4)).order(ByteOrder.nativeOrder())
+              .asFloatBuffer();
+          buffers[side][i] = buf;
+        }
+        out[i] = decoder.view(buf, n, shape);
+      }
+      return out;
+    } catch (OrtException | RuntimeException e) {
+      for (OnnxTensor x : out) if (x != null) x.close();
+      throw e;
+    }
   }
 
   public int size() { return members.size(); }
@@ -45,6 +83,7 @@ public final class DecodeBatch implements AutoCloseable {
   void advance(OnnxTensor[] present) {
     closePast();
     past = present;
+    side ^= 1;
     pastLength++;
     for (Sequence s : members) s.cachedOneMore();
   }
@@ -140,6 +179,8 @@ public final class DecodeBatch implements AutoCloseable {
 
   @Override public void close() {
     closePast();
+    buffers[0] = new FloatBuffer[tensors];
+    buffers[1] = new FloatBuffer[tensors];
     members = new ArrayList<>();
   }
 }

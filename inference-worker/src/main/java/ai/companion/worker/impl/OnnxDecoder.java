@@ -17,6 +17,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One ONNX decoder session (Hugging Face / optimum layout: {@code input_ids}, {@code attention_mask},
@@ -26,6 +28,7 @@ import java.util.Set;
  * <p>Not thread-safe: one decode thread drives it (ordered: one session step at a time, see {@link DecodeScheduler}).
  */
 public final class OnnxDecoder implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(OnnxDecoder.class);
   private final OrtEnvironment env;
   private final OrtSession session;
   private final ModelConfig config;
@@ -48,6 +51,8 @@ public final class OnnxDecoder implements AutoCloseable {
   private LongBuffer posBuf;
   private LongBuffer maskBuf;
   private int prefillChunk;
+  private boolean pinKv = true;
+  private boolean pinKvVerified;
 
   private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device) throws OrtException,
       IOException {
@@ -326,9 +331,33 @@ public final class OnnxDecoder implements AutoCloseable {
       }
       OnnxTensor[] past = batch.past();
       for (int i = 0; i < pastNames.length; i++) in.put(pastNames[i], past[i]);
-      OrtSession.Result result = session.run(in, presentSet, pinnedOutputs);
-      OnnxTensor[] present = new OnnxTensor[presentNames.length];
-      for (int i = 0; i < presentNames.length; i++) present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+      OnnxTensor[] present = pinKv ? batch.pinnedPresent() : null;
+      OrtSession.Result result;
+      if (present != null) {
+        // the presents go straight into the batch's preallocated buffers (ping-pong with the past)
+        Map<String, OnnxTensor> pinned = new HashMap<>(pinnedOutputs);
+        for (int i = 0; i < presentNames.length; i++) pinned.put(presentNames[i], present[i]);
+        try {
+          result = session.run(in, Set.of(), pinned);
+          pinKvVerified = true;
+        } catch (OrtException e) {
+          for (OnnxTensor x : present) x.close();
+          if (pinKvVerified) throw e;
+          LOG.warn("Model {}: preallocated cache outputs refused by ONNX Runtime ({}); using its own allocations",
+              config.id(), e.getMessage());
+          pinKv = false;
+          present = null;
+          result = session.run(in, presentSet, pinnedOutputs);
+        }
+      } else {
+        result = session.run(in, presentSet, pinnedOutputs);
+      }
+      if (present == null) {
+        present = new OnnxTensor[presentNames.length];
+        for (int i = 0; i < presentNames.length; i++) {
+          present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+        }
+      }
       batch.advance(present);
       pinnedLogitsBuffer.get(0, logitsOut, 0, b * vocab);
     } finally {
@@ -353,6 +382,14 @@ public final class OnnxDecoder implements AutoCloseable {
     fb.get(out);
     return out;
   }
+
+  /** A tensor over the first elements of a direct buffer: no copy, ONNX Runtime reads and writes it in place. */
+  OnnxTensor view(FloatBuffer direct, int elements, long[] shape) throws OrtException {
+    return OnnxTensor.createTensor(env, direct.slice(0, elements), shape);
+  }
+
+  /** Tests: whether decode steps write the cache into preallocated buffers. */
+  boolean pinsCache() { return pinKv && pinKvVerified; }
 
   OnnxTensor tensor(float[] data, long[] shape) throws OrtException {
     FloatBuffer fb = ByteBuffer.allocateDirect(data.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();

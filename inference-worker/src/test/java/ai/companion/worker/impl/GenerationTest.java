@@ -62,6 +62,8 @@ class GenerationTest {
     assertTrue(s.text().startsWith(Fixtures.STORIES_TEXT + ".\nLily's mom said"), s.text());
     assertTrue(s.text().endsWith("Lily didn't want to help her mom, so she"), s.text());
     assertTrue(s.events.size() > 100, "streamed token by token: " + s.events.size() + " events");
+    // decode steps wrote the cache into the batch's preallocated buffers
+    assertTrue(model.decoder().pinsCache());
   }
 
   @Test void continuationAfterPromptEqualsFullRecomputation() throws Exception {
