@@ -98,6 +98,10 @@ class GatewayValidationTest {
         Arguments.of(c, "{\"model\":\"m\",\"prompt\":\"x\",\"stream_options\":{\"include_usage\":true}}", 400,
             "stream_options", "invalid_value"),
         Arguments.of(c, "{\"model\":\"m\",\"prompt\":\"x\",\"echo\":true}", 400, "echo", "unsupported_parameter"),
+        Arguments.of(c, "{\"model\":\"m\",\"prompt\":\"x\",\"companion\":{\"latency\":\"soon\"}}", 400,
+            "companion.latency", "invalid_value"),
+        Arguments.of(c, "{\"model\":\"m\",\"prompt\":\"x\",\"companion\":\"batch\"}", 400, "companion",
+            "invalid_type"),
         Arguments.of(chat, "{\"model\":\"m\"}", 400, "messages", "missing_required_parameter"),
         Arguments.of(chat, "{\"model\":\"m\",\"messages\":\"hi\"}", 400, "messages", "invalid_type"),
         Arguments.of(chat, "{\"model\":\"m\",\"messages\":[]}", 400, "messages", "empty_array"),
@@ -171,6 +175,7 @@ class GatewayValidationTest {
     return Stream.of(
         Arguments.of("/v1/completions", "{\"model\":\"auto\",\"prompt\":\"\",\"temperature\":0,\"max_tokens\":60,"
             + "\"some_future_field\":{\"x\":1},\"stop\":\"\\n\",\"frequency_penalty\":0,\"user\":\"u1\"}"),
+        Arguments.of("/v1/completions", "{\"model\":\"auto\",\"prompt\":\"x\",\"companion\":{\"latency\":\"batch\"}}"),
         Arguments.of("/v1/completions", "{\"model\":\"m\",\"prompt\":[\"one\"],\"stream\":true,"
             + "\"stream_options\":{\"include_usage\":true},\"top_p\":1,\"top_k\":0,\"seed\":7,\"max_tokens\":60.0}"),
         Arguments.of("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"be"

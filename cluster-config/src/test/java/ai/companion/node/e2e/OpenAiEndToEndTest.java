@@ -427,6 +427,19 @@ class OpenAiEndToEndTest {
         })));
   }
 
+  @Test
+  void latencyClassReachesTheRouter(VertxTestContext ctx) {
+    post("/v1/completions", greedy("auto").put("max_tokens", 3)
+            .put("companion", new JsonObject().put("latency", "batch")))
+        .onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+          assertEquals(200, resp.statusCode(), resp::bodyAsString);
+          JsonObject route = resp.bodyAsJsonObject().getJsonObject("companion").getJsonObject("route");
+          assertTrue(route.getJsonArray("reasons").stream().anyMatch(r -> String.valueOf(r).contains("latency batch")),
+              route::encode);
+          ctx.completeNow();
+        })));
+  }
+
   // ---- helpers
 
   private static JsonObject greedy(String model) {

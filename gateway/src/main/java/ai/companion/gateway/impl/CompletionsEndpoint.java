@@ -42,6 +42,11 @@ public final class CompletionsEndpoint {
     OpenAiRequests.Generation g = chat ? OpenAiRequests.chat(ctx.body().buffer(), id)
         : OpenAiRequests.completion(ctx.body().buffer(), id);
     ai.companion.gateway.security.GatewaySecurity.tagTenant(ctx, g.request());
+    var principal = ai.companion.gateway.security.GatewaySecurity.principal(ctx);
+    // the routing policy's per-key latency default reads this (a hash prefix, never the key)
+    if (principal != ai.companion.gateway.security.GatewaySecurity.ANONYMOUS) {
+      g.request().hints().put("apiKeyId", principal.keyId());
+    }
     LOG.debug("Request {} model {} stream {}", id, g.request().model(), g.stream());
     GenerationCall call = new GenerationCall(vertx, options, g.request());
     Answer answer = g.stream() ? new StreamAnswer(ctx, id, chat, g.includeUsage(), call)

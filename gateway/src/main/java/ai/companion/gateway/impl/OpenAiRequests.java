@@ -82,7 +82,7 @@ public final class OpenAiRequests {
     boolean stream = bool(j, "stream", false);
     boolean usage = streamUsage(j, stream);
     return new Generation(new GenerationRequest(requestId, model, prompt, null, params,
-        Addresses.streamAddress(requestId), List.of(), new JsonObject().put("endpoint", "completions")),
+        Addresses.streamAddress(requestId), List.of(), companionHints(j).put("endpoint", "completions")),
         stream, usage);
   }
 
@@ -120,7 +120,7 @@ public final class OpenAiRequests {
     boolean stream = bool(j, "stream", false);
     boolean usage = streamUsage(j, stream);
     return new Generation(new GenerationRequest(requestId, model, null, messages, params,
-        Addresses.streamAddress(requestId), List.of(), new JsonObject().put("endpoint", "chat")),
+        Addresses.streamAddress(requestId), List.of(), companionHints(j).put("endpoint", "chat")),
         stream, usage);
   }
 
@@ -166,6 +166,26 @@ public final class OpenAiRequests {
   }
 
   // ---- shared pieces
+
+  /**
+   * The project's own request extension, {@code "companion": {"latency": "interactive" | "batch"}}: the latency
+   * class the routing policy reads (absent: the key's default, else the policy's).
+   */
+  static JsonObject companionHints(JsonObject j) {
+    JsonObject hints = new JsonObject();
+    Object c = j.getValue("companion");
+    if (c == null) return hints;
+    if (!(c instanceof JsonObject o)) throw wrongType("companion", "an object", c);
+    Object latency = o.getValue("latency");
+    if (latency != null) {
+      if (!"interactive".equals(latency) && !"batch".equals(latency)) {
+        throw ApiException.invalid("invalid_value", "companion.latency",
+            "Invalid value for 'companion.latency': expected \"interactive\" or \"batch\", got " + latency);
+      }
+      hints.put("latency", latency);
+    }
+    return hints;
+  }
 
   /** The body as a JSON object, or a 400 saying what is wrong with it. */
   static JsonObject object(Buffer body) {
