@@ -94,12 +94,15 @@ public final class GraphExtractor {
     Map<String, Entity> entities = new LinkedHashMap<>();
     Map<String, Relation> relations = new LinkedHashMap<>();
     for (String para : chunkText.split("\\n\\n")) {
-      for (String sentence : Sentences.split(para)) {
-        List<Tok> toks = tokens(sentence);
-        List<Span> spans = spans(toks);
-        if (!known.isEmpty()) spans = withKnown(toks, spans, known);
-        for (Span s : spans) entities.putIfAbsent(s.entity().key(), s.entity());
-        relate(sentence, toks, spans, relations);
+      for (String whole : Sentences.split(para)) {
+        // table cells ("a | b | c") are separate statements: no relation spans a cell border
+        for (String sentence : whole.split("\\s\\|\\s")) {
+          List<Tok> toks = tokens(sentence);
+          List<Span> spans = spans(toks);
+          if (!known.isEmpty()) spans = withKnown(toks, spans, known);
+          for (Span s : spans) entities.putIfAbsent(s.entity().key(), s.entity());
+          relate(sentence, toks, spans, relations);
+        }
       }
     }
     return new Extraction(List.copyOf(entities.values()), List.copyOf(relations.values()));
@@ -168,7 +171,7 @@ public final class GraphExtractor {
       }
       if (ARTICLES.contains(t.lower())) {
         int j = i + 1;
-        while (j < toks.size() && j - i <= 3 && toks.get(j).plainWord() && !STOP.contains(toks.get(j).lower())
+        while (j < toks.size() && j - i <= 4 && toks.get(j).plainWord() && !STOP.contains(toks.get(j).lower())
             && !(j > i + 1 && verbLike(toks.get(j).lower()))) j++;
         if (j > i + 1 && toks.get(j - 1).text().length() >= 3) {
           List<Tok> np = toks.subList(i + 1, j);
