@@ -196,7 +196,7 @@ public final class GenerationCall {
           GenerationRequest routed = req.withModel(route.model());
           Future<Strategies.Prepared> prepared = pinned != null
               ? Future.succeededFuture(new Strategies.Prepared(routed, List.of(), List.of()))
-              : strategies.prepare(routed, route, decision.getJsonObject("plan"));
+              : strategies.prepare(routed, route, decision.getJsonObject("plan"), () -> finished);
           return prepared.recover(err -> Future.failedFuture(new Stage("strategy", err))).compose(p -> {
             if (!p.notes().isEmpty()) {
               List<String> reasons = new ArrayList<>(route.reasons());

@@ -58,14 +58,19 @@ final class Strategies {
     this.options = options;
   }
 
-  Future<Prepared> prepare(GenerationRequest req, RouteDecision route, JsonObject plan) {
+  /**
+   * The request to run for this decision. {@code cancelled} is asked between map steps: a client that left
+   * stops the remaining ones.
+   */
+  Future<Prepared> prepare(GenerationRequest req, RouteDecision route, JsonObject plan,
+                           java.util.function.BooleanSupplier cancelled) {
     String strategy = route.strategy() == null ? "direct" : route.strategy();
     if (plan == null) plan = new JsonObject();
     switch (strategy) {
       case "knowledge":
         return Future.succeededFuture(knowledge(req, plan));
       case "chunked":
-        return chunked(req, plan);
+        return chunked(req, plan, cancelled);
       default:
         return Future.succeededFuture(new Prepared(req, List.of(), List.of()));
     }
@@ -105,7 +110,7 @@ final class Strategies {
     return copy(req, "Context:\n" + ctx + "\n" + req.prompt(), null, req.params());
   }
 
-  private Future<Prepared> chunked(GenerationRequest req, JsonObject plan) {
+  private Future<Prepared> chunked(GenerationRequest req, JsonObject plan, java.util.function.BooleanSupplier cancelled) {
     int chunkChars = Math.max(16, plan.getInteger("chunkChars", 1000));
     int overlap = Math.max(0, Math.min(chunkChars / 2, plan.getInteger("overlapChars", chunkChars / 10)));
     int summaryTokens = Math.max(8, Math.min(MAX_SUMMARY_TOKENS, plan.getInteger("answerTokens", MAX_SUMMARY_TOKENS)));
@@ -124,10 +129,15 @@ final class Strategies {
     Future<List<String>> summaries = Future.succeededFuture(new ArrayList<>());
     for (int i = 0; i < chunks.size(); i++) {
       int n = i;
-      summaries = summaries.compose(list -> map(req, n, chunks.get(n), mapParams).map(s -> {
-        list.add(s);
-        return list;
-      }));
+      summaries = summaries.compose(list -> {
+        if (cancelled.getAsBoolean()) {
+          return Future.failedFuture(ErrorCode.INTERNAL.exception("cancelled before map step " + n));
+        }
+        return map(req, n, chunks.get(n), mapParams).map(s -> {
+          list.add(s);
+          return list;
+        });
+      });
     }
     return summaries.map(list -> {
       StringBuilder joined = new StringBuilder();
