@@ -25,6 +25,8 @@ public class FeatureRecognizer implements IntentRecognizer {
   /** Characters of the query embedded for the domain (MiniLM reads 256 word pieces at most anyway). */
   static final int EMBED_CHARS = 1000;
   static final double QUESTION_THRESHOLD = 0.5;
+  /** Characters read for the language: plenty for script and function words, cheap for long documents. */
+  static final int LANGUAGE_CHARS = 1000;
   static final double HIT_THRESHOLD = 0.5;
 
   @Override
@@ -57,7 +59,7 @@ public class FeatureRecognizer implements IntentRecognizer {
       DomainProfile p = profiles.get(m.id());
       if (p != null && p.charsPerToken() > 0) byModel.put(m.id(), TextFeatures.tokensAt(text, p.charsPerToken()));
     }
-    LanguageDetector.Result lang = LanguageDetector.detect(text.length() > 2000 ? text.substring(0, 2000) : text);
+    LanguageDetector.Result lang = LanguageDetector.detect(truncate(text, LANGUAGE_CHARS));
 
     Map<String, Double> domain = new HashMap<>();
     String source = "none";
@@ -69,7 +71,7 @@ public class FeatureRecognizer implements IntentRecognizer {
       if (!domain.isEmpty()) source = "embedding";
     }
     if (domain.isEmpty() && !profiles.isEmpty()) {
-      float[] lex = LexicalVector.of(input.query());
+      float[] lex = LexicalVector.of(truncate(input.query(), EMBED_CHARS));
       for (ModelInfo m : models) {
         DomainProfile p = profiles.get(m.id());
         if (p != null && p.lexical() != null) domain.put(m.id(), LexicalVector.dot(lex, p.lexical()));

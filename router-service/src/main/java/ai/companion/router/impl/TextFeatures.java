@@ -8,6 +8,13 @@ public final class TextFeatures {
 
   private TextFeatures() {}
 
+  static final int ESTIMATE_PREFIX = 4000;
+  static final int HEAD_CHARS = 400;
+
+  static String head(String s) {
+    return s.length() <= HEAD_CHARS ? s : s.substring(0, HEAD_CHARS);
+  }
+
   /** Characters per token of a typical 32k-vocabulary sub-word tokenizer on English prose. */
   public static final double GENERIC_CHARS_PER_TOKEN = 4.0;
 
@@ -31,6 +38,10 @@ public final class TextFeatures {
    * one, and every punctuation mark one.
    */
   public static int estimateTokens(String text) {
+    // beyond a few thousand characters the rate is steady: count a prefix and scale
+    if (text.length() > ESTIMATE_PREFIX) {
+      return (int) Math.ceil(estimateTokens(text.substring(0, ESTIMATE_PREFIX)) * (text.length() / (double) ESTIMATE_PREFIX));
+    }
     int tokens = 0;
     int word = 0;
     for (int i = 0; i < text.length(); ) {
@@ -66,7 +77,8 @@ public final class TextFeatures {
   public static double questionScore(String query) {
     String q = query.strip();
     if (q.isEmpty()) return 0;
-    String[] words = words(q);
+    // the shape of a question is in its first words; a long document need not be split whole
+    String[] words = words(head(q));
     if (words.length == 0) return 0;
     double s = 0;
     if (q.endsWith("?") || q.startsWith("¿")) s += 0.45;
@@ -74,7 +86,7 @@ public final class TextFeatures {
     if (WH.contains(first)) s += 0.45;
     else if (AUX.contains(first)) s += 0.3;
     else if (ASK_VERBS.contains(first)) s += 0.55;
-    String lower = q.toLowerCase(Locale.ROOT);
+    String lower = head(q).toLowerCase(Locale.ROOT);
     if (lower.contains("how do i") || lower.contains("how to ") || lower.contains("what is")
         || lower.contains("what are") || lower.contains("difference between")) s += 0.15;
     if (CREATIVE.contains(first)) s -= 0.4;
@@ -89,7 +101,7 @@ public final class TextFeatures {
 
   /** The question's shape: its wh-word, {@code yesno}, {@code ask} (explain, define ...), or {@code other}. */
   public static String shape(String query) {
-    String[] words = words(query.strip());
+    String[] words = words(head(query.strip()));
     if (words.length == 0) return "empty";
     String first = words[0];
     if (WH.contains(first)) return first;

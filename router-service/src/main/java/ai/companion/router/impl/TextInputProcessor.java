@@ -47,6 +47,19 @@ public class TextInputProcessor implements InputProcessor {
 
   static String clean(String s) {
     String n = Normalizer.isNormalized(s, Normalizer.Form.NFC) ? s : Normalizer.normalize(s, Normalizer.Form.NFC);
-    return n.replaceAll("\\s+", " ").strip();
+    // collapse white space runs in one pass (a regex costs more on long documents)
+    StringBuilder b = new StringBuilder(n.length());
+    boolean space = false;
+    for (int i = 0; i < n.length(); i++) {
+      char c = n.charAt(i);
+      if (Character.isWhitespace(c)) {
+        space = b.length() > 0;
+      } else {
+        if (space) b.append(' ');
+        space = false;
+        b.append(c);
+      }
+    }
+    return b.toString();
   }
 }
