@@ -320,6 +320,33 @@ class GenerationCallTest {
         }));
   }
 
+  /** Reasons are free text (policy rule names, model descriptions): the header stays a valid one. */
+  @Test
+  void routeHeaderSurvivesAnyReasonText(Vertx vertx, VertxTestContext ctx) {
+    consumers.add(vertx.eventBus().<JsonObject>consumer(Addresses.ROUTER_ROUTE, msg -> msg.reply(new RouteDecision("m",
+        "w1", "n\u00f6de", "direct", List.of("regel \u00bbgr\u00f6\u00dfer\u00ab \u2192 m\r\nX-Evil: 1", "\u6a21\u578b"))
+        .toJson())));
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      send(vertx, req.streamAddress(), StreamEvent.done(req.requestId(), 0, "ok", List.of(1), "stop", 1, 1, "w1"));
+    });
+    GatewayVerticle gateway = new GatewayVerticle();
+    register(vertx)
+        .compose(v -> vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(new GatewayOptions()
+            .setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0).toJson())))
+        .compose(dep -> io.vertx.ext.web.client.WebClient.create(vertx).post(gateway.actualPort(), "127.0.0.1",
+            "/v1/completions").sendJsonObject(new JsonObject().put("model", "m").put("prompt", "hi")))
+        .onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+          assertEquals(200, resp.statusCode(), resp.bodyAsString());
+          String header = resp.getHeader("x-companion-route");
+          assertTrue(header.chars().allMatch(ch -> ch >= 0x20 && ch < 0x7f), header);
+          assertNull(resp.getHeader("X-Evil"));
+          JsonObject route = resp.bodyAsJsonObject().getJsonObject("companion").getJsonObject("route");
+          assertEquals("\u6a21\u578b", route.getJsonArray("reasons").getString(1), "the JSON keeps the text as it is");
+          ctx.completeNow();
+        })));
+  }
+
   // ---- scripted peers
 
   private Future<Void> register(Vertx vertx) {

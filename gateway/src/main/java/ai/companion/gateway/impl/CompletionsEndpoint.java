@@ -110,7 +110,7 @@ public final class CompletionsEndpoint {
           : OpenAiResponses.completion(id, created, route.model(), text.toString(), finishReason, usage);
       body.put("companion", OpenAiResponses.companion(route, failovers));
       resp.putHeader(HttpHeaders.CONTENT_TYPE, "application/json")
-          .putHeader(OpenAiResponses.ROUTE_HEADER, route.headerValue()).end(body.encode());
+          .putHeader(OpenAiResponses.ROUTE_HEADER, OpenAiResponses.headerValue(route)).end(body.encode());
     }
 
     @Override
@@ -137,7 +137,7 @@ public final class CompletionsEndpoint {
       if (resp.closed()) return;
       resp.setChunked(true).putHeader(HttpHeaders.CONTENT_TYPE, Sse.CONTENT_TYPE)
           .putHeader(HttpHeaders.CACHE_CONTROL, "no-cache").putHeader("x-accel-buffering", "no")
-          .putHeader(OpenAiResponses.ROUTE_HEADER, route.headerValue());
+          .putHeader(OpenAiResponses.ROUTE_HEADER, OpenAiResponses.headerValue(route));
       resp.drainHandler(v -> call.resume());
       // the first chunk: chat's role delta, or an empty text; either carries the route
       JsonObject first = chat

@@ -48,7 +48,7 @@ public final class EmbeddingsEndpoint {
               .put("usage", new JsonObject().put("prompt_tokens", tokens).put("total_tokens", tokens))
               .put("companion", OpenAiResponses.companion(route, null));
           ctx.response().putHeader(HttpHeaders.CONTENT_TYPE, "application/json")
-              .putHeader(OpenAiResponses.ROUTE_HEADER, route.headerValue()).end(out.encode());
+              .putHeader(OpenAiResponses.ROUTE_HEADER, OpenAiResponses.headerValue(route)).end(out.encode());
         });
   }
 

@@ -11,6 +11,21 @@ public final class OpenAiResponses {
 
   public static final String ROUTE_HEADER = "x-companion-route";
 
+  /**
+   * {@link RouteDecision#headerValue()} as printable ASCII: accents are dropped, other characters become '?'
+   * (the JSON {@code companion.route} keeps the text as it is).
+   */
+  public static String headerValue(RouteDecision route) {
+    String v = java.text.Normalizer.normalize(route.headerValue(), java.text.Normalizer.Form.NFD)
+        .replaceAll("\\p{M}+", "");
+    StringBuilder out = new StringBuilder(v.length());
+    for (int i = 0; i < v.length(); i++) {
+      char c = v.charAt(i);
+      out.append(c >= 0x20 && c < 0x7f ? c : '?');
+    }
+    return out.toString();
+  }
+
   public static JsonObject companion(RouteDecision route, List<String> failovers) {
     JsonObject c = new JsonObject().put("route", route.toJson());
     if (failovers != null && !failovers.isEmpty()) c.put("failovers", new JsonArray(List.copyOf(failovers)));
