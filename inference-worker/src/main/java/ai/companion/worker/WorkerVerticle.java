@@ -6,15 +6,20 @@ import ai.companion.api.ErrorCode;
 import ai.companion.api.GenerationRequest;
 import ai.companion.api.ModelInfo;
 import ai.companion.api.ModelPaths;
+import ai.companion.api.StreamEvent;
 import ai.companion.api.WorkerInfo;
 import ai.companion.worker.impl.DecodeScheduler;
 import ai.companion.worker.impl.LoadedModel;
 import ai.companion.worker.impl.OnnxDecoder;
+import ai.companion.worker.impl.StreamCredit;
 import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.shareddata.AsyncMap;
 import java.io.IOException;
@@ -37,6 +42,8 @@ import org.slf4j.LoggerFactory;
  * CONTEXT_LENGTH_EXCEEDED, INVALID_REQUEST, OVERLOADED). After the reply, {@link ai.companion.api.StreamEvent}s go
  * to the request's stream address, ending with one DONE (finishReason {@code stop}, {@code length}, or
  * {@code cancelled} after a cancel) or ERROR. {@link Addresses#WORKER_CANCEL} stops a request at its next token.
+ * Every 8th event is sent as a request: a consumer that answers it once delivered gets flow control (its stream
+ * parks while it is 4 answers behind, see {@link StreamCredit}); a stream whose consumer is gone is stopped.
  *
  * <p>A broken model folder is logged and skipped: a node starts with whatever loads.
  */
@@ -196,8 +203,9 @@ public class WorkerVerticle extends VerticleBase {
       }
       try {
         // queued and answered in this one event-loop task: events reach the context only after the reply
+        StreamCredit credit = new StreamCredit();
         model.start(prepared, workerId,
-            e -> context.runOnContext(v -> vertx.eventBus().send(address, e.toJson())));
+            e -> context.runOnContext(v -> sendEvent(address, e, credit, model)), credit);
       } catch (RuntimeException e) {
         fail(msg, e);
         return;
@@ -208,6 +216,35 @@ public class WorkerVerticle extends VerticleBase {
           .put("promptTokens", prepared.promptTokens()));
     });
   }
+
+  /**
+   * Sends one stream event. Every {@link StreamCredit#CHECKPOINT_EVERY}th one is a request: the consumer answers
+   * once it delivered it (flow control), and a stream nobody listens to any more (no handlers) is cancelled.
+   */
+  private void sendEvent(String address, StreamEvent e, StreamCredit credit, LoadedModel model) {
+    JsonObject json = e.toJson();
+    if (e.terminal() || !StreamCredit.checkpoint(e.seq())) {
+      vertx.eventBus().send(address, json);
+      return;
+    }
+    credit.sent();
+    vertx.eventBus().request(address, json, CHECKPOINT_DELIVERY).onComplete(ar -> {
+      if (ar.succeeded()) {
+        credit.answered();
+        return;
+      }
+      credit.returned();
+      if (ar.cause() instanceof ReplyException re && re.failureType() == ReplyFailure.NO_HANDLERS) {
+        LOG.debug("Request {}: nobody listens on its stream any more; stopping it", e.requestId());
+        model.cancel(e.requestId());
+      }
+    });
+  }
+
+  private static final DeliveryOptions CHECKPOINT_DELIVERY = new DeliveryOptions().setSendTimeout(30_000);
+
+  /** Tests: the models this worker serves. */
+  Map<String, LoadedModel> models() { return models; }
 
   private void onCancel(Message<JsonObject> msg) {
     String requestId = msg.body() == null ? null : msg.body().getString("requestId");

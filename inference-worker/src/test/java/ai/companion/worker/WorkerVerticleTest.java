@@ -39,6 +39,7 @@ class WorkerVerticleTest {
 
   @TempDir static Path dataDir;
   static String deploymentId;
+  static WorkerVerticle worker;
 
   @BeforeAll static void deploy(Vertx vertx, VertxTestContext ctx) throws Exception {
     Path modelsDir = dataDir.resolve("models");
@@ -48,7 +49,8 @@ class WorkerVerticleTest {
     Files.writeString(broken.resolve("config.json"), "{ not json");
     JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "test-node")
         .put("workerId", WORKER).put("statusIntervalMs", 200);
-    vertx.deployVerticle(new WorkerVerticle(), new DeploymentOptions().setConfig(config))
+    worker = new WorkerVerticle();
+    vertx.deployVerticle(worker, new DeploymentOptions().setConfig(config))
         .onComplete(ctx.succeeding(id -> {
           deploymentId = id;
           ctx.completeNow();
@@ -172,6 +174,90 @@ class WorkerVerticleTest {
           assertTrue(t.getMessage().contains("cancelled"), t.getMessage());
           ctx.completeNow();
         })));
+  }
+
+  @Test void slowConsumerParksItsStreamUntilItCatchesUp(Vertx vertx, VertxTestContext ctx) throws Exception {
+    ai.companion.worker.impl.LoadedModel model = worker.models().get(Fixtures.STORIES);
+    String requestId = UUID.randomUUID().toString();
+    String address = Addresses.streamAddress(requestId);
+    List<StreamEvent> events = new ArrayList<>();
+    MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address);
+    consumer.handler(m -> {
+      StreamEvent e = StreamEvent.fromJson(m.body());
+      events.add(e);
+      if (m.replyAddress() != null) m.reply(new JsonObject().put("seq", e.seq()));   // delivered: credit back
+      if (e.seq() == 12) {
+        consumer.pause();      // the client stops reading
+        long[] before = new long[1];
+        // wait until the worker has parked the stream, check it stopped generating, then read again
+        long deadline = System.currentTimeMillis() + 20_000;
+        vertx.setPeriodic(20, t -> {
+          if (model.scheduler().parked() == 1) {
+            vertx.cancelTimer(t);
+            before[0] = model.scheduler().tokensGenerated();
+            vertx.setTimer(300, t2 -> ctx.verify(() -> {
+              assertEquals(1, model.scheduler().parked());
+              assertEquals(before[0], model.scheduler().tokensGenerated());
+              consumer.resume();
+            }));
+          } else if (System.currentTimeMillis() > deadline) {
+            vertx.cancelTimer(t);
+            ctx.failNow("the stream was never parked");
+          }
+        });
+      }
+      if (e.terminal()) {
+        ctx.verify(() -> {
+          assertEquals("length", e.finishReason());
+          assertEquals(200, e.completionTokens());
+          StringBuilder text = new StringBuilder();
+          events.forEach(x -> text.append(x.text()));
+          assertTrue(text.toString().startsWith(Fixtures.STORIES_TEXT + ".\nLily's mom said"), text.toString());
+          assertTrue(text.toString().endsWith("Lily didn't want to help her mom, so she"), text.toString());
+          for (int i = 0; i < events.size(); i++) assertEquals(i, events.get(i).seq());
+          assertEquals(0, model.scheduler().parked());
+        });
+        consumer.unregister();
+        ctx.completeNow();
+      }
+    });
+    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+        SamplingParams.GREEDY.withMaxTokens(200), address, List.of(), null);
+    consumer.completion()
+        .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(WORKER), req.toJson()))
+        .onFailure(ctx::failNow);
+  }
+
+  @Test void streamWithNobodyListeningIsStopped(Vertx vertx, VertxTestContext ctx) {
+    ai.companion.worker.impl.LoadedModel model = worker.models().get(Fixtures.STORIES);
+    String requestId = UUID.randomUUID().toString();
+    String address = Addresses.streamAddress(requestId);
+    MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address);
+    long before = model.scheduler().tokensGenerated();
+    consumer.handler(m -> {
+      // the client vanished without a cancel: its stream consumer is simply gone
+      consumer.unregister();
+    });
+    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+        SamplingParams.GREEDY.withMaxTokens(500), address, List.of(), null);
+    consumer.completion()
+        .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(WORKER), req.toJson()))
+        .onComplete(ctx.succeeding(reply -> {
+          long deadline = System.currentTimeMillis() + 20_000;
+          vertx.setPeriodic(20, t -> {
+            if (model.scheduler().active() == 0) {
+              vertx.cancelTimer(t);
+              ctx.verify(() -> {
+                long made = model.scheduler().tokensGenerated() - before;
+                assertTrue(made < 500, "generated " + made + " tokens for nobody");
+              });
+              ctx.completeNow();
+            } else if (System.currentTimeMillis() > deadline) {
+              vertx.cancelTimer(t);
+              ctx.failNow("the stream kept running");
+            }
+          });
+        }));
   }
 
   @Test void registersInTheSharedMapAndPublishesStatus(Vertx vertx, VertxTestContext ctx) {

@@ -94,6 +94,15 @@ public final class DecodeBatch implements AutoCloseable {
    * owner closes them; a cache adopted whole is released first, so closing it then does nothing).
    */
   public void rebuild(List<Sequence> next) throws OrtException {
+    rebuild(next, List.of());
+  }
+
+  /**
+   * As {@link #rebuild(List)}, and members in {@code park} leave the batch with their rows copied into a cache of
+   * their own ({@link Sequence#parked}), to join again later.
+   */
+  public void rebuild(List<Sequence> next, List<Sequence> park) throws OrtException {
+    if (!park.isEmpty()) extract(park);
     if (next.isEmpty()) {
       closePast();
       members = new ArrayList<>();
@@ -159,6 +168,32 @@ public final class DecodeBatch implements AutoCloseable {
     past = fresh;
     pastLength = t;
     members = new ArrayList<>(next);
+  }
+
+  private void extract(List<Sequence> park) throws OrtException {
+    java.util.Map<Sequence, Integer> rows = new java.util.IdentityHashMap<>();
+    for (int r = 0; r < members.size(); r++) rows.put(members.get(r), r);
+    OnnxTensor[][] out = new OnnxTensor[park.size()][tensors];
+    try {
+      for (int i = 0; i < tensors; i++) {
+        float[] data = OnnxDecoder.read(past[i]);
+        for (int k = 0; k < park.size(); k++) {
+          Sequence s = park.get(k);
+          int row = rows.get(s);
+          int p = s.cached();
+          float[] dst = new float[kvHeads * p * headDim];
+          for (int h = 0; h < kvHeads; h++) {
+            int from = ((row * kvHeads + h) * pastLength + (pastLength - p)) * headDim;
+            System.arraycopy(data, from, dst, h * p * headDim, p * headDim);
+          }
+          out[k][i] = decoder.tensor(dst, new long[] {1, kvHeads, p, headDim});
+        }
+      }
+    } catch (OrtException | RuntimeException e) {
+      for (OnnxTensor[] o : out) for (OnnxTensor x : o) if (x != null) x.close();
+      throw e;
+    }
+    for (int k = 0; k < park.size(); k++) park.get(k).parked(new KvCache(out[k], park.get(k).cached(), 1));
   }
 
   /** True when {@code next} is exactly every row of one group cache, in row order. */

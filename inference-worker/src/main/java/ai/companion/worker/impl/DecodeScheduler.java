@@ -36,6 +36,7 @@ public final class DecodeScheduler implements AutoCloseable {
   private final Thread thread;
   private volatile boolean closed;
   private volatile int activeCount;
+  private volatile int parkedCount;
   private volatile long outstandingTokens;
   private volatile int peakBatch;
   private volatile int peakPrefillGroup;
@@ -47,6 +48,7 @@ public final class DecodeScheduler implements AutoCloseable {
   private float[] logits;
   private final List<KvCache> groupCaches = new ArrayList<>();
   private final List<Sequence> pending = new ArrayList<>();   // prefilled (first token out), not yet in the batch
+  private final List<Sequence> parked = new ArrayList<>();    // consumer behind: cache set aside, out of the batch
   private int stepsSinceRebuild;
   private static final int JOIN_EVERY_STEPS = 4;
   private long reservedKv;
@@ -85,7 +87,15 @@ public final class DecodeScheduler implements AutoCloseable {
     return true;
   }
 
+  /** Any thread: look again (a parked stream's consumer answered). */
+  public void wake() {
+    incoming.add(WAKE);
+  }
+
   public int active() { return activeCount; }
+
+  /** Streams parked because their consumers are behind. */
+  public int parked() { return parkedCount; }
 
   public int queued() { return Math.max(0, waitingCount.get()); }
 
@@ -97,6 +107,7 @@ public final class DecodeScheduler implements AutoCloseable {
   private void loop() {
     while (!closed) {
       try {
+        // parked streams wait for a wake (their consumer answered), which arrives through the queue
         boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty();
         Object in = idle ? incoming.poll(1, TimeUnit.SECONDS) : incoming.poll();
         while (in != null) {
@@ -105,18 +116,23 @@ public final class DecodeScheduler implements AutoCloseable {
         }
         dropCancelled();
         admitAndPrefill();
-        int live = liveMembers();
-        int dead = batch.size() - live;
+        unpark();
+        List<Sequence> park = new ArrayList<>();
+        for (Sequence s : batch.members()) if (!s.finished() && s.blocked()) park.add(s);
+        int live = liveMembers() - park.size();
+        int dead = batch.size() - liveMembers();
         // a rebuild copies the whole cache: join newcomers in bunches, and drop finished rows only when they
         // are a good share of the batch (until then they ride along, masked from nobody, their output unused)
         boolean join = !pending.isEmpty()
             && (live == 0 || stepsSinceRebuild >= JOIN_EVERY_STEPS || pending.size() * 8 >= live);
         boolean compact = dead > 0 && (live == 0 || dead * 4 >= batch.size());
-        if (join || compact) {
+        if (join || compact || !park.isEmpty()) {
           List<Sequence> next = new ArrayList<>();
-          for (Sequence s : batch.members()) if (!s.finished()) next.add(s);
+          for (Sequence s : batch.members()) if (!s.finished() && !park.contains(s)) next.add(s);
           if (join) for (Sequence s : pending) if (!s.finished()) next.add(s);
-          batch.rebuild(next);
+          batch.rebuild(next, park);
+          if (!park.isEmpty()) LOG.debug("Parked {} stream(s) whose consumers are behind", park.size());
+          parked.addAll(park);
           if (join) {
             pending.clear();
             closeGroupCaches();
@@ -151,6 +167,18 @@ public final class DecodeScheduler implements AutoCloseable {
     shutdown();
   }
 
+  /** Parked streams whose consumers caught up join again with the next newcomers (their cache rows come along). */
+  private void unpark() {
+    for (Iterator<Sequence> it = parked.iterator(); it.hasNext(); ) {
+      Sequence s = it.next();
+      if (s.unblocked()) {
+        it.remove();
+        groupCaches.add(s.ownCache());      // closed once the rows are copied in
+        pending.add(s);
+      }
+    }
+  }
+
   private int liveMembers() {
     int n = 0;
     for (Sequence s : batch.members()) if (!s.finished()) n++;
@@ -181,6 +209,17 @@ public final class DecodeScheduler implements AutoCloseable {
         changed = true;
       }
     }
+    for (Iterator<Sequence> it = parked.iterator(); it.hasNext(); ) {
+      Sequence s = it.next();
+      if (s.cancelled()) {
+        KvCache c = s.ownCache();
+        s.finish("cancelled");
+        if (c != null) c.close();
+        forget(s);
+        it.remove();
+        changed = true;
+      }
+    }
     if (changed) {
       releaseFinished();
       updateLoad(true);
@@ -189,7 +228,7 @@ public final class DecodeScheduler implements AutoCloseable {
 
   private void admitAndPrefill() {
     List<Sequence> admitted = new ArrayList<>();
-    int live = liveMembers() + pending.size();
+    int live = liveMembers() + pending.size() + parked.size();
     while (!waiting.isEmpty()) {
       Sequence s = waiting.peek();
       int running = live + admitted.size();
@@ -285,10 +324,13 @@ public final class DecodeScheduler implements AutoCloseable {
     long out = 0;
     for (Sequence s : batch.members()) out += s.outstanding();
     for (Sequence s : pending) out += s.outstanding();
+    for (Sequence s : parked) out += s.outstanding();
     for (Sequence s : waiting) out += s.outstanding();
     outstandingTokens = out;
     int active = 0;
     for (Sequence s : pending) if (!s.finished()) active++;
+    active += parked.size();
+    parkedCount = parked.size();
     for (Sequence s : batch.members()) if (!s.finished()) active++;
     boolean changed = active != activeCount;
     activeCount = active;
@@ -313,6 +355,11 @@ public final class DecodeScheduler implements AutoCloseable {
     List<Sequence> all = new ArrayList<>(batch.members());
     all.addAll(pending);
     all.addAll(waiting);
+    for (Sequence s : parked) {
+      all.add(s);
+      if (s.ownCache() != null) groupCaches.add(s.ownCache());
+    }
+    parked.clear();
     Object in;
     while ((in = incoming.poll()) != null) if (in instanceof Sequence s) all.add(s);
     for (Sequence s : all) s.fail(ErrorCode.WORKER_LOST, "worker stopped");

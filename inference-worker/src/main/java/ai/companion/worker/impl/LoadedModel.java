@@ -121,6 +121,14 @@ public final class LoadedModel implements AutoCloseable {
    * @throws ai.companion.api.CompanionException OVERLOADED when the queue is full
    */
   public Sequence start(Prepared p, String workerId, EventSink sink) {
+    return start(p, workerId, sink, null);
+  }
+
+  /**
+   * As {@link #start(Prepared, String, EventSink)}, with flow control: the sink sends checkpoints and reports their
+   * answers to {@code credit}; too many unanswered ones park the sequence.
+   */
+  public Sequence start(Prepared p, String workerId, EventSink sink, StreamCredit credit) {
     SamplingParams params = p.request().params();
     long seed = params.seed() != null ? params.seed() : ThreadLocalRandom.current().nextLong();
     TextStreamer streamer = new TextStreamer(tokenizer::decode, p.context(), p.promptTokens() + p.maxCompletion() + 1,
@@ -129,7 +137,8 @@ public final class LoadedModel implements AutoCloseable {
     long reservation = kvPerToken * Math.min(config.contextLength(), p.promptTokens() + p.maxCompletion());
     Sequence s = new Sequence(p.request().requestId(), workerId, sink, p.context(), p.promptTokens(),
         p.maxCompletion(), config, new Sampler(params, seed), streamer, params.repetitionPenalty() != 1.0,
-        reservation);
+        reservation, credit);
+    if (credit != null) credit.onReturn(scheduler::wake);
     scheduler.submit(s);
     LOG.debug("Request {} queued on model {}: {} prompt tokens, {} resumed, up to {} completion tokens",
         s.requestId(), config.id(), p.promptTokens(), p.context().length - p.promptTokens(), p.maxCompletion());

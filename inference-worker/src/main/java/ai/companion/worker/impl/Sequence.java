@@ -22,6 +22,7 @@ public final class Sequence {
   private final TextStreamer streamer;
   private final boolean[] seen;         // tokens in the sequence, for the repetition penalty; null when none
   private final long kvReservation;
+  private final StreamCredit credit;     // null: no flow control (in-process callers)
 
   private int generated;                // completion tokens so far, resumed ones included
   private int cached;                   // tokens in the key/value cache
@@ -34,7 +35,9 @@ public final class Sequence {
   private String finishReason;
 
   Sequence(String requestId, String workerId, EventSink sink, int[] context, int promptTokens, int maxCompletion,
-           ModelConfig config, Sampler sampler, TextStreamer streamer, boolean useSeen, long kvReservation) {
+           ModelConfig config, Sampler sampler, TextStreamer streamer, boolean useSeen, long kvReservation,
+           StreamCredit credit) {
+    this.credit = credit;
     this.requestId = requestId;
     this.workerId = workerId;
     this.sink = sink;
@@ -75,6 +78,18 @@ public final class Sequence {
   public void cancel() { cancelled = true; }
 
   boolean cancelled() { return cancelled; }
+
+  /** The consumer is behind: too many checkpoints unanswered. */
+  boolean blocked() { return credit != null && credit.exhausted(); }
+
+  /** The consumer caught up enough to go on. */
+  boolean unblocked() { return credit == null || credit.refilled(); }
+
+  /** Parked: its cache rows moved into {@code cache} (row 0); the count of cached tokens stays. */
+  void parked(KvCache cache) {
+    ownCache = cache;
+    cacheRow = 0;
+  }
 
   /** Prefilled as row {@code row} of a group cache (the scheduler owns and closes the cache). */
   void prefilled(KvCache cache, int row) {
