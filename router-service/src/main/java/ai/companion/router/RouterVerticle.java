@@ -65,6 +65,16 @@ public class RouterVerticle extends VerticleBase {
   public static final double FINISH_WEIGHT = 0.3;
   public static final double RETRIEVAL_WEIGHT = 0.25;
   static final int MAX_REASONS = 8;
+  /**
+   * With several routers in a cluster a feedback message reaches any of them; this shared map (request id to
+   * the router that decided; ids only, no user data) lets the receiver hand it to the one that knows.
+   */
+  public static final String DECISION_OWNERS_MAP = "companion.router.decisions";
+  /** Each router's own feedback address: {@code companion.router.feedback.<routerId>}. */
+  public static final String FEEDBACK_PREFIX = Addresses.ROUTER_FEEDBACK + ".";
+  /** Published after a reward is durable, so that every router's bandit learns from every router's traffic. */
+  public static final String REWARD_ADDRESS = "companion.router.reward";
+  static final long OWNER_TTL_MS = 24 * 3600_000L;
   static final long PROFILE_REFRESH_MS = 2_000;
 
   private RouterOptions options;
@@ -80,6 +90,8 @@ public class RouterVerticle extends VerticleBase {
   private String stagesReason;
   private long profileTimer = -1;
   private List<WorkerInfo> lastLive = List.of();
+  private String routerId;
+  private AsyncMap<String, String> owners;
 
   @Override
   public Future<?> start() {
@@ -90,6 +102,7 @@ public class RouterVerticle extends VerticleBase {
     }
     workers = new WorkerView(options.getWorkerStaleMs());
     bandit = new ThompsonBandit(options.getBanditSeed());
+    routerId = options.getNodeName() + "-" + java.util.UUID.randomUUID().toString().substring(0, 8);
     // one thread: decisions and rewards are appended in the order they were made
     logWriter = vertx.createSharedWorkerExecutor("router-log-" + System.identityHashCode(this), 1);
     profiles = new DomainProfiles(vertx, options.routerDir(), new DomainProfiles.Settings(
@@ -108,6 +121,10 @@ public class RouterVerticle extends VerticleBase {
         .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP))
         .compose(map -> {
           registry = map;
+          return vertx.sharedData().<String, String>getAsyncMap(DECISION_OWNERS_MAP);
+        })
+        .compose(map -> {
+          owners = map;
           StageContext ctx = new Ctx(List.of(), null);
           return Future.all(inputStage.start(ctx), intentStage.start(ctx), policyStage.start(ctx));
         })
@@ -115,6 +132,8 @@ public class RouterVerticle extends VerticleBase {
             vertx.eventBus().<Object>consumer(Addresses.ROUTER_ROUTE, this::onRoute).completion(),
             vertx.eventBus().<Object>consumer(Addresses.ROUTER_MODELS, this::onModels).completion(),
             vertx.eventBus().<Object>consumer(Addresses.ROUTER_FEEDBACK, this::onFeedback).completion(),
+            vertx.eventBus().<Object>consumer(FEEDBACK_PREFIX + routerId, this::onFeedback).completion(),
+            vertx.eventBus().<Object>consumer(REWARD_ADDRESS, this::onPeerReward).completion(),
             vertx.eventBus().<Object>consumer(Addresses.WORKER_STATUS, this::onWorkerStatus).completion()))
         .onSuccess(v -> {
           profileTimer = vertx.setPeriodic(PROFILE_REFRESH_MS, t -> refreshProfiles());
@@ -235,9 +254,10 @@ public class RouterVerticle extends VerticleBase {
       source = "user";
     }
     DecisionLog.Decision d = log.find(requestId);
-    if (d == null) d = log.find(requestId.replaceFirst("\\.r\\d+$", ""));
+    String baseId = requestId.replaceFirst("\\.r\\d+$", "");
+    if (d == null) d = log.find(baseId);
     if (d == null) {
-      msg.fail(ErrorCode.NOT_FOUND.wire(), "No routing decision is known for request '" + requestId + "'");
+      forwardToOwner(msg, body, requestId, baseId);
       return;
     }
     DecisionLog.Decision decision = d;
@@ -254,12 +274,58 @@ public class RouterVerticle extends VerticleBase {
         return;
       }
       bandit.reward(decision.pattern(), decision.strategy(), r, weight);
+      vertx.eventBus().publish(REWARD_ADDRESS, new JsonObject().put("origin", routerId)
+          .put("requestId", decision.requestId()).put("pattern", decision.pattern())
+          .put("strategy", decision.strategy()).put("reward", r).put("weight", weight).put("source", source));
       double[] e = bandit.evidence(decision.pattern(), decision.strategy());
       msg.reply(new JsonObject().put("accepted", true).put("requestId", decision.requestId())
           .put("model", decision.model()).put("strategy", decision.strategy()).put("pattern", decision.pattern())
           .put("reward", r).put("weight", weight).put("source", source)
           .put("evidence", new JsonObject().put("successes", e[0]).put("failures", e[1])));
     });
+  }
+
+  /** Feedback for a decision another router made: hand it to that router (once), or say it is unknown. */
+  private void forwardToOwner(Message<Object> msg, JsonObject body, String requestId, String baseId) {
+    Future<String> owner = owners.get(requestId).compose(o -> o != null || baseId.equals(requestId)
+        ? Future.succeededFuture(o) : owners.get(baseId));
+    owner.onComplete(ar -> {
+      String o = ar.succeeded() ? ar.result() : null;
+      if (o == null || o.equals(routerId) || msg.address().startsWith(FEEDBACK_PREFIX)) {
+        msg.fail(ErrorCode.NOT_FOUND.wire(), "No routing decision is known for request '" + requestId + "'");
+        return;
+      }
+      vertx.eventBus().request(FEEDBACK_PREFIX + o, body).onComplete(reply -> {
+        if (reply.succeeded()) {
+          msg.reply(reply.result().body());
+        } else {
+          fail(msg, reply.cause());
+        }
+      });
+    });
+  }
+
+  /** Another router's durable reward: learn from it too, and keep it in this router's log. */
+  private void onPeerReward(Message<Object> msg) {
+    JsonObject j;
+    try {
+      j = json(msg.body());
+    } catch (RuntimeException e) {
+      return;
+    }
+    if (routerId.equals(j.getString("origin"))) return;
+    String pattern = j.getString("pattern");
+    String strategy = j.getString("strategy");
+    if (pattern == null || strategy == null || !(j.getValue("reward") instanceof Number r)
+        || !(j.getValue("weight") instanceof Number w)) {
+      return;
+    }
+    bandit.reward(pattern, strategy, r.doubleValue(), w.doubleValue());
+    logWriter.executeBlocking(() -> {
+      log.appendReward(j.getString("requestId"), pattern, strategy, r.doubleValue(), w.doubleValue(),
+          "peer:" + j.getString("source"));
+      return null;
+    }).onFailure(err -> LOG.warn("Peer reward not logged: {}", err.toString()));
   }
 
   // ---- routing
@@ -344,6 +410,8 @@ public class RouterVerticle extends VerticleBase {
     if (retrieval) bandit.reward(pattern, strategy, score, RETRIEVAL_WEIGHT);
     // findable for feedback at once; the ordered writer puts the decision line before any reward line
     log.remember(d);
+    owners.put(requestId, routerId, OWNER_TTL_MS)
+        .onFailure(err -> LOG.debug("Decision owner of {} not shared: {}", requestId, err.toString()));
     logWriter.executeBlocking(() -> {
       log.appendDecision(d);
       // the retrieval score is a cheap signal known at once: how well the knowledge base covers the question

@@ -122,6 +122,46 @@ class RouterPipelineTest {
     })));
   }
 
+  @Test
+  void withTwoRoutersFeedbackFindsTheDeciderAndEveryBanditLearns(Vertx vertx, VertxTestContext ctx) throws Exception {
+    Path other = Files.createDirectories(dataDir.resolve("other-router"));
+    List<JsonObject> replies = new ArrayList<>();
+    Future<Void> chain = register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
+        .compose(a -> vertx.deployVerticle(new RouterVerticle(), new DeploymentOptions().setConfig(new RouterOptions()
+            .setDataDir(other.toString()).setNodeName("second").setLearnProfiles(false).toJson())))
+        .mapEmpty();
+    // the bus hands routes and feedback to either router, round robin
+    for (int i = 0; i < 10; i++) {
+      chain = chain.compose(v -> route(vertx, "What is the capital of France?"))
+          .compose(d -> feedback(vertx, new JsonObject().put("requestId", d.getString("requestId")).put("rating", 1)))
+          .map(r -> {
+            replies.add(r);
+            return null;
+          });
+    }
+    Supplier<Future<List<List<String>>>> logs = () -> vertx.executeBlocking(() -> List.of(
+        Files.readAllLines(dataDir.resolve("router/decisions.jsonl")),
+        Files.readAllLines(other.resolve("router/decisions.jsonl"))));
+    // the peer's copy of the last reward is written a moment after the owner answered
+    chain.compose(v -> eventually(vertx, 5_000, () -> logs.get().map(l ->
+            l.get(0).stream().filter(x -> x.contains("\"t\":\"r\"")).count() == 10
+                && l.get(1).stream().filter(x -> x.contains("\"t\":\"r\"")).count() == 10)))
+        .compose(v -> logs.get())
+        .onComplete(ctx.succeeding(logs -> ctx.verify(() -> {
+          assertEquals(10, replies.size());
+          assertTrue(replies.stream().allMatch(r -> r.getBoolean("accepted")));
+          long decisionsA = logs.get(0).stream().filter(l -> l.contains("\"t\":\"d\"")).count();
+          long decisionsB = logs.get(1).stream().filter(l -> l.contains("\"t\":\"d\"")).count();
+          assertEquals(10, decisionsA + decisionsB);
+          assertTrue(decisionsA > 0 && decisionsB > 0, decisionsA + " / " + decisionsB);
+          // every reward is in both logs: its own router's, and the peer's copy
+          assertEquals(10, logs.get(0).stream().filter(l -> l.contains("\"t\":\"r\"")).count());
+          assertEquals(10, logs.get(1).stream().filter(l -> l.contains("\"t\":\"r\"")).count());
+          ctx.completeNow();
+        })));
+  }
+
   static final String LEARN_POLICY = """
       version: 1
       rules:
