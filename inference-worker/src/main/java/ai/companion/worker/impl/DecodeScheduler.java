@@ -14,8 +14,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The decode loop of one model, on its own thread (ordered: one session step at a time; ONNX Runtime is never run
- * on an event loop). Each turn it prefills the sequences admitted since the last turn, one by one, then runs one
- * decode step for the whole running batch: requests join and leave at token granularity (continuous batching).
+ * on an event loop). Each turn it prefills the sequences admitted since the last turn (in left-padded groups; the
+ * first token of each comes out of its prefill), then runs one decode step for the whole running batch: requests
+ * join and leave at token granularity (continuous batching). Newcomers join the batch in bunches and finished rows
+ * are dropped lazily, because each change of membership copies the batch cache.
  *
  * <p>Admission: at most {@code maxConcurrent} sequences run, and their key/value caches (reserved for prompt +
  * max_tokens) stay within {@code kvBudgetBytes}; the rest wait in a queue of at most {@code maxQueued}, past which
@@ -151,6 +153,7 @@ public final class DecodeScheduler implements AutoCloseable {
         LOG.error("Decode step of model {} failed; failing its {} running sequences", decoder.config().id(),
             batch.size() + pending.size(), t);
         for (Sequence s : batch.members()) s.fail(ErrorCode.INTERNAL, "inference failed: " + t.getMessage());
+        releaseFinished();
         for (Sequence s : pending) s.fail(ErrorCode.INTERNAL, "inference failed: " + t.getMessage());
         for (Sequence s : pending) forget(s);
         pending.clear();
@@ -267,11 +270,12 @@ public final class DecodeScheduler implements AutoCloseable {
   private void prefillGroup(List<Sequence> group, List<Sequence> joiners) {
     int vocab = decoder.config().vocabSize();
     if (logits.length < group.size() * vocab) logits = new float[group.size() * vocab];
+    KvCache cache = null;
     try {
       List<int[]> prompts = new ArrayList<>(group.size());
       for (Sequence s : group) prompts.add(s.context());
       if (group.size() > peakPrefillGroup) peakPrefillGroup = group.size();
-      KvCache cache = decoder.prefill(prompts, logits);
+      cache = decoder.prefill(prompts, logits);
       groupCaches.add(cache);
       for (int r = 0; r < group.size(); r++) {
         Sequence s = group.get(r);
@@ -283,9 +287,19 @@ public final class DecodeScheduler implements AutoCloseable {
       LOG.error("Prefill of {} request(s) on model {} failed", group.size(), decoder.config().id(), e);
       for (Sequence s : group) s.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
     }
+    boolean anyJoins = false;
     for (Sequence s : group) {
-      if (s.finished()) forget(s);
-      else joiners.add(s);
+      if (s.finished()) {
+        forget(s);
+      } else {
+        joiners.add(s);
+        anyJoins = true;
+      }
+    }
+    if (!anyJoins && cache != null) {
+      // every row ended at its first token (or failed): nobody needs this group's cache
+      groupCaches.remove(cache);
+      cache.close();
     }
   }
 
