@@ -92,6 +92,10 @@ final class DoorsNode implements AutoCloseable {
     return HOST + ":" + grpcPort;
   }
 
+  /** Plain HTTP/1.1 (no h2c upgrade dance), one client for every test. */
+  static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newBuilder()
+      .version(java.net.http.HttpClient.Version.HTTP_1_1).connectTimeout(java.time.Duration.ofSeconds(10)).build();
+
   static <T> T await(Future<T> f) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
   }

@@ -40,7 +40,7 @@ class KeysLimitsMetricsTest {
   @TempDir
   static Path dataDir;
   private static DoorsNode node;
-  private static final HttpClient http = HttpClient.newHttpClient();
+  private static final HttpClient http = DoorsNode.HTTP;
   private static final List<JsonObject> routed = new CopyOnWriteArrayList<>();
   private static final Handler<DeliveryContext<Object>> spy = dc -> {
     if (Addresses.ROUTER_ROUTE.equals(dc.message().address()) && dc.body() instanceof JsonObject j) routed.add(j);
@@ -61,13 +61,13 @@ class KeysLimitsMetricsTest {
   }
 
   private static HttpResponse<String> get(String path, String key) throws Exception {
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(node.baseUrl() + path)).GET();
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(node.baseUrl() + path)).timeout(java.time.Duration.ofSeconds(60)).GET();
     if (key != null) b.header("Authorization", "Bearer " + key);
     return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
 
   private static HttpResponse<String> post(String path, String key, JsonObject body) throws Exception {
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(node.baseUrl() + path))
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(node.baseUrl() + path)).timeout(java.time.Duration.ofSeconds(60))
         .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.encode()));
     if (key != null) b.header("Authorization", "Bearer " + key);
     return http.send(b.build(), HttpResponse.BodyHandlers.ofString());

@@ -42,7 +42,7 @@ class WebChatBrowserTest {
         Path.of("target", "web-chat.png").toAbsolutePath().toString());
     LoggerFactory.getLogger(WebChatBrowserTest.class).info("browser saw: {}", out.encode());
     // what the REST API answers to the same chat, greedy: the page must show exactly this
-    HttpResponse<String> rest = HttpClient.newHttpClient().send(HttpRequest.newBuilder()
+    HttpResponse<String> rest = DoorsNode.HTTP.send(HttpRequest.newBuilder()
         .uri(URI.create(node.baseUrl() + "/v1/chat/completions")).header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString(new JsonObject().put("model", DoorsNode.MODEL)
             .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", QUESTION)))

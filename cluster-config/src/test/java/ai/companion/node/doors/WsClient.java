@@ -35,7 +35,12 @@ final class WsClient implements AutoCloseable {
   }
 
   static WsClient connect(DoorsNode node, String apiKey) throws Exception {
-    WebSocketClient client = node.vertx.createWebSocketClient();
+    return connect(node, apiKey, new io.vertx.core.http.WebSocketClientOptions());
+  }
+
+  static WsClient connect(DoorsNode node, String apiKey, io.vertx.core.http.WebSocketClientOptions options)
+      throws Exception {
+    WebSocketClient client = node.vertx.createWebSocketClient(options);
     WebSocketConnectOptions opts = new WebSocketConnectOptions().setHost(DoorsNode.HOST).setPort(node.httpPort)
         .setURI("/v1/chat/stream");
     if (apiKey != null) opts.addHeader("Authorization", "Bearer " + apiKey);

@@ -149,13 +149,21 @@ public final class AssistantGrpcServer {
         generation.cancel();
         release.run();
       });
-      resp.drainHandler(v -> generation.resume());
+      boolean[] paused = {false};
+      resp.drainHandler(v -> {
+        paused[0] = false;
+        generation.resume();
+      });
       RouteDecision[] route = {null};
       generation.start(new GenerationCall.Listener() {
         @Override public void onTokens(String text, List<Integer> tokenIds) {
           if (text.isEmpty()) return;
           resp.write(ChatChunk.newBuilder().setId(id).setModel(route[0].model()).setDelta(text).build());
-          if (resp.writeQueueFull()) generation.pause();
+          if (resp.writeQueueFull() && !paused[0]) {
+            paused[0] = true;
+            generation.pause();
+            metrics.streamPaused("grpc");
+          }
         }
 
         @Override public void onFailover(RouteDecision newRoute, String reason) {

@@ -158,6 +158,12 @@ public final class GatewayMetrics {
         .tag("outcome", outcome).register(registry).increment();
   }
 
+  /** A door paused a generation because its client's write queue was full (backpressure at work). */
+  public void streamPaused(String door) {
+    Counter.builder("companion_stream_pauses").description("Generations paused for a slow client, by door")
+        .tag("door", door).register(registry).increment();
+  }
+
   public void websocketOpened() { websockets.incrementAndGet(); }
 
   public void websocketClosed() { websockets.decrementAndGet(); }

@@ -99,7 +99,7 @@ public final class ChatWebSocket {
       ws.textMessageHandler(this::onText);
       ws.binaryMessageHandler(b -> sendError(null, ApiException.invalid("invalid_frame", null,
           "Binary frames are not understood; send JSON text frames")));
-      ws.drainHandler(v -> running.values().forEach(r -> r.call.resume()));
+      ws.drainHandler(v -> running.values().forEach(Running::resume));
       ws.exceptionHandler(err -> LOG.debug("WebSocket error: {}", err.toString()));
       ws.closeHandler(v -> onClose());
     }
@@ -209,6 +209,7 @@ public final class ChatWebSocket {
       final long created = System.currentTimeMillis() / 1000;
       RouteDecision route;
       boolean released;
+      boolean paused;
 
       Running(String id, GenerationRequest request, Principal principal) {
         this.id = id;
@@ -285,7 +286,17 @@ public final class ChatWebSocket {
       /** Writes a chunk; a full write queue pauses this generation until the socket drains. */
       void write(JsonObject frame) {
         send(frame);
-        if (!closed && ws.writeQueueFull()) call.pause();
+        if (!closed && !paused && ws.writeQueueFull()) {
+          paused = true;
+          call.pause();
+          metrics.streamPaused("websocket");
+        }
+      }
+
+      void resume() {
+        if (!paused) return;
+        paused = false;
+        call.resume();
       }
     }
 
