@@ -45,8 +45,11 @@ public final class Fixtures {
 
   /** Imports fixture {@code name} ({@code name/name.bin} + {@code name/tok512.bin}) into {@code modelsDir}. */
   public static Path importModel(String name, Path modelsDir) throws Exception {
-    Path checkpoint = file(name, name + ".bin");
-    Path tokenizer = file(name, "tok512.bin");
-    return ModelImporter.importLlama2c(checkpoint, tokenizer, name, modelsDir, null);
+    return importModel(name, name + ".bin", name, modelsDir);
+  }
+
+  /** Imports checkpoint {@code folder/checkpoint} (with {@code folder/tok512.bin}) as model {@code name}. */
+  public static Path importModel(String folder, String checkpoint, String name, Path modelsDir) throws Exception {
+    return ModelImporter.importLlama2c(file(folder, checkpoint), file(folder, "tok512.bin"), name, modelsDir, null);
   }
 }

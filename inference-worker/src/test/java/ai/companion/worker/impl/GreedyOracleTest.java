@@ -25,8 +25,17 @@ class GreedyOracleTest {
     check(Fixtures.AIDREAMS, Fixtures.AIDREAMS_ORACLE, Fixtures.AIDREAMS_TEXT);
   }
 
+  @Test void int8ImportGivesTheSameGreedyTokens() throws Exception {
+    // llama2.c "version 2" int8 checkpoint, dequantized by the importer
+    Path folder = Fixtures.importModel(Fixtures.STORIES, "stories260K-q8.bin", "stories260K-q8", models);
+    check(folder, "stories260K-q8", Fixtures.STORIES_ORACLE, Fixtures.STORIES_TEXT);
+  }
+
   private void check(String name, int[] oracle, String text) throws Exception {
-    Path folder = Fixtures.importModel(name, models);
+    check(Fixtures.importModel(name, models), name, oracle, text);
+  }
+
+  private void check(Path folder, String name, int[] oracle, String text) throws Exception {
     try (LoadedModel model = EngineHarness.load(folder)) {
       EngineHarness.Stream s = EngineHarness.run(model,
           EngineHarness.completion(name, "", EngineHarness.greedy(oracle.length)));
