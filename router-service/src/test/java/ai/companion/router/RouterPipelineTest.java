@@ -140,14 +140,14 @@ class RouterPipelineTest {
             return null;
           });
     }
-    Supplier<Future<List<List<String>>>> logs = () -> vertx.executeBlocking(() -> List.of(
+    Supplier<Future<List<List<String>>>> readLogs = () -> vertx.executeBlocking(() -> List.of(
         Files.readAllLines(dataDir.resolve("router/decisions.jsonl")),
         Files.readAllLines(other.resolve("router/decisions.jsonl"))));
     // the peer's copy of the last reward is written a moment after the owner answered
-    chain.compose(v -> eventually(vertx, 5_000, () -> logs.get().map(l ->
+    chain.compose(v -> eventually(vertx, 5_000, () -> readLogs.get().map(l ->
             l.get(0).stream().filter(x -> x.contains("\"t\":\"r\"")).count() == 10
                 && l.get(1).stream().filter(x -> x.contains("\"t\":\"r\"")).count() == 10)))
-        .compose(v -> logs.get())
+        .compose(v -> readLogs.get())
         .onComplete(ctx.succeeding(logs -> ctx.verify(() -> {
           assertEquals(10, replies.size());
           assertTrue(replies.stream().allMatch(r -> r.getBoolean("accepted")));
