@@ -141,6 +141,27 @@ class KeysLimitsMetricsTest {
   }
 
   @Test
+  void grpcNeedsTheKeyToo() throws Exception {
+    io.vertx.grpc.client.GrpcClient grpc = io.vertx.grpc.client.GrpcClient.client(node.vertx);
+    try {
+      io.vertx.core.net.SocketAddress server = io.vertx.core.net.SocketAddress.inetSocketAddress(node.grpcPort, DoorsNode.HOST);
+      for (String key : new String[] {null, "sk-wrong-key-999", KEY_A}) {
+        var resp = DoorsNode.await(grpc.request(server, ai.companion.api.grpc.AssistantGrpcClient.ListModels)
+            .compose(req -> {
+              if (key != null) req.headers().set("authorization", "Bearer " + key);
+              return req.send(ai.companion.api.grpc.ListModelsRequest.getDefaultInstance());
+            }));
+        DoorsNode.await(resp.end().recover(err -> io.vertx.core.Future.succeededFuture()));
+        io.vertx.grpc.common.GrpcStatus expected = KEY_A.equals(key) ? io.vertx.grpc.common.GrpcStatus.OK
+            : io.vertx.grpc.common.GrpcStatus.UNAUTHENTICATED;
+        assertEquals(expected, resp.status(), "key " + key + ": " + resp.statusMessage());
+      }
+    } finally {
+      DoorsNode.await(grpc.close());
+    }
+  }
+
+  @Test
   void corsPreflightAllowsTheApi() throws Exception {
     HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(node.baseUrl() + "/v1/chat/completions"))
         .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).header("Origin", "http://example.test")
