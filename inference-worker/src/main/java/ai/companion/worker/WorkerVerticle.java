@@ -56,6 +56,7 @@ public class WorkerVerticle extends VerticleBase {
   private AsyncMap<String, JsonObject> registry;
   private long statusTimer = -1;
   private boolean statusScheduled;
+  private volatile boolean stopping;
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
   // cancels that arrived while their request was still being tokenized: requestId -> when (event loop only)
   private final LinkedHashMap<String, Long> earlyCancels = new LinkedHashMap<>();
@@ -91,15 +92,11 @@ public class WorkerVerticle extends VerticleBase {
   }
 
   @Override public Future<?> stop() {
+    stopping = true;
     if (statusTimer >= 0) vertx.cancelTimer(statusTimer);
-    Future<?> removed = registry == null ? Future.succeededFuture() : registry.remove(workerId)
-        .recover(e -> {
-          LOG.warn("Worker {} could not remove itself from the registry", workerId, e);
-          return Future.succeededFuture();
-        });
-    List<Future<?>> unregistered = new ArrayList<>();
-    for (MessageConsumer<?> c : consumers) unregistered.add(c.unregister());
-    return Future.join(unregistered).transform(x -> removed).transform(x -> vertx.executeBlocking(() -> {
+    // models first, while this context still runs: their streams end with ERROR worker_lost (the caller fails
+    // over) and those events leave before the consumers and the registry entry go
+    return vertx.executeBlocking(() -> {
       for (LoadedModel m : models.values()) {
         try {
           m.close();
@@ -108,7 +105,15 @@ public class WorkerVerticle extends VerticleBase {
         }
       }
       return null;
-    }));
+    }).transform(x -> {
+      List<Future<?>> done = new ArrayList<>();
+      for (MessageConsumer<?> c : consumers) done.add(c.unregister());
+      if (registry != null) {
+        done.add(registry.remove(workerId).onFailure(e ->
+            LOG.warn("Worker {} could not remove itself from the registry", workerId, e)));
+      }
+      return Future.join(done).transform(y -> Future.succeededFuture());
+    });
   }
 
   /** Loads every model folder; a folder that fails is logged with its reason and skipped. Blocking. */
@@ -306,6 +311,7 @@ public class WorkerVerticle extends VerticleBase {
   }
 
   private Future<Void> publishStatus() {
+    if (stopping) return Future.succeededFuture();
     JsonObject json = info().toJson();
     vertx.eventBus().publish(Addresses.WORKER_STATUS, json);
     // the entry outlives a few missed refreshes, not a dead node

@@ -297,6 +297,37 @@ class WorkerVerticleTest {
         }))));
   }
 
+  @Test void undeployEndsRunningStreamsWithWorkerLost(Vertx vertx, VertxTestContext ctx) {
+    JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "leaving")
+        .put("statusIntervalMs", 200);
+    WorkerVerticle w = new WorkerVerticle();
+    String requestId = UUID.randomUUID().toString();
+    String address = Addresses.streamAddress(requestId);
+    String[] deployment = new String[1];
+    MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address);
+    consumer.handler(m -> {
+      StreamEvent e = StreamEvent.fromJson(m.body());
+      if (e.seq() == 0) vertx.undeploy(deployment[0]);     // the worker goes away mid-stream
+      if (e.terminal()) {
+        ctx.verify(() -> {
+          assertEquals(StreamEvent.Type.ERROR, e.type());
+          assertEquals(ErrorCode.WORKER_LOST.wire(), e.errorCode());
+        });
+        consumer.unregister();
+        ctx.completeNow();
+      }
+    });
+    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+        SamplingParams.GREEDY.withMaxTokens(500), address, List.of(), null);
+    consumer.completion()
+        .compose(v -> vertx.deployVerticle(w, new DeploymentOptions().setConfig(config)))
+        .compose(id -> {
+          deployment[0] = id;
+          return vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(w.workerId()), req.toJson());
+        })
+        .onFailure(ctx::failNow);
+  }
+
   @Test void undeployRemovesTheRegistryEntry(Vertx vertx, VertxTestContext ctx) {
     // a second worker on the same bus, deployed and undeployed on its own
     JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "other")
