@@ -158,7 +158,7 @@ public final class AssistantGrpcServer {
       generation.start(new GenerationCall.Listener() {
         @Override public void onTokens(String text, List<Integer> tokenIds) {
           if (text.isEmpty()) return;
-          resp.write(ChatChunk.newBuilder().setId(id).setModel(route[0].model()).setDelta(text).build());
+          resp.write(ChatChunk.newBuilder().setId(id).setModel(route[0] == null ? gen.model() : route[0].model()).setDelta(text).build());
           if (resp.writeQueueFull() && !paused[0]) {
             paused[0] = true;
             generation.pause();
@@ -173,7 +173,7 @@ public final class AssistantGrpcServer {
 
         @Override public void onDone(String finishReason, int promptTokens, int completionTokens) {
           release.run();
-          resp.end(ChatChunk.newBuilder().setId(id).setModel(route[0].model()).setFinishReason(finishReason)
+          resp.end(ChatChunk.newBuilder().setId(id).setModel(route[0] == null ? gen.model() : route[0].model()).setFinishReason(finishReason)
               .setUsage(usage(promptTokens, completionTokens)).build());
           metrics.grpcCall("Chat", "OK", System.nanoTime() - start);
         }
@@ -239,7 +239,7 @@ public final class AssistantGrpcServer {
 
         @Override public void onDone(String finishReason, int promptTokens, int completionTokens) {
           release.run();
-          resp.end(CompletionResponse.newBuilder().setId(id).setModel(route[0].model()).setText(text.toString())
+          resp.end(CompletionResponse.newBuilder().setId(id).setModel(route[0] == null ? gen.model() : route[0].model()).setText(text.toString())
               .setFinishReason(finishReason).setUsage(usage(promptTokens, completionTokens))
               .setRoute(route(route[0])).build());
           metrics.grpcCall("Complete", "OK", System.nanoTime() - start);
