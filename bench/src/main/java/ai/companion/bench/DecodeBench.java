@@ -21,8 +21,8 @@ import picocli.CommandLine.ParentCommand;
 /**
  * Single-stream greedy decode from BOS: time to first token and decode tokens/s, in-process (the worker's engine
  * directly), through the HTTP API (a node started in this JVM, streaming {@code /v1/completions}) and with
- * transformers.js, on the same model folder in the same run. Each: one warm-up, then the best of {@code --runs}
- * by decode tokens/s (the TTFT shown is that run's), as tjs-generate.mjs does.
+ * transformers.js, on the same model folder in the same run. The three take turns for {@code --rounds} rounds so
+ * that other load on a shared machine hits them alike; each path's best run by decode tokens/s is shown.
  */
 @Command(name = "decode", mixinStandardHelpOptions = true,
     description = "Single-stream decode tokens/s and TTFT: in-process, HTTP and transformers.js on the same folder.")
@@ -37,8 +37,11 @@ final class DecodeBench implements BenchMain.BenchCommand {
   @Option(names = "--big-tokens", description = "Tokens per stream on the SmolLM2-135M-shaped model (default: ${DEFAULT-VALUE}).")
   int bigTokens = 64;
 
-  @Option(names = "--runs", description = "Measured runs after one warm-up (default: ${DEFAULT-VALUE}).")
-  int runs = 3;
+  @Option(names = "--runs", description = "Measured runs per path and round (default: ${DEFAULT-VALUE}).")
+  int runs = 2;
+
+  @Option(names = "--rounds", description = "Rounds of in-process, HTTP, transformers.js in turn (default: ${DEFAULT-VALUE}).")
+  int rounds = 3;
 
   @Option(names = "--models", split = ",", description = "Which models: stories260K, smollm2-135m-random (default: both).")
   List<String> which = List.of("stories260K", "smollm2-135m-random");
@@ -56,22 +59,24 @@ final class DecodeBench implements BenchMain.BenchCommand {
       int n = name.equals(ai.companion.bench.impl.BenchModels.STORIES) ? tokens : bigTokens;
       System.err.println("decode: " + name + ", " + n + " tokens");
 
-      Timeline engine;
-      try (Engine e = Engine.load(folder)) {
-        engine = best(() -> {
+      // the three paths in turns, so that a burst of other load on this shared machine hits all of them alike
+      Timeline engine = null;
+      Timeline http = null;
+      TjsPeer.Result peer = null;
+      String loadEngine = "";
+      String loadHttp = "";
+      String loadTjs = "";
+      try (Engine e = Engine.load(folder);
+           InProcessNode node = InProcessNode.start(main.models().dataDirFor(folder));
+           HttpStreams client = new HttpStreams(node.vertx(), "127.0.0.1", node.httpPort(), 4)) {
+        Supplier<Timeline> inProcess = () -> {
           try {
             return e.greedy("", n).timeline();
           } catch (Exception ex) {
             throw new IllegalStateException(ex);
           }
-        });
-      }
-      String loadEngine = Machine.loadAverage().split(" ")[0];
-
-      Timeline http;
-      try (InProcessNode node = InProcessNode.start(main.models().dataDirFor(folder));
-           HttpStreams client = new HttpStreams(node.vertx(), "127.0.0.1", node.httpPort(), 4)) {
-        http = best(() -> {
+        };
+        Supplier<Timeline> overHttp = () -> {
           try {
             Timeline t = client.complete(name, "", n, 0, null).await(10, TimeUnit.MINUTES);
             if (!t.ok()) throw new IllegalStateException("HTTP stream failed: " + t.error());
@@ -79,17 +84,23 @@ final class DecodeBench implements BenchMain.BenchCommand {
           } catch (Exception ex) {
             throw new IllegalStateException(ex);
           }
-        });
+        };
+        inProcess.get();  // warm-up
+        overHttp.get();
+        for (int round = 0; round < rounds; round++) {
+          System.err.println("decode: " + name + ", round " + (round + 1) + " of " + rounds);
+          engine = best(engine, inProcess);
+          loadEngine = Machine.loadAverage().split(" ")[0];
+          http = best(http, overHttp);
+          loadHttp = Machine.loadAverage().split(" ")[0];
+          if (tjsMissing == null) {
+            TjsPeer.Result p = tjs.generate(folder, n, "", runs, true, 1800);
+            if (peer == null || p.decodeTps() > peer.decodeTps()) peer = p;
+            loadTjs = Machine.loadAverage().split(" ")[0];
+          }
+        }
       }
-      String loadHttp = Machine.loadAverage().split(" ")[0];
-
-      TjsPeer.Result peer = null;
-      if (tjsMissing == null) {
-        peer = tjs.generate(folder, n, "", runs, true, 1800);
-      } else {
-        r.note("transformers.js not run: " + tjsMissing);
-      }
-      String loadTjs = Machine.loadAverage().split(" ")[0];
+      if (tjsMissing != null) r.note("transformers.js not run: " + tjsMissing);
       double peerTps = peer == null ? Double.NaN : peer.decodeTps();
       r.row(name, "in-process engine", String.valueOf(engine.tokens()), Stats.f1(engine.ttftMs()),
           Stats.f0(engine.decodeTps()), Stats.ratio(engine.decodeTps(), peerTps), loadEngine);
@@ -102,16 +113,16 @@ final class DecodeBench implements BenchMain.BenchCommand {
             + "with --min, ignoring EOS, for " + n + ")");
       }
     }
-    r.note("Greedy from BOS. Best of " + runs + " runs after one warm-up, by decode tokens/s; TTFT of that run. "
+    r.note("Greedy from BOS. " + rounds + " rounds; in each, " + runs + " runs in-process, " + runs + " over HTTP, then "
+        + "transformers.js (tjs-generate.mjs --min --runs " + runs + ": its own warm-up, then " + runs + " runs). Shown: "
+        + "the best run of each path by decode tokens/s, and that run's TTFT; load average after the path's last round. "
         + "Decode tokens/s = tokens after the first / time after the first (same definition in tjs-generate.mjs). "
         + "HTTP: a node with gateway, router and worker roles started in this JVM, TTFT = first SSE chunk with text.");
     main.emit(r);
     return 0;
   }
 
-  private Timeline best(Supplier<Timeline> one) {
-    one.get();   // warm-up
-    Timeline best = null;
+  private Timeline best(Timeline best, Supplier<Timeline> one) {
     for (int i = 0; i < runs; i++) {
       Timeline t = one.get();
       if (!t.ok()) throw new IllegalStateException("stream failed: " + t.error());

@@ -19,6 +19,9 @@ import java.util.concurrent.CompletableFuture;
  * optimizations, threads sized to the model) and limits.
  */
 public final class Engine implements AutoCloseable {
+  /** System property: intra-op threads of the in-process engine (default 0: the worker's own sizing). */
+  public static final String INTRA_OP_THREADS = "companion.bench.intraOpThreads";
+
   private final LoadedModel model;
 
   private Engine(LoadedModel model) {
@@ -31,7 +34,8 @@ public final class Engine implements AutoCloseable {
         ai.companion.worker.WorkerOptions.DEFAULT_MAX_QUEUED_REQUESTS,
         ai.companion.worker.WorkerOptions.DEFAULT_KV_BUDGET_MB * 1024 * 1024);
     return new Engine(LoadedModel.load(folder,
-        new OnnxDecoder.SessionSettings("auto", OrtSession.SessionOptions.OptLevel.ALL_OPT, 0), limits, null));
+        new OnnxDecoder.SessionSettings("auto", OrtSession.SessionOptions.OptLevel.ALL_OPT,
+            Integer.getInteger(INTRA_OP_THREADS, 0)), limits, null));
   }
 
   public LoadedModel model() { return model; }
