@@ -28,6 +28,11 @@ public class RouterOptions {
   public static final int DEFAULT_PROFILE_SAMPLE_TOKENS = 64;
   /** Tokens assumed for a request without max_tokens, for the router's own load accounting. */
   public static final int DEFAULT_ASSUMED_MAX_TOKENS = 256;
+  /**
+   * When the hashed-word domain match is this far ahead of the runner-up, the embedding call is skipped
+   * (0: always embed).
+   */
+  public static final double DEFAULT_LEXICAL_SHORTCUT_MARGIN = 0.0;
   /** Seed of the bandit's random source; 0 means a fresh seed per start. */
   public static final long DEFAULT_BANDIT_SEED = 0;
 
@@ -43,6 +48,7 @@ public class RouterOptions {
   private int profileSampleTokens = DEFAULT_PROFILE_SAMPLE_TOKENS;
   private int assumedMaxTokens = DEFAULT_ASSUMED_MAX_TOKENS;
   private long banditSeed = DEFAULT_BANDIT_SEED;
+  private double lexicalShortcutMargin = DEFAULT_LEXICAL_SHORTCUT_MARGIN;
 
   public RouterOptions() {}
 
@@ -64,6 +70,7 @@ public class RouterOptions {
     if (json.containsKey("profileSampleTokens")) setProfileSampleTokens(json.getInteger("profileSampleTokens"));
     if (json.containsKey("assumedMaxTokens")) setAssumedMaxTokens(json.getInteger("assumedMaxTokens"));
     if (json.containsKey("banditSeed")) setBanditSeed(json.getLong("banditSeed"));
+    if (json.containsKey("lexicalShortcutMargin")) setLexicalShortcutMargin(json.getDouble("lexicalShortcutMargin"));
   }
 
   public JsonObject toJson() {
@@ -72,7 +79,7 @@ public class RouterOptions {
         .put("knowledgeTimeoutMs", knowledgeTimeoutMs).put("embedTimeoutMs", embedTimeoutMs)
         .put("learnProfiles", learnProfiles).put("profileSamples", profileSamples)
         .put("profileSampleTokens", profileSampleTokens).put("assumedMaxTokens", assumedMaxTokens)
-        .put("banditSeed", banditSeed);
+        .put("banditSeed", banditSeed).put("lexicalShortcutMargin", lexicalShortcutMargin);
   }
 
   public String getDataDir() { return dataDir; }
@@ -174,6 +181,14 @@ public class RouterOptions {
   public RouterOptions setAssumedMaxTokens(int n) {
     if (n < 1) throw new IllegalArgumentException("assumedMaxTokens must be >= 1, got " + n);
     this.assumedMaxTokens = n;
+    return this;
+  }
+
+  public double getLexicalShortcutMargin() { return lexicalShortcutMargin; }
+
+  public RouterOptions setLexicalShortcutMargin(double margin) {
+    if (margin < 0 || margin > 1) throw new IllegalArgumentException("lexicalShortcutMargin must be in 0..1, got " + margin);
+    this.lexicalShortcutMargin = margin;
     return this;
   }
 

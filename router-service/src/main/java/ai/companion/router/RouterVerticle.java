@@ -338,11 +338,19 @@ public class RouterVerticle extends VerticleBase {
   /** The decision JSON: {@link RouteDecision#toJson()} plus pattern, plan and features. */
   Future<JsonObject> routeFull(GenerationRequest request) {
     return liveWorkers().compose(live -> {
-      if (live.isEmpty()) {
-        return Future.failedFuture(ErrorCode.NO_WORKER.exception("No inference worker is available"));
-      }
       String model = request.model();
-      if (model == null || model.isBlank() || AUTO.equals(model)) return routeAuto(request, live);
+      boolean auto = model == null || model.isBlank() || AUTO.equals(model);
+      if (!auto && live.isEmpty()) {
+        // as with workers that serve other models: nothing in the cluster serves it
+        return Future.failedFuture(ErrorCode.MODEL_NOT_FOUND.exception("The model '" + model
+            + "' does not exist: no inference worker is running"));
+      }
+      if (live.isEmpty() || WorkerView.models(live).isEmpty()) {
+        // "auto" with nothing generative to run (a fresh machine): the gateway may answer extractively
+        return Future.failedFuture(ErrorCode.NO_WORKER.exception(live.isEmpty() ? "No inference worker is available"
+            : "No live worker serves a generative model"));
+      }
+      if (auto) return routeAuto(request, live);
       return routeNamed(request, live, model);
     });
   }

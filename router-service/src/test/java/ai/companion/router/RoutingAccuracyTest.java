@@ -65,7 +65,8 @@ class RoutingAccuracyTest {
     List<JsonObject> decisions = new ArrayList<>();
     List<Long> micros = new ArrayList<>();
     Future<Void> chain = RealStack.deployKnowledge(vertx, dataDir)
-        .compose(v -> RealStack.deploy(vertx, dataDir, new JsonObject().put("knowledgeTimeoutMs", timeoutMs)))
+        .compose(v -> RealStack.deploy(vertx, dataDir, new JsonObject().put("knowledgeTimeoutMs", timeoutMs)
+            .put("lexicalShortcutMargin", Double.parseDouble(System.getProperty("companion.router.lexicalShortcut", "0")))))
         .mapEmpty();
     for (Item it : items) {
       chain = chain.compose(v -> {
@@ -116,6 +117,8 @@ class RoutingAccuracyTest {
       table.append(String.format(Locale.ROOT, "route round trip over the bus (with embedding + knowledge calls): "
           + "p50 %.2f ms, p99 %.2f ms%n", sorted.get(sorted.size() / 2) / 1000.0,
           sorted.get((int) Math.floor(sorted.size() * 0.99)) / 1000.0));
+      long lexical = decisions.stream().filter(d -> "lexical".equals(d.getJsonObject("features").getString("domainSource"))).count();
+      table.append("domain by hashed words (embedding skipped): " + lexical + " of " + decisions.size() + "\n");
       table.append("misses (" + misses.size() + "):\n");
       misses.forEach(x -> table.append("  ").append(x).append('\n'));
       System.out.println(table);

@@ -38,7 +38,13 @@ public class FeatureRecognizer implements IntentRecognizer {
   public Future<Intent> recognize(NormalizedInput input, StageContext ctx) {
     Map<String, DomainProfile> profiles = ctx.profiles();
     double question = TextFeatures.questionScore(input.query());
-    Future<float[]> embedding = profiles.values().stream().anyMatch(p -> p.embedding() != null)
+    boolean embedded = profiles.values().stream().anyMatch(p -> p.embedding() != null);
+    double shortcut = ctx.config().getDouble("lexicalShortcutMargin", 0.0);
+    if (embedded && shortcut > 0 && lexicalMargin(input.query(), ctx.models(), profiles) >= shortcut) {
+      // the words alone already tell the domains apart: spare the embedding call
+      embedded = false;
+    }
+    Future<float[]> embedding = embedded
         ? ctx.embed(truncate(input.query(), EMBED_CHARS)) : Future.failedFuture("no embedded profile");
     Future<JsonObject> hits = question >= QUESTION_THRESHOLD
         ? ctx.searchKnowledge(input.query(), 3) : Future.failedFuture("not a question");
@@ -46,6 +52,19 @@ public class FeatureRecognizer implements IntentRecognizer {
         build(input, ctx.models(), profiles, question,
             embedding.succeeded() ? embedding.result() : null,
             hits.succeeded() ? hits.result() : null)));
+  }
+
+  /** How far the best lexical domain match is ahead of the second (0 with fewer than two profiles). */
+  static double lexicalMargin(String query, List<ModelInfo> models, Map<String, DomainProfile> profiles) {
+    float[] lex = LexicalVector.of(truncate(query, EMBED_CHARS));
+    Map<String, Double> scores = new HashMap<>();
+    for (ModelInfo m : models) {
+      DomainProfile p = profiles.get(m.id());
+      if (p != null && p.lexical() != null) scores.put(m.id(), LexicalVector.dot(lex, p.lexical()));
+    }
+    if (scores.size() < 2) return 0;
+    double[] top = YamlRoutingPolicy.topTwo(scores);
+    return top[0] - top[1];
   }
 
   /** The features from what the services answered (null: did not answer). Pure: the benchmark calls it. */
