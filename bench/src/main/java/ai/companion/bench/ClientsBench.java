@@ -73,6 +73,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
       for (int i = 0; i < 32; i++) warm.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, (long) i));
       Future.all(warm).await(120, TimeUnit.SECONDS);
       Thread.sleep(2000);
+      long liveStart = HeapProbe.liveHeapBytes(node.pid());
       long rssBefore = Machine.rssBytes(node.pid());
       AtomicLong rssPeak = new AtomicLong(rssBefore);
       long sampler = vertx.setPeriodic(100, t -> rssPeak.accumulateAndGet(Machine.rssBytes(node.pid()), Math::max));
@@ -124,8 +125,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
           + "streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per client. "
           + "TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after a "
           + "32-stream warm-up, and its peak sampled every 100 ms; per stream = (peak - before) / clients. "
-          + "Whole run took " + Stats.f1((t1 - t0) / 1e9) + " s. Node log: " + log);
-      memory = liveHeapPerStream(client, node.pid());
+          + "Whole run took " + Stats.f1((t1 - t0) / 1e9) + " s. Node log: "
+          + Path.of("").toAbsolutePath().relativize(log.toAbsolutePath()));
+      memory = "node's live heap " + Machine.mib(liveStart) + " after the warm-up (before the first wave); "
+          + liveHeapPerStream(client, node.pid());
       client.close();
     } finally {
       vertx.close().await(30, TimeUnit.SECONDS);
@@ -174,8 +177,11 @@ final class ClientsBench implements BenchMain.BenchCommand {
     }
     long[] at = snapshot.get(120, TimeUnit.SECONDS);
     if (at[0] < 0) return "n/a (jcmd failed)";
+    Thread.sleep(2000);
+    long after = HeapProbe.liveHeapBytes(pid);
     return String.format(java.util.Locale.ROOT, "%s after a full GC before a second wave of %d streams, %s with %d "
-        + "of them open (the first had just finished): %.1f KiB per open stream",
-        Machine.mib(before), clients, Machine.mib(at[0]), at[1], (at[0] - before) / 1024.0 / Math.max(1, at[1]));
+        + "of them open (the first had just finished): %.1f KiB per open stream; %s once the wave was over",
+        Machine.mib(before), clients, Machine.mib(at[0]), at[1], (at[0] - before) / 1024.0 / Math.max(1, at[1]),
+        Machine.mib(after));
   }
 }
