@@ -45,6 +45,10 @@ import org.slf4j.LoggerFactory;
  * Every 8th event is sent as a request: a consumer that answers it once delivered gets flow control (its stream
  * parks while it is 4 answers behind, see {@link StreamCredit}); a stream whose consumer is gone is stopped.
  *
+ * <p>Prompts: a completion is BOS + the prompt's tokens (an empty prompt is just BOS); a chat is BOS + the message
+ * contents joined with "\n" (chat templates are not applied). Resumed tokens ({@code resumeTokenIds}) are prefilled
+ * after the prompt, count as completion tokens and are not sent again.
+ *
  * <p>A broken model folder is logged and skipped: a node starts with whatever loads.
  */
 public class WorkerVerticle extends VerticleBase {

@@ -37,6 +37,10 @@ public final class LoadedModel implements AutoCloseable {
     this.scheduler = new DecodeScheduler(decoder, limits, onLoadChange);
     this.info = new ModelInfo(config.id(), config.modelType(), config.contextLength(), config.parameters(),
         config.variant(), config.description());
+    if (config.hasChatTemplate()) {
+      LOG.info("Model {} has a chat template; it is not applied (no template engine): a chat prompt is the message "
+          + "contents joined with newlines", config.id());
+    }
   }
 
   /** Loads a model folder (blocking: reads files, builds the ONNX session). */
