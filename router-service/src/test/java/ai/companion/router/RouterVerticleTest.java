@@ -141,10 +141,30 @@ class RouterVerticleTest {
   }
 
   @Test
-  void noWorkerAtAllIsNoWorker(Vertx vertx, VertxTestContext ctx) {
-    route(vertx, request("stories260k", null))
+  void noWorkerAtAllIsNoWorkerForAuto(Vertx vertx, VertxTestContext ctx) {
+    route(vertx, request("auto", null))
         .onComplete(ctx.failing(err -> ctx.verify(() -> {
           assertEquals(ErrorCode.NO_WORKER, ErrorCode.of(err));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void noWorkerAtAllIsModelNotFoundForANamedModel(Vertx vertx, VertxTestContext ctx) {
+    route(vertx, request("stories260k", null))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.MODEL_NOT_FOUND, ErrorCode.of(err));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
+  void autoWithWorkersServingNoModelIsNoWorker(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("empty", 0, 0, 0))
+        .compose(v -> route(vertx, request("auto", null)))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.NO_WORKER, ErrorCode.of(err));
+          assertEquals("No live worker serves a generative model", err.getMessage());
           ctx.completeNow();
         })));
   }

@@ -54,6 +54,16 @@ public final class CompletionsEndpoint {
     ctx.response().closeHandler(v -> call.cancel());
     call.start(answer).onSuccess(answer::started).onFailure(err -> {
       if (ctx.response().closed()) return;
+      if (KnowledgeAnswers.noGenerativeModel(g.request(), err)) {
+        // "auto" with no generative model to run: the knowledge base answers, extractively
+        KnowledgeAnswers.answer(vertx, options, g.request(), err)
+            .onSuccess(e -> KnowledgeAnswers.respond(ctx, id, chat, g.stream(), g.includeUsage(), e))
+            .onFailure(kerr -> {
+              LOG.debug("Request {}: no extractive answer either: {}", id, kerr.toString());
+              if (!ctx.response().closed()) ctx.fail(Failures.fromBus(err, null));
+            });
+        return;
+      }
       // OpenAI names the field at fault for an over-long input
       String param = ErrorCode.of(err) == ErrorCode.CONTEXT_LENGTH_EXCEEDED ? (chat ? "messages" : "prompt") : null;
       ctx.fail(err instanceof ApiException ? err : Failures.fromBus(err, param));

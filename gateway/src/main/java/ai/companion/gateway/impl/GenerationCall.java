@@ -80,6 +80,8 @@ public final class GenerationCall {
    */
   private GenerationRequest pinned;
   private final List<Integer> delivered;
+  /** The text the client received, for the knowledge service's interaction log. */
+  private final StringBuilder answerText = new StringBuilder();
   private final Set<String> excluded = new LinkedHashSet<>();
   private final Promise<Accepted> started = Promise.promise();
   private Listener listener;
@@ -361,11 +363,13 @@ public final class GenerationCall {
     switch (ev.type()) {
       case TOKEN -> {
         delivered.addAll(ev.tokenIds());
+        answerText.append(ev.text());
         listener.onTokens(ev.text(), ev.tokenIds());
       }
       case DONE -> {
         if (!ev.text().isEmpty() || !ev.tokenIds().isEmpty()) {
           delivered.addAll(ev.tokenIds());
+          answerText.append(ev.text());
           listener.onTokens(ev.text(), ev.tokenIds());
         }
         finish(false);
@@ -376,6 +380,8 @@ public final class GenerationCall {
         vertx.eventBus().send(Addresses.ROUTER_FEEDBACK, new JsonObject().put("requestId", a.requestId)
             .put("signal", new JsonObject().put("finishReason", ev.finishReason()).put("completionTokens", completion)
                 .put("maxTokens", base.params().maxTokens())));
+        // patterns and gaps learn from real traffic; fire-and-forget, the client never waits for it
+        KnowledgeAnswers.logInteraction(vertx, base, a.route, answerText.toString());
         listener.onDone(ev.finishReason() == null ? "stop" : ev.finishReason(), prompt, completion);
       }
       case ERROR -> {
