@@ -7,6 +7,7 @@ import ai.companion.node.cluster.ClusterNames;
 import ai.companion.node.cluster.EventBusTls;
 import ai.companion.node.cluster.HazelcastSetup;
 import ai.companion.node.cluster.RegistryJanitor;
+import ai.companion.node.impl.HealthServer;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -51,6 +52,8 @@ public final class Node {
   private HazelcastClusterManager clusterManager;
   private RegistryJanitor janitor;
   private String readyLine;
+  private volatile boolean deployed;
+  private int healthPort = -1;
 
   private Node(NodeOptions options, String nodeName) {
     this.options = options;
@@ -123,9 +126,17 @@ public final class Node {
               (System.nanoTime() - t0) / 1_000_000);
           janitor = new RegistryJanitor(vertx, clusterManager.getHazelcastInstance());
           janitor.start();
-          return deployRoles();
+          if (options.hasRole("gateway") || options.getHealthPort() < 0) return Future.<Void>succeededFuture();
+          return new HealthServer(vertx, () -> deployed && clusterManager.isActive())
+              .listen(options.getHost(), options.getHealthPort())
+              .onSuccess(port -> {
+                healthPort = port;
+                LOG.info("health endpoints on {}:{} (/health/live, /health/ready)", options.getHost(), port);
+              }).<Void>mapEmpty();
         })
+        .compose(v -> deployRoles())
         .map(v -> {
+          deployed = true;
           readyLine = readyLine();
           LOG.info(readyLine);
           return this;
@@ -200,6 +211,7 @@ public final class Node {
     LocalMap<String, Object> local = vertx.sharedData().getLocalMap(NODE_LOCAL_MAP);
     String http = "-";
     String grpc = "-";
+    if (healthPort >= 0) http = String.valueOf(healthPort);
     if (options.hasRole("gateway")) {
       http = String.valueOf(local.getOrDefault("httpPort", options.getHttpPort()));
       grpc = String.valueOf(local.getOrDefault("grpcPort", options.getGrpcPort()));

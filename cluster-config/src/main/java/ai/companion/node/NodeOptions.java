@@ -19,6 +19,8 @@ public class NodeOptions {
   public static final int DEFAULT_HTTP_PORT = 8080;
   public static final int DEFAULT_GRPC_PORT = 9090;
   public static final int DEFAULT_CLUSTER_PORT = 5701;
+  /** Health endpoints of a node without the gateway role; -1 = none (0 = any free port). */
+  public static final int DEFAULT_HEALTH_PORT = -1;
   /** Port of the Vert.x event bus (TLS); 0 picks a free one, announced to the cluster through Hazelcast. */
   public static final int DEFAULT_EVENT_BUS_PORT = 0;
   /** Loopback: the embedded default is a one-member cluster that nobody else can reach. */
@@ -31,6 +33,7 @@ public class NodeOptions {
   private int grpcPort = DEFAULT_GRPC_PORT;
   private int clusterPort = DEFAULT_CLUSTER_PORT;
   private int eventBusPort = DEFAULT_EVENT_BUS_PORT;
+  private int healthPort = DEFAULT_HEALTH_PORT;
   private List<String> join = new ArrayList<>();
   private String dataDir = ModelPaths.DEFAULT_DATA_DIR;
   private String nodeName;
@@ -58,6 +61,7 @@ public class NodeOptions {
     setGrpcPort(json.getInteger("grpcPort", DEFAULT_GRPC_PORT));
     setClusterPort(json.getInteger("clusterPort", DEFAULT_CLUSTER_PORT));
     setEventBusPort(json.getInteger("eventBusPort", DEFAULT_EVENT_BUS_PORT));
+    setHealthPort(json.getInteger("healthPort", DEFAULT_HEALTH_PORT));
     setJoin(strings(json.getJsonArray("join", new JsonArray())));
     setDataDir(json.getString("dataDir", ModelPaths.DEFAULT_DATA_DIR));
     setNodeName(json.getString("nodeName"));
@@ -77,6 +81,7 @@ public class NodeOptions {
     JsonObject j = new JsonObject()
         .put("roles", new JsonArray(new ArrayList<>(roles))).put("host", host).put("httpPort", httpPort)
         .put("grpcPort", grpcPort).put("clusterPort", clusterPort).put("eventBusPort", eventBusPort)
+        .put("healthPort", healthPort)
         .put("join", new JsonArray(new ArrayList<>(join))).put("dataDir", dataDir).put("nodeName", nodeName)
         .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
@@ -158,6 +163,15 @@ public class NodeOptions {
 
   public NodeOptions setEventBusPort(int eventBusPort) {
     this.eventBusPort = checkPort("eventBusPort", eventBusPort);
+    return this;
+  }
+
+  public int getHealthPort() {
+    return healthPort;
+  }
+
+  public NodeOptions setHealthPort(int healthPort) {
+    this.healthPort = healthPort < 0 ? -1 : checkPort("healthPort", healthPort);
     return this;
   }
 

@@ -36,6 +36,10 @@ public class StartCommand implements Callable<Integer> {
   @Option(names = "--event-bus-port", description = "Event-bus (TLS) port, 0 = any free port (default: ${DEFAULT-VALUE}).")
   int eventBusPort = NodeOptions.DEFAULT_EVENT_BUS_PORT;
 
+  @Option(names = "--health-port", description = "On a node without the gateway role: serve /health/live and "
+      + "/health/ready on this port (-1 = off, the default; the gateway serves them on --http-port).")
+  int healthPort = NodeOptions.DEFAULT_HEALTH_PORT;
+
   @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Cluster members to join (TCP-IP).")
   List<String> join = List.of();
 
@@ -78,7 +82,7 @@ public class StartCommand implements Callable<Integer> {
   /** What this command line means, as node options (throws on nonsense). */
   public NodeOptions toOptions() {
     return new NodeOptions().setRoles(roles).setHost(host).setHttpPort(httpPort).setGrpcPort(grpcPort)
-        .setClusterPort(clusterPort).setEventBusPort(eventBusPort).setJoin(join).setDataDir(dataDir)
+        .setClusterPort(clusterPort).setEventBusPort(eventBusPort).setHealthPort(healthPort).setJoin(join).setDataDir(dataDir)
         .setNodeName(nodeName).setClusterSecret(clusterSecret).setInterfaceCidr(interfaceCidr).setMulticast(multicast)
         .setKubernetes(kubernetes).setKubernetesServiceDns(kubernetesServiceDns).setTlsDir(tlsDir)
         .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant);

@@ -37,6 +37,8 @@ public final class HazelcastSetup {
     config.setProperty("hazelcast.merge.first.run.delay.seconds", "5");
     config.setProperty("hazelcast.merge.next.run.delay.seconds", "5");
     config.setProperty("hazelcast.socket.bind.any", "false");
+    // the maps hold a few hundred small entries: fewer partitions make a join (partition migration) quicker
+    config.setProperty("hazelcast.partition.count", "31");
     config.setProperty("hazelcast.local.localAddress", bindAddress.getHostAddress());
 
     NetworkConfig network = config.getNetworkConfig();

@@ -32,13 +32,14 @@ public final class ChildNode implements AutoCloseable {
   private final CompletableFuture<Matcher> ready = new CompletableFuture<>();
   private final List<String> lines = new ArrayList<>();
   private final Path log;
+  private final Thread pump;
 
   private ChildNode(String name, int clusterPort, Process process, Path log) {
     this.name = name;
     this.clusterPort = clusterPort;
     this.process = process;
     this.log = log;
-    Thread pump = new Thread(this::pump, "out-" + name);
+    pump = new Thread(this::pump, "out-" + name);
     pump.setDaemon(true);
     pump.start();
   }
@@ -185,17 +186,19 @@ public final class ChildNode implements AutoCloseable {
 
   /** kill -9. */
   public void kill() throws InterruptedException {
-    process.destroyForcibly();
+    process.toHandle().destroyForcibly();
     process.waitFor(20, TimeUnit.SECONDS);
   }
 
   /** SIGTERM, then waits for a clean exit; returns the exit code. */
   public int stop(long timeoutSeconds) throws InterruptedException {
-    process.destroy();
+    // through the handle: Process.destroy() would also close our end of its output, losing its last lines
+    process.toHandle().destroy();
     if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
       process.destroyForcibly();
       throw new AssertionError("node " + name + " did not stop within " + timeoutSeconds + " s after SIGTERM");
     }
+    pump.join(5000); // its last lines
     return process.exitValue();
   }
 
