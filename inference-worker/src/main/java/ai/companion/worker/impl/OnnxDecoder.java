@@ -46,6 +46,7 @@ public final class OnnxDecoder implements AutoCloseable {
   private FloatBuffer pinnedLogitsBuffer;
   private Map<String, OnnxTensor> pinnedOutputs;
   private final Map<String, OnnxTensor> decodeInputs = new HashMap<>();
+  private final Map<String, OnnxTensor> pinnedAll = new HashMap<>();
   private final Set<String> presentSet;
   private LongBuffer idsBuf;
   private LongBuffer posBuf;
@@ -335,7 +336,9 @@ public final class OnnxDecoder implements AutoCloseable {
       OrtSession.Result result;
       if (present != null) {
         // the presents go straight into the batch's preallocated buffers (ping-pong with the past)
-        Map<String, OnnxTensor> pinned = new HashMap<>(pinnedOutputs);
+        Map<String, OnnxTensor> pinned = pinnedAll;
+        pinned.clear();
+        pinned.put("logits", pinnedLogits);
         for (int i = 0; i < presentNames.length; i++) pinned.put(presentNames[i], present[i]);
         try {
           result = session.run(in, Set.of(), pinned);
@@ -362,6 +365,7 @@ public final class OnnxDecoder implements AutoCloseable {
       pinnedLogitsBuffer.get(0, logitsOut, 0, b * vocab);
     } finally {
       in.clear();
+      pinnedAll.clear();
       if (ids != null) ids.close();
       if (mask != null) mask.close();
       if (pos != null) pos.close();
