@@ -10,15 +10,16 @@ import java.util.UUID;
  * Configuration of a {@link WorkerVerticle}, read from the verticle's config JSON.
  *
  * <p>{@code optimizationLevel}: {@code low} (basic graph optimizations, one intra-op thread, the fp32 model),
- * {@code medium} (extended, half the cores, the int8 model when the folder has one), {@code high} (all
- * optimizations, threads sized to the model and cores, the smallest variant the folder has: int4, int8, fp32).
+ * {@code medium}, the default (all optimizations, threads sized to the model and cores, the fp32 model, so
+ * greedy output equals the reference), {@code high} (the same, serving the smallest variant the folder has: int4,
+ * int8, fp32).
  * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count. {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for
  * prompt + max_tokens); past it requests queue, past {@code maxQueuedRequests} they are refused as overloaded.
  */
 public final class WorkerOptions {
   public static final String DEFAULT_NODE_NAME = "local";
   public static final String DEFAULT_PROVIDER = "auto";
-  public static final String DEFAULT_OPTIMIZATION_LEVEL = "high";
+  public static final String DEFAULT_OPTIMIZATION_LEVEL = "medium";
   public static final String DEFAULT_MODEL_VARIANT = "auto";
   public static final int DEFAULT_INTRA_OP_THREADS = 0;
   public static final int DEFAULT_MAX_CONCURRENT_SEQUENCES = 2048;

@@ -45,10 +45,11 @@ class WorkerOptionsTest {
     assertEquals(OptLevel.BASIC_OPT, low.optLevel());
     assertEquals(1, low.intraOpThreads());
     assertEquals("fp32", low.variants().get(0));
-    OnnxDecoder.SessionSettings medium = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("medium"));
-    assertEquals(OptLevel.EXTENDED_OPT, medium.optLevel());
-    assertEquals("int8", medium.variants().get(0));
-    OnnxDecoder.SessionSettings high = WorkerVerticle.sessionSettings(new WorkerOptions());
+    // the default is medium: fp32, so greedy output stays equal to the reference
+    OnnxDecoder.SessionSettings medium = WorkerVerticle.sessionSettings(new WorkerOptions());
+    assertEquals(OptLevel.ALL_OPT, medium.optLevel());
+    assertEquals(List.of("fp32", "int8", "int4"), medium.variants());
+    OnnxDecoder.SessionSettings high = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("high"));
     assertEquals(OptLevel.ALL_OPT, high.optLevel());
     assertEquals(0, high.intraOpThreads());          // sized to the model at load
     assertEquals(List.of("int4", "int8", "fp32"), high.variants());
