@@ -29,6 +29,8 @@ public final class DecisionLog implements AutoCloseable {
 
   /** Decisions remembered for feedback; older ones only live in the file (and in the bandit's counts). */
   public static final int MAX_INDEXED = 200_000;
+  /** A log longer than this is compacted at open: the bandit's totals plus the indexed decisions. */
+  public static final int DEFAULT_COMPACT_AFTER_LINES = 1_000_000;
 
   /**
    * What a request was routed to, for crediting its feedback.
@@ -57,15 +59,25 @@ public final class DecisionLog implements AutoCloseable {
 
   /** Opens (creating) {@code dir/decisions.jsonl} and replays it: rewards go to {@code bandit}. */
   public static DecisionLog open(Path dir, ThompsonBandit bandit) throws IOException {
+    return open(dir, bandit, DEFAULT_COMPACT_AFTER_LINES);
+  }
+
+  /** As {@link #open(Path, ThompsonBandit)}, compacting first when the file has more than {@code compactAfter} lines. */
+  public static DecisionLog open(Path dir, ThompsonBandit bandit, int compactAfter) throws IOException {
     Files.createDirectories(dir);
     Path file = dir.resolve("decisions.jsonl");
     DecisionLog log = new DecisionLog(file, null);
+    long lines = 0;
     if (Files.exists(file)) {
       try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
         String line;
-        while ((line = r.readLine()) != null) log.replay(line, bandit);
+        while ((line = r.readLine()) != null) {
+          log.replay(line, bandit);
+          lines++;
+        }
       }
     }
+    if (lines > compactAfter) compact(file, bandit, log.index, lines);
     FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
         StandardOpenOption.APPEND);
     DecisionLog opened = new DecisionLog(file, ch);
@@ -76,6 +88,32 @@ public final class DecisionLog implements AutoCloseable {
     if (log.skipped > 0) LOG.warn("Skipped {} unreadable line(s) in {}", log.skipped, file);
     LOG.info("Replayed {} decisions and {} rewards from {}", log.replayedDecisions, log.replayedRewards, file);
     return opened;
+  }
+
+  /**
+   * Rewrites the log as the bandit's totals ({@code "t":"s"}) plus the decisions still indexed, then swaps it
+   * in atomically: a crash leaves either the old file or the new one.
+   */
+  private static void compact(Path file, ThompsonBandit bandit, Map<String, Decision> index, long lines)
+      throws IOException {
+    Path tmp = file.resolveSibling(file.getFileName() + ".compact");
+    try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.TRUNCATE_EXISTING)) {
+      StringBuilder b = new StringBuilder();
+      bandit.snapshot().forEach((p, arms) -> arms.forEach((a, e) -> b.append(new JsonObject().put("t", "s")
+          .put("p", p).put("s", a).put("a", e[0]).put("b", e[1]).encode()).append('\n')));
+      for (Decision d : index.values()) {
+        b.append(new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
+            .put("m", d.model()).put("c", d.chars()).put("at", d.at()).encode()).append('\n');
+      }
+      ByteBuffer buf = ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8));
+      while (buf.hasRemaining()) ch.write(buf);
+      ch.force(true);
+    }
+    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    LOG.info("Compacted {}: {} lines to {} totals and {} decisions", file, lines,
+        bandit.snapshot().values().stream().mapToInt(Map::size).sum(), index.size());
   }
 
   private void replay(String line, ThompsonBandit bandit) {
@@ -90,6 +128,11 @@ public final class DecisionLog implements AutoCloseable {
         case "r" -> {
           bandit.reward(j.getString("p"), j.getString("s"), j.getDouble("r"), j.getDouble("w"));
           replayedRewards++;
+        }
+        case "s" -> {
+          // a compacted total: successes and failures as they stood
+          if (j.getDouble("a") > 0) bandit.reward(j.getString("p"), j.getString("s"), 1.0, j.getDouble("a"));
+          if (j.getDouble("b") > 0) bandit.reward(j.getString("p"), j.getString("s"), 0.0, j.getDouble("b"));
         }
         default -> skipped++;
       }

@@ -58,6 +58,17 @@ public final class ThompsonBandit implements StrategyLearner {
     e[1] += weight * (1 - r);
   }
 
+  /** All evidence: pattern to arm to {successes, failures} (copies). */
+  public Map<String, Map<String, double[]>> snapshot() {
+    Map<String, Map<String, double[]>> out = new HashMap<>();
+    evidence.forEach((p, arms) -> {
+      Map<String, double[]> m = new HashMap<>();
+      arms.forEach((a, e) -> m.put(a, e.clone()));
+      out.put(p, m);
+    });
+    return out;
+  }
+
   /** Evidence so far for (pattern, arm): {successes, failures}, both 0 when none. */
   public double[] evidence(String pattern, String arm) {
     double[] e = evidence.getOrDefault(pattern, Map.of()).get(arm);

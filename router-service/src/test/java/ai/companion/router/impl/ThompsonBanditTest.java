@@ -65,4 +65,34 @@ class ThompsonBanditTest {
       assertEquals(1.0, e[1], 1e-9);
     }
   }
+
+  @Test
+  void aLongLogIsCompactedToTotalsAndRecentDecisions(@TempDir Path dir) throws Exception {
+    ThompsonBandit b1 = new ThompsonBandit(1);
+    try (DecisionLog log = DecisionLog.open(dir, b1)) {
+      for (int i = 0; i < 50; i++) {
+        log.appendDecision(new DecisionLog.Decision("r" + i, "p" + (i % 3), i % 2 == 0 ? "direct" : "knowledge", "m", 10, i));
+        log.appendReward("r" + i, "p" + (i % 3), i % 2 == 0 ? "direct" : "knowledge", i % 5 == 0 ? 0 : 1, 0.5, "user");
+      }
+    }
+    long before = Files.size(dir.resolve("decisions.jsonl"));
+    ThompsonBandit b2 = new ThompsonBandit(1);
+    try (DecisionLog log = DecisionLog.open(dir, b2, 40)) {
+      assertEquals("knowledge", log.find("r49").strategy());
+    }
+    assertTrue(Files.size(dir.resolve("decisions.jsonl")) < before);
+    ThompsonBandit b3 = new ThompsonBandit(1);
+    try (DecisionLog log = DecisionLog.open(dir, b3)) {
+      assertEquals(50, log.replayedDecisions());
+      assertEquals(0, log.replayedRewards());
+      assertEquals(6, Files.readAllLines(dir.resolve("decisions.jsonl")).stream()
+          .filter(l -> l.contains("\"t\":\"s\"")).count(), "3 patterns x 2 strategies");
+      for (String p : List.of("p0", "p1", "p2")) {
+        for (String a : ARMS) {
+          assertEquals(b1.evidence(p, a)[0], b3.evidence(p, a)[0], 1e-9);
+          assertEquals(b1.evidence(p, a)[1], b3.evidence(p, a)[1], 1e-9);
+        }
+      }
+    }
+  }
 }
