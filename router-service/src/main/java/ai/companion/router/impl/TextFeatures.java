@@ -22,6 +22,19 @@ public final class TextFeatures {
       "which", "wer", "wann", "wo", "warum", "wie", "welche", "welcher", "qui", "quoi", "quand", "où",
       "pourquoi", "comment", "quel", "quelle", "qué", "quién", "cuándo", "dónde", "cómo", "cuál", "chi", "cosa",
       "quando", "dove", "perché", "come", "quale", "wat", "wanneer", "waar", "waarom", "hoe");
+  /** Question words of other languages as their English shape, so patterns (and route headers) stay ASCII. */
+  private static final java.util.Map<String, String> WH_CANONICAL = java.util.Map.ofEntries(
+      java.util.Map.entry("wer", "who"), java.util.Map.entry("wann", "when"), java.util.Map.entry("wo", "where"),
+      java.util.Map.entry("warum", "why"), java.util.Map.entry("wie", "how"), java.util.Map.entry("welche", "which"),
+      java.util.Map.entry("welcher", "which"), java.util.Map.entry("qui", "who"), java.util.Map.entry("quoi", "what"),
+      java.util.Map.entry("quand", "when"), java.util.Map.entry("où", "where"), java.util.Map.entry("pourquoi", "why"),
+      java.util.Map.entry("comment", "how"), java.util.Map.entry("quel", "which"), java.util.Map.entry("quelle", "which"),
+      java.util.Map.entry("qué", "what"), java.util.Map.entry("quién", "who"), java.util.Map.entry("cuándo", "when"),
+      java.util.Map.entry("dónde", "where"), java.util.Map.entry("cómo", "how"), java.util.Map.entry("cuál", "which"),
+      java.util.Map.entry("chi", "who"), java.util.Map.entry("cosa", "what"), java.util.Map.entry("quando", "when"),
+      java.util.Map.entry("dove", "where"), java.util.Map.entry("perché", "why"), java.util.Map.entry("come", "how"),
+      java.util.Map.entry("quale", "which"), java.util.Map.entry("wat", "what"), java.util.Map.entry("wanneer", "when"),
+      java.util.Map.entry("waar", "where"), java.util.Map.entry("waarom", "why"), java.util.Map.entry("hoe", "how"));
   private static final Set<String> AUX = Set.of("is", "are", "was", "were", "do", "does", "did", "can", "could",
       "should", "would", "will", "has", "have", "had", "may", "might", "must", "shall", "ist", "sind", "kann",
       "est-ce", "puis-je", "es", "está", "hay", "è");
@@ -104,7 +117,7 @@ public final class TextFeatures {
     String[] words = words(head(query.strip()));
     if (words.length == 0) return "empty";
     String first = words[0];
-    if (WH.contains(first)) return first;
+    if (WH.contains(first)) return WH_CANONICAL.getOrDefault(first, first);
     if (AUX.contains(first)) return "yesno";
     if (ASK_VERBS.contains(first)) return "ask";
     if (CREATIVE.contains(first)) return "create";

@@ -37,6 +37,7 @@ class TextFeaturesTest {
     assertEquals("how", TextFeatures.shape("How do I import a model?"));
     assertEquals("yesno", TextFeatures.shape("Is the bus encrypted?"));
     assertEquals("create", TextFeatures.shape("Write a poem"));
+    assertEquals("where", TextFeatures.shape("Où est la gare ?"), "other languages' question words map to ASCII shapes");
   }
 
   @Test
