@@ -40,6 +40,12 @@ try {
   await page.selectOption('#model', model);
   await page.fill('#temperature', '0');
   await page.fill('#maxTokens', '60');
+  // a slow network (about 16 KB/s down) for the question, as a phone on a bad line would have: the answer's
+  // Server-Sent Events then arrive over many reads, so a page that renders them as they come shows it growing
+  const cdp = await browser.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20,
+    downloadThroughput: 16 * 1024, uploadThroughput: -1 });
   // count how often the answer's text changes while it streams
   await page.evaluate(() => {
     window.__updates = [];
@@ -52,6 +58,8 @@ try {
   await page.press('#question', 'Enter');
   await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 60_000 });
   out.answer = await page.textContent('.msg.assistant .text');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1,
+    uploadThroughput: -1 });
   out.route = await page.textContent('.msg.assistant .route');
   out.feedbackButtons = await page.$$eval('.msg.assistant .feedback button', (bs) => bs.length);
   out.updates = await page.evaluate(() => window.__updates);

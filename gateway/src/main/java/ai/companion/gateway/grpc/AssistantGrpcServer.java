@@ -158,7 +158,7 @@ public final class AssistantGrpcServer {
       generation.start(new GenerationCall.Listener() {
         @Override public void onTokens(String text, List<Integer> tokenIds) {
           if (text.isEmpty()) return;
-          resp.write(ChatChunk.newBuilder().setId(id).setModel(route[0] == null ? gen.model() : route[0].model()).setDelta(text).build());
+          resp.write(ChatChunk.newBuilder().setId(id).setModel(model(route[0], gen)).setDelta(text).build());
           if (resp.writeQueueFull() && !paused[0]) {
             paused[0] = true;
             generation.pause();
@@ -173,7 +173,7 @@ public final class AssistantGrpcServer {
 
         @Override public void onDone(String finishReason, int promptTokens, int completionTokens) {
           release.run();
-          resp.end(ChatChunk.newBuilder().setId(id).setModel(route[0] == null ? gen.model() : route[0].model()).setFinishReason(finishReason)
+          resp.end(ChatChunk.newBuilder().setId(id).setModel(model(route[0], gen)).setFinishReason(finishReason)
               .setUsage(usage(promptTokens, completionTokens)).build());
           metrics.grpcCall("Chat", "OK", System.nanoTime() - start);
         }
@@ -239,7 +239,7 @@ public final class AssistantGrpcServer {
 
         @Override public void onDone(String finishReason, int promptTokens, int completionTokens) {
           release.run();
-          resp.end(CompletionResponse.newBuilder().setId(id).setModel(route[0] == null ? gen.model() : route[0].model()).setText(text.toString())
+          resp.end(CompletionResponse.newBuilder().setId(id).setModel(model(route[0], gen)).setText(text.toString())
               .setFinishReason(finishReason).setUsage(usage(promptTokens, completionTokens))
               .setRoute(route(route[0])).build());
           metrics.grpcCall("Complete", "OK", System.nanoTime() - start);
@@ -389,6 +389,11 @@ public final class AssistantGrpcServer {
     if (r == null) return Route.getDefaultInstance();
     return Route.newBuilder().setModel(nz(r.model())).setWorker(nz(r.workerNode())).setWorkerId(nz(r.workerId()))
         .setStrategy(nz(r.strategy())).addAllReasons(r.reasons()).build();
+  }
+
+  /** The routed model, or the asked one before the route is known. */
+  private static String model(RouteDecision route, GenerationRequest gen) {
+    return route == null ? gen.model() : route.model();
   }
 
   static Usage usage(int prompt, int completion) {
