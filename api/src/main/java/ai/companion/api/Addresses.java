@@ -59,6 +59,12 @@ public final class Addresses {
 
   /** Name of the shared (clustered: Hazelcast) async map of live workers: workerId to {@link WorkerInfo} JSON. */
   public static final String WORKER_REGISTRY_MAP = "companion.workers";
+  /**
+   * Name of the shared async map of live nodes: node name to {@code {"name","roles":[...],"startedAt"}}. Every node
+   * puts itself in once it is READY and removes itself when it stops; the launcher's janitor removes nodes that left
+   * the cluster (kill -9, power loss) within seconds. Holds no user data.
+   */
+  public static final String NODE_REGISTRY_MAP = "companion.nodes";
 
   public static String workerGenerate(String workerId) {
     return WORKER_GENERATE_PREFIX + workerId;

@@ -1,5 +1,6 @@
 package ai.companion.node;
 
+import ai.companion.api.Addresses;
 import ai.companion.api.ModelPaths;
 import ai.companion.node.cluster.Cidr;
 import ai.companion.node.cluster.ClusterKeys;
@@ -135,6 +136,9 @@ public final class Node {
               }).<Void>mapEmpty();
         })
         .compose(v -> deployRoles())
+        .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.NODE_REGISTRY_MAP)
+            .compose(map -> map.put(nodeName, new JsonObject().put("name", nodeName)
+                .put("roles", new JsonArray(new ArrayList<>(options.getRoles()))).put("startedAt", System.currentTimeMillis()))))
         .map(v -> {
           deployed = true;
           readyLine = readyLine();
@@ -224,7 +228,11 @@ public final class Node {
     if (janitor != null) janitor.stop();
     if (vertx == null) return Future.succeededFuture();
     LOG.info("node {} leaving the cluster", nodeName);
-    return vertx.close();
+    Vertx v = vertx;
+    return v.sharedData().<String, Object>getAsyncMap(Addresses.NODE_REGISTRY_MAP)
+        .compose(map -> map.remove(nodeName))
+        .timeout(5, TimeUnit.SECONDS)
+        .transform(x -> v.close());
   }
 
   public Vertx vertx() {

@@ -72,6 +72,7 @@ public final class HazelcastSetup {
     config.addMapConfig(new MapConfig("__vertx.haInfo").setBackupCount(1));
     config.addMapConfig(new MapConfig("__vertx.nodeInfo").setBackupCount(1));
     config.addMapConfig(new MapConfig(Addresses.WORKER_REGISTRY_MAP).setBackupCount(1));
+    config.addMapConfig(new MapConfig(Addresses.NODE_REGISTRY_MAP).setBackupCount(1));
     return config;
   }
 }

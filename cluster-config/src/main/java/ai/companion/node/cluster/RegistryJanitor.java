@@ -19,7 +19,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps the worker registry ({@link Addresses#WORKER_REGISTRY_MAP}) free of workers whose node has left or died: when a
+ * Keeps the worker registry ({@link Addresses#WORKER_REGISTRY_MAP}) and the node registry
+ * ({@link Addresses#NODE_REGISTRY_MAP}) free of entries whose node has left or died: when a
  * member leaves, and every few seconds, the oldest member removes every entry whose {@code nodeName} is no live
  * member's {@link HazelcastSetup#NODE_NAME_ATTRIBUTE}. A worker that stops cleanly removes its own entry; this
  * covers kill -9, power loss and cut cables (Hazelcast drops a silent member after 5 s without heartbeats).
@@ -70,9 +71,12 @@ public final class RegistryJanitor implements MembershipListener {
     if (members.isEmpty() || !members.iterator().next().localMember()) return Future.succeededFuture(0);
     Set<String> live = new HashSet<>();
     for (Member m : members) live.add(m.getAttribute(HazelcastSetup.NODE_NAME_ATTRIBUTE));
-    return vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
-        .compose(map -> map.entries().compose(entries -> removeDead(map, entries, live)))
-        .onFailure(e -> LOG.warn("worker registry sweep failed: {}", e.toString()));
+    Future<Integer> workers = vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+        .compose(map -> map.entries().compose(entries -> removeDead(map, entries, live)));
+    Future<Integer> nodes = vertx.sharedData().<String, Object>getAsyncMap(Addresses.NODE_REGISTRY_MAP)
+        .compose(map -> map.entries().compose(entries -> removeDead(map, entries, live)));
+    return Future.all(workers, nodes).map(f -> workers.result() + nodes.result())
+        .onFailure(e -> LOG.warn("registry sweep failed: {}", e.toString()));
   }
 
   private static Future<Integer> removeDead(AsyncMap<String, Object> map, Map<String, Object> entries, Set<String> live) {
@@ -80,7 +84,7 @@ public final class RegistryJanitor implements MembershipListener {
     for (Map.Entry<String, Object> e : entries.entrySet()) {
       String node = nodeName(e.getValue());
       if (node != null && !live.contains(node)) {
-        LOG.info("removing worker {} of departed node {} from the registry", e.getKey(), node);
+        LOG.info("removing {} of departed node {} from the registry", e.getKey(), node);
         removals.add(map.remove(e.getKey()));
       }
     }
@@ -89,9 +93,10 @@ public final class RegistryJanitor implements MembershipListener {
 
   private static String nodeName(Object value) {
     try {
-      if (value instanceof JsonObject j) return j.getString("nodeName");
-      if (value instanceof String s) return new JsonObject(s).getString("nodeName");
-      if (value instanceof io.vertx.core.buffer.Buffer b) return new JsonObject(b).getString("nodeName");
+      JsonObject j = value instanceof JsonObject o ? o
+          : value instanceof String s ? new JsonObject(s)
+          : value instanceof io.vertx.core.buffer.Buffer b ? new JsonObject(b) : null;
+      if (j != null) return j.getString("nodeName", j.getString("name"));
     } catch (RuntimeException e) {
       LOG.debug("unreadable registry entry", e);
     }
