@@ -61,8 +61,8 @@ public final class Addresses {
   public static final String WORKER_REGISTRY_MAP = "companion.workers";
   /**
    * Name of the shared async map of live nodes: node name to {@code {"name","roles":[...],"startedAt"}}. Every node
-   * puts itself in once it is READY and removes itself when it stops; the launcher's janitor removes nodes that left
-   * the cluster (kill -9, power loss) within seconds. Holds no user data.
+   * puts itself in once it is READY; the launcher's janitor removes nodes that left the cluster (stopped, or
+   * kill -9, power loss) within seconds. Holds no user data.
    */
   public static final String NODE_REGISTRY_MAP = "companion.nodes";
 
