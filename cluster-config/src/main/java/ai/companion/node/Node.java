@@ -28,7 +28,6 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -159,8 +158,8 @@ public final class Node {
     local.put("nodeName", nodeName);
     List<Deployment> plan = new ArrayList<>();
     if (options.hasRole("worker")) {
+      // with no model in the data dir the worker itself says how to import one
       plan.add(new Deployment(WORKER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)));
-      logMissingModels();
     }
     if (options.hasRole("worker") || options.hasRole("knowledge")) {
       JsonObject embeddings = new JsonObject();
@@ -194,21 +193,6 @@ public final class Node {
         .onSuccess(id -> LOG.info("deployed {} in {} ms", d.verticle(), (System.nanoTime() - t0) / 1_000_000))
         .recover(e -> Future.failedFuture(new IllegalStateException("cannot deploy " + d.verticle() + ": " + e.getMessage(), e)))
         .mapEmpty();
-  }
-
-  private void logMissingModels() {
-    Path models = ModelPaths.modelsDir(Path.of(options.getDataDir()));
-    boolean any;
-    try (Stream<Path> s = Files.list(models)) {
-      any = s.anyMatch(p -> Files.isRegularFile(p.resolve("model.onnx")));
-    } catch (IOException e) {
-      any = false;
-    }
-    if (!any) {
-      LOG.info("no generative model in {}: health, models and embeddings still work. Import one with: "
-          + "./companion model import stories260K.bin --tokenizer tok512.bin --name stories260K --data-dir {}",
-          models, options.getDataDir());
-    }
   }
 
   private String readyLine() {

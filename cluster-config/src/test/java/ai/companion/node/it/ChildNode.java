@@ -180,6 +180,12 @@ public final class ChildNode implements AutoCloseable {
     }
   }
 
+  /** The exit code once the process ended (waits up to 30 s). */
+  public int exitCode() throws InterruptedException {
+    if (!process.waitFor(30, TimeUnit.SECONDS)) throw new AssertionError("node " + name + " still runs");
+    return process.exitValue();
+  }
+
   public boolean isAlive() {
     return process.isAlive();
   }
