@@ -79,10 +79,7 @@ public final class Node {
   private Config prepare() throws IOException {
     Path dataDir = Path.of(options.getDataDir());
     Files.createDirectories(ModelPaths.modelsDir(dataDir));
-    Cidr cidr = Cidr.parse(options.getInterfaceCidr());
-    InetAddress bind = cidr.localAddress().orElseThrow(() -> new IllegalArgumentException(
-        "no network interface of this machine has an address in " + cidr + "; addresses here: " + localAddresses()
-            + " (choose one with --interface CIDR)"));
+    InetAddress bind = bindAddress(options);
     Path tlsDir = options.getTlsDir() != null ? Path.of(options.getTlsDir()) : dataDir.resolve("tls");
     if (options.getClusterSecret() == null && Files.isRegularFile(tlsDir.resolve(ClusterKeys.CLUSTER_SECRET))) {
       options.setClusterSecret(Files.readString(tlsDir.resolve(ClusterKeys.CLUSTER_SECRET)).strip());
@@ -193,6 +190,47 @@ public final class Node {
         .onSuccess(id -> LOG.info("deployed {} in {} ms", d.verticle(), (System.nanoTime() - t0) / 1_000_000))
         .recover(e -> Future.failedFuture(new IllegalStateException("cannot deploy " + d.verticle() + ": " + e.getMessage(), e)))
         .mapEmpty();
+  }
+
+  /**
+   * The one address the node binds for Hazelcast and the event bus: inside {@code --interface}; left at its loopback
+   * default while other machines are named (join members, multicast, Kubernetes), the address this machine uses to
+   * reach the first remote member (or its first non-loopback address), so a plain {@code --join HOST:PORT} works.
+   */
+  static InetAddress bindAddress(NodeOptions options) {
+    Cidr cidr = Cidr.parse(options.getInterfaceCidr());
+    if (NodeOptions.DEFAULT_INTERFACE.equals(options.getInterfaceCidr())) {
+      Optional<InetAddress> remote = remoteFacingAddress(options);
+      if (remote.isPresent()) {
+        LOG.info("cluster interface {}: the address that reaches the other members (choose with --interface CIDR)",
+            remote.get().getHostAddress());
+        return remote.get();
+      }
+    }
+    return cidr.localAddress().orElseThrow(() -> new IllegalArgumentException(
+        "no network interface of this machine has an address in " + cidr + "; addresses here: " + localAddresses()
+            + " (choose one with --interface CIDR)"));
+  }
+
+  private static Optional<InetAddress> remoteFacingAddress(NodeOptions options) {
+    for (String member : options.getJoin()) {
+      String host = member.startsWith("[") ? member.substring(1, member.indexOf(']'))
+          : member.contains(":") ? member.substring(0, member.lastIndexOf(':')) : member;
+      try {
+        InetAddress target = InetAddress.getByName(host);
+        if (target.isLoopbackAddress()) continue;
+        // a UDP "connect" sends nothing; it only asks the routing table which local address would be used
+        try (java.net.DatagramSocket probe = new java.net.DatagramSocket()) {
+          probe.connect(target, 9);
+          InetAddress local = probe.getLocalAddress();
+          if (local != null && !local.isAnyLocalAddress() && !local.isLoopbackAddress()) return Optional.of(local);
+        }
+      } catch (IOException e) {
+        LOG.debug("cannot resolve or route to join member {}: {}", member, e.toString());
+      }
+    }
+    if (options.isMulticast() || options.isKubernetes()) return Cidr.parse("0.0.0.0/0").localAddress();
+    return Optional.empty();
   }
 
   private String readyLine() {
