@@ -41,7 +41,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Option(names = "--tokens", description = "Tokens per stream (default: ${DEFAULT-VALUE}).")
   int tokens = 32;
 
-  @Option(names = "--timeout", description = "Seconds for the whole run (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--waves", description = "Waves of all clients, one after another (default: ${DEFAULT-VALUE}).")
+  int waves = 2;
+
+  @Option(names = "--timeout", description = "Seconds each wave may take (default: ${DEFAULT-VALUE}).")
   int timeoutSec = 300;
 
   @Option(names = "--heap-histogram", paramLabel = "FILE",
@@ -53,9 +56,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Override public Integer call() throws Exception {
     if (clients < 1 || clients > 10_000) throw new IllegalArgumentException("--clients must be 1..10000");
     Report r = new Report(clients + " concurrent streaming clients on one node", main.commandLine())
-        .columns("clients", "tokens each", "completed", "errors", "TTFT p50 ms", "TTFT p99 ms", "TTFT max ms",
+        .columns("wave", "clients", "tokens each", "completed", "errors", "headers p50 / p99 ms", "TTFT p50 ms", "TTFT p99 ms",
+            "TTFT max ms",
             "wall s", "aggregate tokens/s", "node RSS before", "node RSS peak", "RSS per stream",
-            "live heap per open stream", "load avg (1 min)");
+            "load avg (1 min)");
     Path folder = main.models().stories();
     Path dataDir = main.models().dataDirFor(folder);
     Path log = main.workDir().resolve("logs").resolve("clients-node.log");
@@ -65,9 +69,11 @@ final class ClientsBench implements BenchMain.BenchCommand {
         "--cluster-secret", "bench-" + UUID.randomUUID()), log, List.of());
     Vertx vertx = Vertx.vertx();
     String memory;
+    String plain;
     try {
       int port = node.awaitReady(300);
       HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients);
+      // (the warm-up's client; each wave below gets its own)
       // warm-up: JIT, connections, the model's first steps
       List<Future<Timeline>> warm = new ArrayList<>();
       for (int i = 0; i < 32; i++) warm.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, (long) i));
@@ -78,65 +84,98 @@ final class ClientsBench implements BenchMain.BenchCommand {
       AtomicLong rssPeak = new AtomicLong(rssBefore);
       long sampler = vertx.setPeriodic(100, t -> rssPeak.accumulateAndGet(Machine.rssBytes(node.pid()), Math::max));
 
-      long t0 = System.nanoTime();
-      List<Future<Timeline>> fs = new ArrayList<>(clients);
-      for (int i = 0; i < clients; i++) {
-        fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, 10_000L + i));
-      }
-      try {
-        Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
-      } catch (java.util.concurrent.TimeoutException e) {
-        r.note("not all streams finished within " + timeoutSec + " s");
-      }
-      long t1 = System.nanoTime();
-      vertx.cancelTimer(sampler);
-      String load = Machine.loadAverage().split(" ")[0];
-
-      int ok = 0;
-      int errors = 0;
-      long tokensOut = 0;
-      long lastEnd = t0;
-      List<Double> ttft = new ArrayList<>();
-      Map<String, Integer> errorKinds = new LinkedHashMap<>();
-      for (Future<Timeline> f : fs) {
-        Timeline t = f.isComplete() ? f.result() : null;
-        if (t == null || !t.ok()) {
-          errors++;
-          String why = t == null ? "not finished in time" : String.valueOf(t.error());
-          if (why.length() > 120) why = why.substring(0, 120);
-          errorKinds.merge(why, 1, Integer::sum);
-          continue;
+      long runStart = System.nanoTime();
+      for (int wave = 1; wave <= waves; wave++) {
+        // each wave's clients connect anew, as new clients would
+        client.close();
+        client = new HttpStreams(vertx, "127.0.0.1", port, clients);
+        long t0 = System.nanoTime();
+        List<Future<Timeline>> fs = new ArrayList<>(clients);
+        for (int i = 0; i < clients; i++) {
+          fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, wave * 100_000L + i));
         }
-        ok++;
-        tokensOut += t.tokens();
-        lastEnd = Math.max(lastEnd, t.endNs());
-        ttft.add(t.ttftMs());
+        try {
+          Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+          r.note("wave " + wave + ": not all streams finished within " + timeoutSec + " s");
+        }
+        String load = Machine.loadAverage().split(" ")[0];
+        int ok = 0;
+        int errors = 0;
+        long tokensOut = 0;
+        long lastEnd = t0;
+        List<Double> ttft = new ArrayList<>();
+        List<Double> headers = new ArrayList<>();
+        Map<String, Integer> errorKinds = new LinkedHashMap<>();
+        for (Future<Timeline> f : fs) {
+          Timeline t = f.isComplete() ? f.result() : null;
+          if (t == null || !t.ok()) {
+            errors++;
+            String why = t == null ? "not finished in time" : String.valueOf(t.error());
+            if (why.length() > 120) why = why.substring(0, 120);
+            errorKinds.merge(why, 1, Integer::sum);
+            continue;
+          }
+          ok++;
+          tokensOut += t.tokens();
+          lastEnd = Math.max(lastEnd, t.endNs());
+          ttft.add(t.ttftMs());
+          headers.add(t.headersMs());
+        }
+        double wall = (lastEnd - t0) / 1e9;
+        long peak = rssPeak.get();
+        r.row(String.valueOf(wave), String.valueOf(clients), String.valueOf(tokens), String.valueOf(ok),
+            String.valueOf(errors),
+            Stats.f0(Stats.percentile(headers, 50)) + " / " + Stats.f0(Stats.percentile(headers, 99)),
+            Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
+            Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
+            Machine.mib(rssBefore), Machine.mib(peak),
+            rssBefore < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f KiB", (peak - rssBefore) / 1024.0 / clients),
+            load);
+        final int w = wave;
+        errorKinds.forEach((k, v) -> r.note("wave " + w + ": " + v + " stream(s) failed: " + k));
       }
-      double wall = (lastEnd - t0) / 1e9;
-      long peak = rssPeak.get();
-      r.row(String.valueOf(clients), String.valueOf(tokens), String.valueOf(ok), String.valueOf(errors),
-          Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
-          Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
-          Machine.mib(rssBefore), Machine.mib(peak),
-          rssBefore < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f KiB", (peak - rssBefore) / 1024.0 / clients),
-          "see below", load);
-      errorKinds.forEach((k, v) -> r.note(v + " stream(s) failed: " + k));
-      r.note("All " + clients + " requests are sent at once, each on its own HTTP/1.1 connection (loopback), "
-          + "streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per client. "
-          + "TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after a "
-          + "32-stream warm-up, and its peak sampled every 100 ms; per stream = (peak - before) / clients. "
-          + "Whole run took " + Stats.f1((t1 - t0) / 1e9) + " s. Node log: "
+      vertx.cancelTimer(sampler);
+      r.note("Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
+          + "(loopback), streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per "
+          + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling); wave 2 "
+          + "follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
+          + "request. TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after the "
+          + "warm-up, and its peak so far, sampled every 100 ms; per stream = (peak - before) / clients. Whole run "
+          + "took " + Stats.f1((System.nanoTime() - runStart) / 1e9) + " s. Node log: "
           + Path.of("").toAbsolutePath().relativize(log.toAbsolutePath()));
+      client.close();
+      client = new HttpStreams(vertx, "127.0.0.1", port, clients);
       memory = "node's live heap " + Machine.mib(liveStart) + " after the warm-up (before the first wave); "
           + liveHeapPerStream(client, node.pid());
       client.close();
+      plain = plainHttp(vertx, port);
     } finally {
       vertx.close().await(30, TimeUnit.SECONDS);
       node.close();
     }
     r.note("Live heap: " + memory);
+    r.note("For scale, the HTTP layer alone: " + plain);
     main.emit(r);
     return 0;
+  }
+
+  /** The same number of plain GET /v1/models at once, each on a fresh connection of a new client pool. */
+  private String plainHttp(Vertx vertx, int port) throws Exception {
+    try (HttpStreams fresh = new HttpStreams(vertx, "127.0.0.1", port, clients)) {
+      List<Future<Double>> fs = new ArrayList<>(clients);
+      for (int i = 0; i < clients; i++) fs.add(fresh.get("/v1/models"));
+      try {
+        Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        // counted below
+      }
+      List<Double> ms = new ArrayList<>();
+      for (Future<Double> f : fs) if (f.succeeded()) ms.add(f.result());
+      return clients + " concurrent GET /v1/models on fresh connections (no generation) took p50 "
+          + Stats.f0(Stats.percentile(ms, 50)) + " ms, p99 " + Stats.f0(Stats.percentile(ms, 99)) + " ms ("
+          + ms.size() + " answered)";
+    }
   }
 
   /**
@@ -179,7 +218,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     if (at[0] < 0) return "n/a (jcmd failed)";
     Thread.sleep(2000);
     long after = HeapProbe.liveHeapBytes(pid);
-    return String.format(java.util.Locale.ROOT, "%s after a full GC before a second wave of %d streams, %s with %d "
+    return String.format(java.util.Locale.ROOT, "%s after a full GC before a further wave of %d streams, %s with %d "
         + "of them open (the first had just finished): %.1f KiB per open stream; %s once the wave was over",
         Machine.mib(before), clients, Machine.mib(at[0]), at[1], (at[0] - before) / 1024.0 / Math.max(1, at[1]),
         Machine.mib(after));

@@ -53,6 +53,7 @@ public final class HttpStreams implements AutoCloseable {
               return t;
             });
           }
+          t.headers(System.nanoTime());
           resp.handler(buf -> onData(t, pending, buf));
           return resp.end().map(v -> {
             if (t.finishReason() == null && t.error() == null) t.fail(System.nanoTime(), "stream ended without a finish");
@@ -64,6 +65,17 @@ public final class HttpStreams implements AutoCloseable {
           done.complete(t);
         });
     return done.future();
+  }
+
+  /** A plain GET; the future succeeds with the milliseconds to the whole body, or fails. */
+  public Future<Double> get(String uri) {
+    long t0 = System.nanoTime();
+    return client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost(host).setPort(port).setURI(uri))
+        .compose(req -> req.send())
+        .compose(resp -> resp.body().map(b -> {
+          if (resp.statusCode() != 200) throw new IllegalStateException("HTTP " + resp.statusCode());
+          return (System.nanoTime() - t0) / 1e6;
+        }));
   }
 
   private static void onData(Timeline t, StringBuilder pending, Buffer buf) {

@@ -15,9 +15,20 @@ public final class Timeline {
   private String finishReason;
   private String error;
   private long endNs;
+  private long headersNs;
 
   public Timeline(long startNs) {
     this.startNs = startNs;
+  }
+
+  /** HTTP: the response headers arrived (the gateway answers them once a worker accepted the request). */
+  public synchronized void headers(long ns) {
+    headersNs = ns;
+  }
+
+  /** Milliseconds from the request to the response headers, NaN where none were recorded. */
+  public synchronized double headersMs() {
+    return headersNs == 0 ? Double.NaN : (headersNs - startNs) / 1e6;
   }
 
   public synchronized void tokens(long ns, int n) {
