@@ -285,8 +285,11 @@ public final class ChatWebSocket {
 
       /** Writes a chunk; a full write queue pauses this generation until the socket drains. */
       void write(JsonObject frame) {
+        // a socket the peer has closed throws from writeQueueFull() until its close handler has run; that
+        // exception would escape into GenerationCall mid-delivery (a DONE never finishing the call)
+        if (closed || ws.isClosed()) return;
         send(frame);
-        if (!closed && !paused && ws.writeQueueFull()) {
+        if (!paused && ws.writeQueueFull()) {
           paused = true;
           call.pause();
           metrics.streamPaused("websocket");
