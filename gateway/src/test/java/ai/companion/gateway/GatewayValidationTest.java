@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.companion.api.Addresses;
+import ai.companion.api.ModelInfo;
+import ai.companion.api.WorkerInfo;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
@@ -13,6 +16,7 @@ import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -38,7 +42,7 @@ class GatewayValidationTest {
   static void deploy(Vertx vertx, VertxTestContext ctx) {
     GatewayVerticle gateway = new GatewayVerticle();
     vertx.deployVerticle(gateway, new io.vertx.core.DeploymentOptions().setConfig(new GatewayOptions()
-            .setHost("127.0.0.1").setHttpPort(0).setNodeName("test-node").setMaxBodyBytes(MAX_BODY)
+            .setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0).setNodeName("test-node").setMaxBodyBytes(MAX_BODY)
             .setRequestTimeoutMs(2000).toJson()))
         .onComplete(ctx.succeeding(id -> {
           port = gateway.actualPort();
@@ -268,19 +272,61 @@ class GatewayValidationTest {
         })));
   }
 
+  /** Without the launcher's node registry: this gateway alone; with it: every registered node, workers merged in. */
   @Test
-  void clusterNodesListsThisGateway(VertxTestContext ctx) {
+  void clusterNodesListsThisGatewayThenEveryRegisteredNode(Vertx vertx, VertxTestContext ctx) {
+    JsonObject worker = new WorkerInfo("w-1", "worker-node", List.of(new ModelInfo("stories260K", "llama", 512,
+        260_000, "fp32", "")), "cpu", 2, 1, 40, System.currentTimeMillis()).toJson();
     client.get(port, "127.0.0.1", "/v1/cluster/nodes").send()
-        .onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
-          assertEquals(200, resp.statusCode());
-          JsonArray nodes = resp.bodyAsJsonObject().getJsonArray("nodes");
-          assertEquals(1, nodes.size(), nodes::encode);
-          JsonObject n = nodes.getJsonObject(0);
-          assertEquals("test-node", n.getString("name"));
-          assertTrue(n.getJsonArray("roles").contains("gateway"));
-          assertNotNull(n.getJsonObject("load"));
-          ctx.completeNow();
-        })));
+        .map(resp -> {
+          ctx.verify(() -> {
+            assertEquals(200, resp.statusCode());
+            JsonArray nodes = resp.bodyAsJsonObject().getJsonArray("nodes");
+            assertEquals(1, nodes.size(), nodes::encode);
+            JsonObject n = nodes.getJsonObject(0);
+            assertEquals("test-node", n.getString("name"));
+            assertTrue(n.getJsonArray("roles").contains("gateway"));
+            assertNotNull(n.getJsonObject("load"));
+          });
+          return resp;
+        })
+        .compose(r -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.NODE_REGISTRY_MAP))
+        .compose(map -> map.put("test-node", new JsonObject().put("name", "test-node")
+                .put("roles", new JsonArray().add("gateway").add("router")))
+            .compose(v -> map.put("knowledge-node", new JsonObject().put("name", "knowledge-node")
+                .put("roles", new JsonArray().add("knowledge"))))
+            .compose(v -> map.put("worker-node", new JsonObject().put("name", "worker-node")
+                .put("roles", new JsonArray().add("worker")))))
+        .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP))
+        .compose(map -> map.put("w-1", worker))
+        .compose(v -> client.get(port, "127.0.0.1", "/v1/cluster/nodes").send())
+        .map(resp -> {
+          ctx.verify(() -> {
+            assertEquals(200, resp.statusCode());
+            JsonArray nodes = resp.bodyAsJsonObject().getJsonArray("nodes");
+            assertEquals(List.of("knowledge-node", "test-node", "worker-node"),
+                nodes.stream().map(o -> ((JsonObject) o).getString("name")).toList(), nodes::encode);
+            JsonObject knowledge = nodes.getJsonObject(0);
+            assertEquals(new JsonArray().add("knowledge"), knowledge.getJsonArray("roles"));
+            assertEquals(new JsonArray(), knowledge.getJsonArray("models"));
+            assertEquals(null, knowledge.getString("device"));
+            assertEquals(0, knowledge.getJsonObject("load").getInteger("workers"));
+            assertTrue(nodes.getJsonObject(1).getJsonArray("roles").getList().containsAll(List.of("gateway", "router")));
+            JsonObject w = nodes.getJsonObject(2);
+            assertEquals(new JsonArray().add("worker"), w.getJsonArray("roles"));
+            assertEquals(new JsonArray().add("stories260K"), w.getJsonArray("models"));
+            assertEquals("cpu", w.getString("device"));
+            assertEquals(2, w.getJsonObject("load").getInteger("activeSequences"));
+            assertEquals(1, w.getJsonObject("load").getInteger("queuedRequests"));
+          });
+          return resp;
+        })
+        // leave the maps as found for the other tests of this class
+        .compose(r -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.NODE_REGISTRY_MAP))
+        .compose(map -> map.clear())
+        .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP))
+        .compose(map -> map.clear())
+        .onComplete(ctx.succeedingThenComplete());
   }
 
   static JsonObject assertOpenAiError(HttpResponse<Buffer> resp, int status) {

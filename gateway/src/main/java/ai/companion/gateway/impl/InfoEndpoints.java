@@ -81,14 +81,34 @@ public final class InfoEndpoints {
             .map(o -> ModelInfo.fromJson(GenerationCall.json(o))).toList());
   }
 
-  /** {@code {"nodes":[{"name","roles","models","device","load"}]}} from the worker registry, by node name. */
+  /**
+   * {@code {"nodes":[{"name","roles","models","device","load"}]}}: every node of the node registry
+   * ({@link Addresses#NODE_REGISTRY_MAP}, written by the launcher), with models, device and load from the worker
+   * registry entries of that node (empty for nodes without workers). Nodes that only appear in the worker registry
+   * and this gateway's own node are listed too, so verticles deployed without the launcher still show.
+   */
   public void clusterNodes(RoutingContext ctx) {
-    vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
-        .compose(map -> map.entries())
+    Future<Map<String, Object>> registered = vertx.sharedData().<String, Object>getAsyncMap(Addresses.NODE_REGISTRY_MAP)
+        .compose(map -> map.entries());
+    Future<Map<String, Object>> workers = vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+        .compose(map -> map.entries());
+    Future.all(registered, workers)
         .onFailure(err -> ctx.fail(err))
-        .onSuccess(entries -> {
+        .onSuccess(all -> {
           Map<String, NodeView> nodes = new TreeMap<>();
-          for (Map.Entry<String, Object> e : entries.entrySet()) {
+          for (Map.Entry<String, Object> e : registered.result().entrySet()) {
+            JsonObject entry;
+            try {
+              entry = GenerationCall.json(e.getValue());
+            } catch (RuntimeException ex) {
+              LOG.debug("Ignoring malformed node registry entry {}: {}", e.getKey(), ex.toString());
+              continue;
+            }
+            NodeView n = nodes.computeIfAbsent(entry.getString("name", e.getKey()), NodeView::new);
+            JsonArray roles = entry.getJsonArray("roles", new JsonArray());
+            roles.forEach(r -> n.roles.add(String.valueOf(r)));
+          }
+          for (Map.Entry<String, Object> e : workers.result().entrySet()) {
             WorkerInfo w;
             try {
               w = WorkerInfo.fromJson(GenerationCall.json(e.getValue()));
