@@ -156,7 +156,8 @@ public final class Node {
     List<Deployment> plan = new ArrayList<>();
     if (options.hasRole("worker")) {
       // with no model in the data dir the worker itself says how to import one
-      plan.add(new Deployment(WORKER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)));
+      plan.add(new Deployment(WORKER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)
+          .put("optimizationLevel", options.getOptimizationLevel()).put("provider", options.getDevice())));
     }
     if (options.hasRole("worker") || options.hasRole("knowledge")) {
       JsonObject embeddings = new JsonObject();

@@ -26,6 +26,12 @@ public class NodeOptions {
   /** Loopback: the embedded default is a one-member cluster that nobody else can reach. */
   public static final String DEFAULT_INTERFACE = "127.0.0.1/32";
   public static final String DEFAULT_KUBERNETES_SERVICE_DNS = "companion-cluster.companion.svc.cluster.local";
+  /** The worker's ONNX Runtime settings: low, medium or high (see the worker's WorkerOptions). */
+  public static final List<String> OPTIMIZATION_LEVELS = List.of("low", "medium", "high");
+  public static final String DEFAULT_OPTIMIZATION_LEVEL = "medium";
+  /** The worker's execution provider; auto takes the best one this machine's ONNX Runtime offers. */
+  public static final List<String> DEVICES = List.of("auto", "cpu", "cuda", "coreml", "directml");
+  public static final String DEFAULT_DEVICE = "auto";
 
   private Set<String> roles = new LinkedHashSet<>(ALL_ROLES);
   private String host = DEFAULT_HOST;
@@ -46,6 +52,8 @@ public class NodeOptions {
   private String tlsPassword;
   private List<String> seedPaths = new ArrayList<>();
   private String embeddingVariant;
+  private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
+  private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
   }
@@ -74,6 +82,8 @@ public class NodeOptions {
     setTlsPassword(json.getString("tlsPassword"));
     setSeedPaths(strings(json.getJsonArray("seedPaths", new JsonArray())));
     setEmbeddingVariant(json.getString("embeddingVariant"));
+    setOptimizationLevel(json.getString("optimizationLevel", DEFAULT_OPTIMIZATION_LEVEL));
+    setDevice(json.getString("device", DEFAULT_DEVICE));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -85,7 +95,8 @@ public class NodeOptions {
         .put("join", new JsonArray(new ArrayList<>(join))).put("dataDir", dataDir).put("nodeName", nodeName)
         .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
-        .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant);
+        .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
+        .put("optimizationLevel", optimizationLevel).put("device", device);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -314,5 +325,33 @@ public class NodeOptions {
   public NodeOptions setEmbeddingVariant(String embeddingVariant) {
     this.embeddingVariant = embeddingVariant == null || embeddingVariant.isBlank() ? null : embeddingVariant;
     return this;
+  }
+
+  public String getOptimizationLevel() {
+    return optimizationLevel;
+  }
+
+  /** low, medium or high: the worker's graph optimizations, threads and model variant (high: the smallest). */
+  public NodeOptions setOptimizationLevel(String level) {
+    this.optimizationLevel = oneOf("optimizationLevel", level, OPTIMIZATION_LEVELS);
+    return this;
+  }
+
+  public String getDevice() {
+    return device;
+  }
+
+  /** The worker's execution provider: auto, cpu, cuda, coreml or directml. */
+  public NodeOptions setDevice(String device) {
+    this.device = oneOf("device", device, DEVICES);
+    return this;
+  }
+
+  private static String oneOf(String name, String value, List<String> allowed) {
+    String v = value == null ? "" : value.trim().toLowerCase(java.util.Locale.ROOT);
+    if (!allowed.contains(v)) {
+      throw new IllegalArgumentException(name + " must be one of " + String.join(", ", allowed) + ", got '" + value + "'");
+    }
+    return v;
   }
 }

@@ -2,6 +2,7 @@ package ai.companion.node;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.companion.node.cli.StartCommand;
 import ai.companion.node.impl.ConfigDefaults;
@@ -74,6 +75,26 @@ class CompanionCliTest {
     NodeOptions o = parseStart(Map.of(), Map.of(), "start");
     assertEquals(NodeOptions.DEFAULT_HTTP_PORT, o.getHttpPort());
     assertEquals(NodeOptions.ALL_ROLES, List.copyOf(o.getRoles()));
+    assertEquals("medium", o.getOptimizationLevel());
+    assertEquals("auto", o.getDevice());
+  }
+
+  @Test
+  void optimizationLevelAndDeviceFromFlagsEnvironmentOrFile() {
+    NodeOptions flags = parseStart(Map.of(), Map.of(), "start", "--optimization-level", "high", "--device", "CPU");
+    assertEquals("high", flags.getOptimizationLevel());
+    assertEquals("cpu", flags.getDevice());
+    NodeOptions env = parseStart(Map.of("COMPANION_OPTIMIZATION_LEVEL", "low", "COMPANION_DEVICE", "cuda"),
+        Map.of("optimizationLevel", "high", "device", "coreml"), "start");
+    assertEquals("low", env.getOptimizationLevel());
+    assertEquals("cuda", env.getDevice());
+    NodeOptions file = parseStart(Map.of(), Map.of("optimization-level", "high", "device", "directml"), "start");
+    assertEquals("high", file.getOptimizationLevel());
+    assertEquals("directml", file.getDevice());
+    assertEquals(file.toJson(), new NodeOptions(file.toJson()).toJson());
+    assertThrows(IllegalArgumentException.class, () -> parseStart(Map.of(), Map.of(), "start", "--device", "tpu"));
+    assertThrows(IllegalArgumentException.class,
+        () -> parseStart(Map.of(), Map.of(), "start", "--optimization-level", "ultra"));
   }
 
   @Test
@@ -84,6 +105,9 @@ class CompanionCliTest {
     assertEquals(2, CompanionCli.run(new String[] {"model", "import", dir.resolve("none.bin").toString(), "--name", "x",
         "--data-dir", dir.toString()}, Map.of()));
     assertNotEquals(0, CompanionCli.run(new String[] {"model", "import", "--name", "x"}, Map.of()));
+    assertEquals(2, CompanionCli.run(new String[] {"start", "--device", "tpu", "--data-dir", dir.toString()}, Map.of()));
+    assertEquals(2, CompanionCli.run(new String[] {"start", "--optimization-level", "max", "--data-dir", dir.toString()},
+        Map.of()));
     assertEquals(0, CompanionCli.run(new String[] {"models", "--data-dir", dir.toString()}, Map.of()));
   }
 }

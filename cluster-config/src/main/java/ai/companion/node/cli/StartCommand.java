@@ -79,13 +79,24 @@ public class StartCommand implements Callable<Integer> {
   @Option(names = "--embedding-variant", description = "Embedding model variant (fp32 or int8).")
   String embeddingVariant;
 
+  @Option(names = "--optimization-level", paramLabel = "low|medium|high", description = "Inference optimization: "
+      + "low (basic graph optimizations, one thread, fp32), medium (all optimizations, every core, fp32), high (the "
+      + "same with the smallest quantized variant the model folder has: ./companion model quantize) "
+      + "(default: ${DEFAULT-VALUE}).")
+  String optimizationLevel = NodeOptions.DEFAULT_OPTIMIZATION_LEVEL;
+
+  @Option(names = "--device", paramLabel = "auto|cpu|cuda|coreml|directml",
+      description = "Execution provider of the worker; auto picks the best available (default: ${DEFAULT-VALUE}).")
+  String device = NodeOptions.DEFAULT_DEVICE;
+
   /** What this command line means, as node options (throws on nonsense). */
   public NodeOptions toOptions() {
     return new NodeOptions().setRoles(roles).setHost(host).setHttpPort(httpPort).setGrpcPort(grpcPort)
         .setClusterPort(clusterPort).setEventBusPort(eventBusPort).setHealthPort(healthPort).setJoin(join).setDataDir(dataDir)
         .setNodeName(nodeName).setClusterSecret(clusterSecret).setInterfaceCidr(interfaceCidr).setMulticast(multicast)
         .setKubernetes(kubernetes).setKubernetesServiceDns(kubernetesServiceDns).setTlsDir(tlsDir)
-        .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant);
+        .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant)
+        .setOptimizationLevel(optimizationLevel).setDevice(device);
   }
 
   @Override

@@ -73,7 +73,7 @@ class ExtractiveAnswerEndToEndTest {
     deploy(vertx, new RouterVerticle(), node)
         .compose(v -> deploy(vertx, new EmbeddingVerticle(), node))
         .compose(v -> deploy(vertx, new KnowledgeVerticle(), node))
-        .compose(v -> deploy(vertx, gateway, new GatewayOptions().setHost(HOST).setHttpPort(0).setNodeName(NODE)
+        .compose(v -> deploy(vertx, gateway, new GatewayOptions().setHost(HOST).setHttpPort(0).setGrpcPort(0).setNodeName(NODE)
             .toJson()))
         .onComplete(ctx.succeeding(v -> {
           port = gateway.actualPort();

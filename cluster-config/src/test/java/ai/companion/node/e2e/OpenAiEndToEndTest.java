@@ -97,7 +97,7 @@ class OpenAiEndToEndTest {
         .compose(v -> deploy(vertx, new WorkerVerticle(), node))
         .compose(v -> deploy(vertx, new EmbeddingVerticle(), node))
         .compose(v -> deploy(vertx, new KnowledgeVerticle(), node))
-        .compose(v -> deploy(vertx, gateway, new GatewayOptions().setHost(HOST).setHttpPort(0)
+        .compose(v -> deploy(vertx, gateway, new GatewayOptions().setHost(HOST).setHttpPort(0).setGrpcPort(0)
             .setNodeName("e2e-node").toJson()))
         .onComplete(ctx.succeeding(v -> {
           port = gateway.actualPort();
