@@ -27,16 +27,35 @@ public final class BenchMain implements Callable<Integer> {
 
   @Option(names = "--models-dir", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
       description = "Cache of the model folders (default: ${DEFAULT-VALUE}).")
-  Path modelsDir = Path.of("bench", "out", "models");
+  Path modelsDir = benchDir().resolve("out").resolve("models");
 
   @Option(names = "--js-dir", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
       description = "The JavaScript peers with node_modules (default: ${DEFAULT-VALUE}).")
-  Path jsDir = Path.of("bench", "js");
+  Path jsDir = benchDir().resolve("js");
 
   @Option(names = "--rewrite-models", scope = CommandLine.ScopeType.INHERIT, description = "Write the random SmolLM2-135M-shaped model again.")
   boolean rewriteModels;
 
   private String commandLine = "./companion bench";
+
+  /**
+   * The bench module's folder: found from where this class was loaded ({@code bench/target/classes}), so that
+   * {@code ./companion bench} works from any directory; {@code bench} under the working directory otherwise.
+   */
+  static Path benchDir() {
+    try {
+      Path classes = Path.of(BenchMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+      if (classes.endsWith(Path.of("target", "classes"))) return relative(classes.getParent().getParent());
+    } catch (Exception | LinkageError e) {
+      // fall through
+    }
+    return Path.of("bench");
+  }
+
+  private static Path relative(Path p) {
+    Path cwd = Path.of("").toAbsolutePath();
+    return p.startsWith(cwd) ? cwd.relativize(p) : p;
+  }
 
   BenchModels models() {
     return new BenchModels(modelsDir);
