@@ -41,6 +41,10 @@ public final class ChildNode implements AutoCloseable {
     Thread reader = new Thread(() -> pump(log), "child-" + name);
     reader.setDaemon(true);
     reader.start();
+    // a benchmark stopped with Ctrl-C leaves no node behind
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      if (process.isAlive()) process.destroyForcibly();
+    }, "stop-" + name));
   }
 
   /** Starts {@code java ... ai.companion.node.CompanionCli start ARGS}; does not wait for READY. */
