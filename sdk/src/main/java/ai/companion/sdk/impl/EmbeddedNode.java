@@ -1,47 +1,49 @@
 package ai.companion.sdk.impl;
 
 import ai.companion.api.ModelPaths;
-import ai.companion.embeddings.EmbeddingVerticle;
-import ai.companion.gateway.GatewayOptions;
-import ai.companion.gateway.GatewayVerticle;
 import ai.companion.modelimport.ModelImporter;
-import ai.companion.router.RouterVerticle;
+import ai.companion.node.Node;
+import ai.companion.node.NodeOptions;
 import ai.companion.sdk.AssistantException;
-import ai.companion.worker.WorkerVerticle;
-import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
-import io.vertx.core.json.JsonObject;
+import io.vertx.core.shareddata.LocalMap;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A node inside the caller's JVM: a local (unclustered) Vert.x running the same router, inference worker,
- * embeddings and gateway verticles as {@code ./companion start}, with the worker on the device and optimization
- * level the builder asked for. The gateway listens on free loopback ports only; the SDK talks to it over gRPC,
- * exactly as a remote client would.
+ * A node inside the caller's JVM: the launcher's {@link Node} with the gateway, router and worker roles (the worker
+ * brings the embeddings), exactly what {@code ./companion start --roles gateway,router,worker} runs, with the worker
+ * on the device and optimization level the builder asked for. It is a one-member cluster on loopback (a free
+ * Hazelcast port, nothing joined); the gateway listens on free loopback ports only, and the SDK talks to it over
+ * gRPC, exactly as a remote client would.
  */
 public final class EmbeddedNode implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(EmbeddedNode.class);
+  static final List<String> ROLES = List.of("gateway", "router", "worker");
 
-  private final Vertx vertx;
+  private final Node node;
   private final int grpcPort;
   private final int httpPort;
 
-  private EmbeddedNode(Vertx vertx, int grpcPort, int httpPort) {
-    this.vertx = vertx;
+  private EmbeddedNode(Node node, int grpcPort, int httpPort) {
+    this.node = node;
     this.grpcPort = grpcPort;
     this.httpPort = httpPort;
   }
 
   public static EmbeddedNode start(Path dataDir, String device, String optimizationLevel, Path checkpoint,
                                    Path tokenizer, String model, Duration timeout) {
+    NodeOptions options;
     try {
       Files.createDirectories(ModelPaths.modelsDir(dataDir));
       if (checkpoint != null && !"auto".equals(model)
@@ -49,38 +51,41 @@ public final class EmbeddedNode implements AutoCloseable {
         LOG.info("importing {} as model {} into {}", checkpoint, model, dataDir);
         ModelImporter.importLlama2c(checkpoint, tokenizer, model, ModelPaths.modelsDir(dataDir), null);
       }
+      options = new NodeOptions().setRoles(ROLES).setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0)
+          .setClusterPort(freePort()).setEventBusPort(0).setDataDir(dataDir.toString())
+          .setNodeName("sdk-" + UUID.randomUUID().toString().substring(0, 8))
+          .setDevice(device).setOptimizationLevel(optimizationLevel);
     } catch (Exception e) {
       throw new AssistantException("FAILED_PRECONDITION", "cannot prepare the data dir " + dataDir + ": "
           + e.getMessage(), e);
     }
-    String nodeName = "sdk-" + UUID.randomUUID().toString().substring(0, 8);
-    // model loading and ONNX steps run on worker threads; a slow first load is not a hang
-    Vertx vertx = Vertx.vertx(new VertxOptions().setMaxWorkerExecuteTime(10)
-        .setMaxWorkerExecuteTimeUnit(TimeUnit.MINUTES));
-    JsonObject node = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", nodeName);
-    JsonObject worker = node.copy().put("provider", device).put("optimizationLevel", optimizationLevel);
-    JsonObject gateway = new GatewayOptions().setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0)
-        .setNodeName(nodeName).toJson().put("dataDir", dataDir.toString());
-    GatewayVerticle gw = new GatewayVerticle();
-    Future<String> started = vertx.deployVerticle(new RouterVerticle(), new DeploymentOptions().setConfig(node))
-        .compose(v -> vertx.deployVerticle(new WorkerVerticle(), new DeploymentOptions().setConfig(worker)))
-        .compose(v -> vertx.deployVerticle(new EmbeddingVerticle(), new DeploymentOptions().setConfig(node)))
-        .compose(v -> vertx.deployVerticle(gw, new DeploymentOptions().setConfig(gateway)));
+    Future<Node> starting = Node.start(options);
+    Node node;
     try {
-      started.toCompletionStage().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+      node = starting.toCompletionStage().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (Exception e) {
-      vertx.close();
+      // a node that comes up after the timeout is closed again (one that fails closes itself)
+      starting.onSuccess(Node::close);
       Throwable cause = e instanceof java.util.concurrent.ExecutionException ee && ee.getCause() != null
           ? ee.getCause() : e;
       throw new AssistantException("UNAVAILABLE", "the embedded node did not start: " + cause.getMessage(), cause);
     }
-    int grpc = (Integer) vertx.sharedData().getLocalMap("companion.node").get("grpcPort");
+    LocalMap<String, Object> local = node.vertx().sharedData().getLocalMap(Node.NODE_LOCAL_MAP);
+    int grpc = (Integer) local.get("grpcPort");
+    int http = (Integer) local.get("httpPort");
     LOG.info("embedded node {} up: data dir {}, device {}, optimization {}, gRPC 127.0.0.1:{}, HTTP 127.0.0.1:{}",
-        nodeName, dataDir, device, optimizationLevel, grpc, gw.actualPort());
-    return new EmbeddedNode(vertx, grpc, gw.actualPort());
+        node.nodeName(), dataDir, device, optimizationLevel, grpc, http);
+    return new EmbeddedNode(node, grpc, http);
   }
 
-  public Vertx vertx() { return vertx; }
+  /** A free loopback port for the node's Hazelcast member (Hazelcast takes no port 0). */
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+
+  public Vertx vertx() { return node.vertx(); }
 
   public int grpcPort() { return grpcPort; }
 
@@ -90,7 +95,7 @@ public final class EmbeddedNode implements AutoCloseable {
   @Override
   public void close() {
     try {
-      vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      node.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     } catch (Exception e) {
       LOG.warn("embedded node did not stop cleanly: {}", e.toString());
     }
