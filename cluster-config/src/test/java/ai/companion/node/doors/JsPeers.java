@@ -60,6 +60,16 @@ final class JsPeers {
     cmd.addAll(List.of(args));
     Path log = Files.createTempFile("js-peer-", ".log");
     Process p = new ProcessBuilder(cmd).directory(benchJs().toFile()).redirectError(log.toFile()).start();
+    try {
+      return finish(p, script, timeoutSeconds, log);
+    } finally {
+      // a timeout, an interrupt (JUnit's timeout) or a failed assertion leaves no node or browser behind
+      p.descendants().forEach(ProcessHandle::destroyForcibly);
+      p.destroyForcibly();
+    }
+  }
+
+  private static JsonObject finish(Process p, String script, long timeoutSeconds, Path log) throws Exception {
     p.getOutputStream().close();
     // stdout is small (one JSON line): read it while the process runs so that it can never block on a pipe
     var stdout = new java.util.concurrent.CompletableFuture<String>();
@@ -86,9 +96,14 @@ final class JsPeers {
 
   private static boolean commandWorks(String... cmd) {
     try {
-      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-      p.getInputStream().readAllBytes();
-      return p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0;
+      // output discarded rather than read: a command that hangs with its stdout open cannot block us
+      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+          .start();
+      try {
+        return p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0;
+      } finally {
+        p.destroyForcibly();
+      }
     } catch (IOException e) {
       return false;
     } catch (InterruptedException e) {

@@ -143,13 +143,17 @@ class WebSocketDoorTest {
         new io.vertx.core.http.WebSocketClientOptions().setReceiveBufferSize(4096))) {
       c.ws.pause();
       double paused = 0;
+      // one deadline for the whole test: batches that run to the end (kernel buffers took them) must not add up
+      long deadline = System.currentTimeMillis() + 180_000;
       for (int batch = 0; batch < 30 && paused < 1; batch++) {
+        long left = deadline - System.currentTimeMillis();
+        assertTrue(left > 0, "no pause within 180 s, after " + batch + " batches of 16");
         for (int i = 0; i < 16; i++) {
           String id = "b" + batch + "-" + i;
           ids.add(id);
           c.send(slowChat(id, batch, i));
         }
-        paused = Polls.eventually(60_000, () -> {
+        paused = Polls.eventually(Math.min(60_000, left), () -> {
           double p = metric("companion_stream_pauses_total", "door=\"websocket\"");
           assertTrue(p >= 1 || metric("companion_generations_inflight", "") == 0, "batch still running");
           return p;
@@ -158,7 +162,11 @@ class WebSocketDoorTest {
       assertTrue(paused >= 1, "the gateway never paused a generation for the slow reader");
       assertTrue(metric("companion_generations_inflight", "") > 0, "paused generations wait, unfinished");
       c.ws.resume();
-      for (String id : ids) c.await(f -> id.equals(f.getString("id")) && "done".equals(f.getString("type")));
+      long doneBy = System.currentTimeMillis() + 120_000;
+      for (String id : ids) {
+        c.await(f -> id.equals(f.getString("id")) && "done".equals(f.getString("type")),
+            Math.max(1, doneBy - System.currentTimeMillis()));
+      }
       // nothing lost or reordered while paused: the same greedy text as the REST API gives for the same request
       for (String id : ids.subList(ids.size() - 4, ids.size())) {
         String[] parts = id.substring(1).split("-");

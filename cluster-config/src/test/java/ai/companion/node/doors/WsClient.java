@@ -58,6 +58,11 @@ final class WsClient implements AutoCloseable {
 
   /** The first frame (already received or still to come) that matches. */
   JsonObject await(Predicate<JsonObject> match) throws Exception {
+    return await(match, 60_000);
+  }
+
+  /** As {@link #await(Predicate)}, waiting at most {@code timeoutMs}. */
+  JsonObject await(Predicate<JsonObject> match, long timeoutMs) throws Exception {
     CompletableFuture<JsonObject> result = new CompletableFuture<>();
     synchronized (waiters) {
       for (JsonObject f : frames) {
@@ -65,7 +70,13 @@ final class WsClient implements AutoCloseable {
       }
       waiters.add(new Waiter(match, result));
     }
-    return result.get(60, TimeUnit.SECONDS);
+    try {
+      return result.get(timeoutMs, TimeUnit.MILLISECONDS);
+    } finally {
+      synchronized (waiters) {
+        waiters.removeIf(w -> w.result == result);
+      }
+    }
   }
 
   JsonObject awaitType(String type, String id) throws Exception {

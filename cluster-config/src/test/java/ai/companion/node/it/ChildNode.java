@@ -34,11 +34,20 @@ public final class ChildNode implements AutoCloseable {
   private final Path log;
   private final Thread pump;
 
+  /** Children still running; a test JVM that ends without closing one (crash, timeout, exit) kills them on its way out. */
+  private static final java.util.Set<Process> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Process::destroyForcibly), "kill-child-nodes"));
+  }
+
   private ChildNode(String name, int clusterPort, Process process, Path log) {
     this.name = name;
     this.clusterPort = clusterPort;
     this.process = process;
     this.log = log;
+    LIVE.add(process);
+    process.onExit().thenRun(() -> LIVE.remove(process));
     pump = new Thread(this::pump, "out-" + name);
     pump.setDaemon(true);
     pump.start();
