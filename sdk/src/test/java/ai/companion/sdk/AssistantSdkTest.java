@@ -68,9 +68,9 @@ class AssistantSdkTest {
   }
 
   @Test
-  void streamHandsOverPiecesAsTheyCome() {
+  void streamHandsOverPiecesAsTheyCome() throws Exception {
     List<String> pieces = new CopyOnWriteArrayList<>();
-    Answer a = embedded.stream("", pieces::add).answer().join();
+    Answer a = embedded.stream("", pieces::add).answer().get(60, TimeUnit.SECONDS); // join() ignores interrupts
     assertTrue(pieces.size() > 10, "pieces: " + pieces.size());
     assertEquals(oracle, String.join("", pieces));
     assertEquals(oracle, a.text());
