@@ -101,6 +101,7 @@ final class WsClient implements AutoCloseable {
   @Override
   public void close() throws Exception {
     Promise<Void> closed = Promise.promise();
+    ws.resume(); // a test that paused reading and then failed: the close handshake must get through the backlog
     if (!ws.isClosed()) ws.close().onComplete(closed);
     else closed.complete();
     closed.future().compose(v -> client.close()).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
