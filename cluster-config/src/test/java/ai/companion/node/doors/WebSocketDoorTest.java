@@ -160,6 +160,7 @@ class WebSocketDoorTest {
         });
       }
       assertTrue(paused >= 1, "the gateway never paused a generation for the slow reader");
+      System.out.println("slow reader: the gateway paused after " + ids.size() + " requests");
       assertTrue(metric("companion_generations_inflight", "") > 0, "paused generations wait, unfinished");
       c.ws.resume();
       long doneBy = System.currentTimeMillis() + 120_000;
