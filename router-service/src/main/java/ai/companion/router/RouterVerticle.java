@@ -76,6 +76,11 @@ public class RouterVerticle extends VerticleBase {
   public static final String REWARD_ADDRESS = "companion.router.reward";
   static final long OWNER_TTL_MS = 24 * 3600_000L;
   static final long PROFILE_REFRESH_MS = 2_000;
+  /**
+   * How long a read of the registry map serves routing decisions. Load comes from the status publishes anyway;
+   * the map only says who is a member, and reading it per request cost a clustered-map scan per request.
+   */
+  static final long REGISTRY_REFRESH_MS = 1_000;
 
   private RouterOptions options;
   private WorkerView workers;
@@ -90,6 +95,10 @@ public class RouterVerticle extends VerticleBase {
   private String stagesReason;
   private long profileTimer = -1;
   private List<WorkerInfo> lastLive = List.of();
+  /** The last read of the registry map (parsed), when it was started, and a read in flight if any. */
+  private List<WorkerInfo> registered = List.of();
+  private long registeredAt = Long.MIN_VALUE / 2;
+  private Future<List<WorkerInfo>> registryRead;
   private String routerId;
   private AsyncMap<String, String> owners;
 
@@ -176,13 +185,18 @@ public class RouterVerticle extends VerticleBase {
 
   private void onWorkerStatus(Message<Object> msg) {
     try {
-      workers.onStatus(WorkerInfo.fromJson(json(msg.body())));
+      WorkerInfo info = WorkerInfo.fromJson(json(msg.body()));
+      workers.onStatus(info);
+      // a worker the last registry read did not have: read the map again on the next request
+      if (registered.stream().noneMatch(w -> w.workerId().equals(info.workerId()))) registeredAt = Long.MIN_VALUE / 2;
     } catch (RuntimeException e) {
       LOG.debug("Ignoring a malformed worker status: {}", e.toString());
     }
   }
 
   private void onModels(Message<Object> msg) {
+    // not on the per-token path: the list reads the map itself, so a worker that just registered is in it
+    registeredAt = Long.MIN_VALUE / 2;
     liveWorkers()
         .onSuccess(live -> msg.reply(new JsonObject().put("models",
             new JsonArray(WorkerView.models(live).stream().map(ModelInfo::toJson).toList()))))
@@ -337,7 +351,21 @@ public class RouterVerticle extends VerticleBase {
 
   /** The decision JSON: {@link RouteDecision#toJson()} plus pattern, plan and features. */
   Future<JsonObject> routeFull(GenerationRequest request) {
-    return liveWorkers().compose(live -> {
+    boolean cached = now() - registeredAt <= REGISTRY_REFRESH_MS;
+    Future<JsonObject> first = routeWith(request, liveWorkers());
+    if (!cached) return first;
+    // decided on a cached registry read: a worker that registered since may be the one asked for, so a request
+    // that found no worker looks at the map itself before it fails
+    return first.recover(err -> {
+      ErrorCode code = ErrorCode.of(err);
+      if (code != ErrorCode.MODEL_NOT_FOUND && code != ErrorCode.NO_WORKER) return Future.failedFuture(err);
+      registeredAt = Long.MIN_VALUE / 2;
+      return routeWith(request, liveWorkers());
+    });
+  }
+
+  private Future<JsonObject> routeWith(GenerationRequest request, Future<List<WorkerInfo>> liveWorkers) {
+    return liveWorkers.compose(live -> {
       String model = request.model();
       boolean auto = model == null || model.isBlank() || AUTO.equals(model);
       if (!auto && live.isEmpty()) {
@@ -443,9 +471,22 @@ public class RouterVerticle extends VerticleBase {
     return out;
   }
 
-  /** Live workers from the registry map, merged with the fresher status publishes. */
+  /**
+   * Live workers: the registry map's members (a read at most {@link #REGISTRY_REFRESH_MS} old, shared by the
+   * requests meanwhile) merged with the fresher status publishes; entries past the stale limit are left out.
+   */
   private Future<List<WorkerInfo>> liveWorkers() {
-    return registry.entries().map(entries -> {
+    return registeredWorkers().map(all -> {
+      lastLive = workers.live(all, System.currentTimeMillis());
+      return lastLive;
+    });
+  }
+
+  private Future<List<WorkerInfo>> registeredWorkers() {
+    if (now() - registeredAt <= REGISTRY_REFRESH_MS) return Future.succeededFuture(registered);
+    if (registryRead != null) return registryRead;
+    long startedAt = now();
+    Future<List<WorkerInfo>> read = registry.entries().map(entries -> {
       List<WorkerInfo> all = new ArrayList<>(entries.size());
       for (Map.Entry<String, Object> e : entries.entrySet()) {
         try {
@@ -454,9 +495,17 @@ public class RouterVerticle extends VerticleBase {
           LOG.warn("Ignoring malformed registry entry {}: {}", e.getKey(), ex.toString());
         }
       }
-      lastLive = workers.live(all, System.currentTimeMillis());
-      return lastLive;
+      registered = List.copyOf(all);
+      registeredAt = startedAt;
+      return registered;
     });
+    registryRead = read;
+    read.onComplete(ar -> registryRead = null);
+    return read;
+  }
+
+  private static long now() {
+    return System.nanoTime() / 1_000_000;
   }
 
   // ---- services lent to the stages

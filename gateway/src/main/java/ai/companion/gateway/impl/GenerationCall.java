@@ -19,7 +19,6 @@ import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import io.vertx.core.shareddata.AsyncMap;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -33,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * One generation as the gateway drives it: listen on a fresh stream address, ask the router, send to the
  * worker, hand the client the tokens in {@code seq} order with duplicates dropped, and finish on DONE or ERROR.
  *
- * <p>Failover: once a worker has accepted, a watchdog checks that it is still in the registry map and that it
+ * <p>Failover: once a worker has accepted, a watchdog checks that it is still in the registry map (a snapshot of
+ * its keys shared by every call on the event loop, see {@link RegistryWatch}) and that it
  * has spoken within {@link GatewayOptions#getRequestTimeoutMs()} (not counting time the client itself held the
  * stream paused). A lost worker is excluded, the router is asked again (hint {@code excludeWorkers}) and the
  * request is resent with the tokens already delivered as {@code resumeTokenIds}, so the client's text goes on
@@ -91,7 +91,7 @@ public final class GenerationCall {
   private boolean finished;
   private boolean paused;
   private long watchdog = -1;
-  private Future<AsyncMap<String, Object>> registry;
+  private RegistryWatch registry;
 
   public GenerationCall(Vertx vertx, GatewayOptions options, GenerationRequest request) {
     this(vertx, options, request, new Strategies(vertx, options));
@@ -112,7 +112,7 @@ public final class GenerationCall {
    */
   public Future<Accepted> start(Listener listener) {
     this.listener = listener;
-    registry = vertx.sharedData().getAsyncMap(Addresses.WORKER_REGISTRY_MAP);
+    registry = RegistryWatch.of(vertx);
     launch();
     return started.future();
   }
@@ -274,12 +274,11 @@ public final class GenerationCall {
     a.accepted = true;
     a.lastEventAt = now();
     if (watchdog < 0) {
-      long every = Math.max(10, Math.min(options.getWorkerCheckIntervalMs(), options.getRequestTimeoutMs() / 2));
-      watchdog = vertx.setPeriodic(every, t -> check());
+      watchdog = vertx.setPeriodic(checkEvery(), t -> check());
     }
     // see it registered now, so that a worker killed within the first check interval is still noticed
-    registry.compose(map -> map.get(a.route.workerId())).onSuccess(v -> {
-      if (v != null) a.seenInRegistry = true;
+    registry.registered(a.route.workerId(), checkEvery()).onSuccess(v -> {
+      if (v) a.seenInRegistry = true;
     });
     boolean first = !started.future().isComplete();
     LOG.debug("Request {} accepted by worker {} on {} ({})", a.requestId, a.route.workerId(), a.route.workerNode(),
@@ -408,15 +407,19 @@ public final class GenerationCall {
       lost(a, "no event for " + silent + " ms");
       return;
     }
-    registry.compose(map -> map.get(a.route.workerId())).onSuccess(v -> {
+    registry.registered(a.route.workerId(), checkEvery()).onSuccess(v -> {
       if (a != current || finished || a.closed) return;
-      if (v != null) {
+      if (v) {
         a.seenInRegistry = true;
       } else if (a.seenInRegistry) {
         // only a worker we saw registered can vanish; one that never registered is judged by silence alone
         lost(a, "it left the worker registry");
       }
     });
+  }
+
+  private long checkEvery() {
+    return Math.max(10, Math.min(options.getWorkerCheckIntervalMs(), options.getRequestTimeoutMs() / 2));
   }
 
   private void lost(Attempt a, String why) {
