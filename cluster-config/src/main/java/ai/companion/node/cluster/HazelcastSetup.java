@@ -7,7 +7,14 @@ import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.MapConfig;
 import com.hazelcast.config.MultiMapConfig;
 import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.internal.util.ConcurrencyUtil;
 import java.net.InetAddress;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The node's Hazelcast configuration, built in code from {@link NodeOptions} (no XML on the classpath to surprise
@@ -17,10 +24,31 @@ import java.net.InetAddress;
 public final class HazelcastSetup {
   private HazelcastSetup() {}
 
+  private static final AtomicBoolean ASYNC_POOL_SET = new AtomicBoolean();
+
+  /**
+   * Hazelcast completes its async operations (every clustered-map call, every event-bus consumer registration)
+   * on the common fork-join pool, or, where that pool has a parallelism of 1 (a machine with 2 cores), on a new
+   * thread per completion: 2000 concurrent streams started thousands of threads a second. There a cached pool
+   * of daemon threads takes over (it grows as the old per-task threads did, so nothing that blocks can starve).
+   */
+  static void useAsyncPool() {
+    if (ForkJoinPool.getCommonPoolParallelism() > 1 || !ASYNC_POOL_SET.compareAndSet(false, true)) return;
+    AtomicInteger n = new AtomicInteger();
+    ThreadPoolExecutor pool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS,
+        new SynchronousQueue<>(), r -> {
+          Thread t = new Thread(r, "hz-async-" + n.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        });
+    ConcurrencyUtil.setDefaultAsyncExecutor(pool);
+  }
+
   /** Member attribute holding the node's name, so a leaving member's registry entries can be found. */
   public static final String NODE_NAME_ATTRIBUTE = "companion.nodeName";
 
   public static Config build(NodeOptions opts, String nodeName, InetAddress bindAddress) {
+    useAsyncPool();
     Config config = new Config();
     config.setClusterName(ClusterNames.fromSecret(opts.getClusterSecret()));
     config.setInstanceName("companion-" + nodeName);
