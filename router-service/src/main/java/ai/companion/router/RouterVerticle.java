@@ -100,6 +100,8 @@ public class RouterVerticle extends VerticleBase {
   private long registeredAt = Long.MIN_VALUE / 2;
   private Future<List<WorkerInfo>> registryRead;
   private String routerId;
+  private static final int OWNER_LOOKUPS = 10;
+  private static final long OWNER_LOOKUP_PAUSE_MS = 100;
   private AsyncMap<String, String> owners;
 
   @Override
@@ -301,11 +303,11 @@ public class RouterVerticle extends VerticleBase {
 
   /** Feedback for a decision another router made: hand it to that router (once), or say it is unknown. */
   private void forwardToOwner(Message<Object> msg, JsonObject body, String requestId, String baseId) {
-    Future<String> owner = owners.get(requestId).compose(o -> o != null || baseId.equals(requestId)
-        ? Future.succeededFuture(o) : owners.get(baseId));
-    owner.onComplete(ar -> {
+    // a forwarded message is answered by its owner or not at all: never look further (no forwarding loops)
+    boolean forwarded = msg.address().startsWith(FEEDBACK_PREFIX);
+    lookUpOwner(requestId, baseId, forwarded ? 1 : OWNER_LOOKUPS).onComplete(ar -> {
       String o = ar.succeeded() ? ar.result() : null;
-      if (o == null || o.equals(routerId) || msg.address().startsWith(FEEDBACK_PREFIX)) {
+      if (o == null || o.equals(routerId) || forwarded) {
         msg.fail(ErrorCode.NOT_FOUND.wire(), "No routing decision is known for request '" + requestId + "'");
         return;
       }
@@ -317,6 +319,22 @@ public class RouterVerticle extends VerticleBase {
         }
       });
     });
+  }
+
+  /**
+   * The router that decided a request. The owner entry is written without holding back the route's answer, so
+   * feedback that follows the answer at once (a client rating the first chunk) may arrive before the entry is
+   * visible cluster-wide: look again a few times, a short pause apart, before calling the request unknown.
+   */
+  private Future<String> lookUpOwner(String requestId, String baseId, int attempts) {
+    return owners.get(requestId)
+        .compose(o -> o != null || baseId.equals(requestId) ? Future.succeededFuture(o) : owners.get(baseId))
+        .compose(o -> {
+          if (o != null || attempts <= 1) return Future.succeededFuture(o);
+          io.vertx.core.Promise<Void> pause = io.vertx.core.Promise.promise();
+          vertx.setTimer(OWNER_LOOKUP_PAUSE_MS, t -> pause.complete());
+          return pause.future().compose(v -> lookUpOwner(requestId, baseId, attempts - 1));
+        });
   }
 
   /** Another router's durable reward: learn from it too, and keep it in this router's log. */
