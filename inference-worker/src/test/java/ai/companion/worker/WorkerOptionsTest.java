@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.companion.testing.ModelFixtures;
 import ai.companion.worker.impl.ExecutionProviders;
-import ai.companion.worker.impl.Fixtures;
 import ai.companion.worker.impl.ModelConfig;
 import ai.companion.worker.impl.OnnxDecoder;
 import ai.onnxruntime.OrtSession;
@@ -77,7 +77,7 @@ class WorkerOptionsTest {
   }
 
   @Test void variantFilesAreChosenByPreference(@TempDir Path models) throws Exception {
-    Path folder = Fixtures.importModel(Fixtures.STORIES, models);
+    Path folder = ModelFixtures.importModel(ModelFixtures.STORIES, models);
     assertEquals("model.onnx", ModelConfig.read(folder, List.of("int4", "int8", "fp32")).modelFile().getFileName()
         .toString());
     Files.copy(folder.resolve("model.onnx"), folder.resolve("model_int8.onnx"));

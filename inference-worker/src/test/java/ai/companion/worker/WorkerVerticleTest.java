@@ -11,7 +11,7 @@ import ai.companion.api.GenerationRequest;
 import ai.companion.api.SamplingParams;
 import ai.companion.api.StreamEvent;
 import ai.companion.api.WorkerInfo;
-import ai.companion.worker.impl.Fixtures;
+import ai.companion.testing.ModelFixtures;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -43,8 +43,8 @@ class WorkerVerticleTest {
 
   @BeforeAll static void deploy(Vertx vertx, VertxTestContext ctx) throws Exception {
     Path modelsDir = dataDir.resolve("models");
-    Fixtures.importModel(Fixtures.STORIES, modelsDir);
-    Fixtures.importModel(Fixtures.AIDREAMS, modelsDir);
+    ModelFixtures.importModel(ModelFixtures.STORIES, modelsDir);
+    ModelFixtures.importModel(ModelFixtures.AIDREAMS, modelsDir);
     Path broken = Files.createDirectories(modelsDir.resolve("broken"));
     Files.writeString(broken.resolve("config.json"), "{ not json");
     JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "test-node")
@@ -89,7 +89,7 @@ class WorkerVerticleTest {
   }
 
   @Test void acceptsStreamsInOrderAndEndsWithUsage(Vertx vertx, VertxTestContext ctx) {
-    generate(vertx, Fixtures.STORIES, "", SamplingParams.GREEDY.withMaxTokens(60), null)
+    generate(vertx, ModelFixtures.STORIES, "", SamplingParams.GREEDY.withMaxTokens(60), null)
         .onComplete(ctx.succeeding(run -> ctx.verify(() -> {
           assertEquals(true, run.reply().getBoolean("accepted"));
           assertEquals(WORKER, run.reply().getString("workerId"));
@@ -102,19 +102,19 @@ class WorkerVerticleTest {
           assertEquals(1, done.promptTokens());
           assertEquals(60, done.completionTokens());
           assertEquals(WORKER, done.workerId());
-          assertEquals(Fixtures.STORIES_TEXT, run.text());
+          assertEquals(ModelFixtures.STORIES_TEXT, run.text());
           List<Integer> ids = new ArrayList<>();
           run.events().forEach(e -> ids.addAll(e.tokenIds()));
           assertEquals(60, ids.size());
-          for (int i = 0; i < 60; i++) assertEquals(Fixtures.STORIES_ORACLE[i], ids.get(i));
+          for (int i = 0; i < 60; i++) assertEquals(ModelFixtures.STORIES_ORACLE[i], ids.get(i));
           ctx.completeNow();
         })));
   }
 
   @Test void aidreamsOracleOverTheBus(Vertx vertx, VertxTestContext ctx) {
-    generate(vertx, Fixtures.AIDREAMS, "", SamplingParams.GREEDY.withMaxTokens(60), null)
+    generate(vertx, ModelFixtures.AIDREAMS, "", SamplingParams.GREEDY.withMaxTokens(60), null)
         .onComplete(ctx.succeeding(run -> ctx.verify(() -> {
-          assertEquals(Fixtures.AIDREAMS_TEXT, run.text());
+          assertEquals(ModelFixtures.AIDREAMS_TEXT, run.text());
           assertEquals(60, run.last().completionTokens());
           ctx.completeNow();
         })));
@@ -133,7 +133,7 @@ class WorkerVerticleTest {
 
   @Test void promptLongerThanContextFailsNamingTheLimit(Vertx vertx, VertxTestContext ctx) {
     String prompt = "I sense the nodes and the gentle hum of precision. ".repeat(20);
-    generate(vertx, Fixtures.AIDREAMS, prompt, SamplingParams.GREEDY.withMaxTokens(10), null)
+    generate(vertx, ModelFixtures.AIDREAMS, prompt, SamplingParams.GREEDY.withMaxTokens(10), null)
         .onComplete(ctx.failing(t -> ctx.verify(() -> {
           assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ErrorCode.of(t));
           assertTrue(t.getMessage().startsWith("This model's maximum context length is 128 tokens, but the prompt has "),
@@ -143,7 +143,7 @@ class WorkerVerticleTest {
   }
 
   @Test void promptPlusMaxTokensOverContextFails(Vertx vertx, VertxTestContext ctx) {
-    generate(vertx, Fixtures.AIDREAMS, "Echoes", SamplingParams.GREEDY.withMaxTokens(200), null)
+    generate(vertx, ModelFixtures.AIDREAMS, "Echoes", SamplingParams.GREEDY.withMaxTokens(200), null)
         .onComplete(ctx.failing(t -> ctx.verify(() -> {
           assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ErrorCode.of(t));
           assertTrue(t.getMessage().contains("128 tokens") && t.getMessage().contains("200 for the completion"),
@@ -153,7 +153,7 @@ class WorkerVerticleTest {
   }
 
   @Test void cancelOverTheBusStopsEarly(Vertx vertx, VertxTestContext ctx) {
-    generate(vertx, Fixtures.STORIES, "", SamplingParams.GREEDY.withMaxTokens(500), e -> {
+    generate(vertx, ModelFixtures.STORIES, "", SamplingParams.GREEDY.withMaxTokens(500), e -> {
       if (e.seq() == 0) vertx.eventBus().publish(Addresses.WORKER_CANCEL, new JsonObject().put("requestId", e.requestId()));
     }).onComplete(ctx.succeeding(run -> ctx.verify(() -> {
       StreamEvent done = run.last();
@@ -166,7 +166,7 @@ class WorkerVerticleTest {
 
   @Test void cancelBeforeTheRequestArrivesIsHonoured(Vertx vertx, VertxTestContext ctx) {
     String requestId = UUID.randomUUID().toString();
-    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+    GenerationRequest req = new GenerationRequest(requestId, ModelFixtures.STORIES, "", null,
         SamplingParams.GREEDY.withMaxTokens(50), Addresses.streamAddress(requestId), List.of(), null);
     vertx.eventBus().publish(Addresses.WORKER_CANCEL, new JsonObject().put("requestId", requestId));
     vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(WORKER), req.toJson())
@@ -177,7 +177,7 @@ class WorkerVerticleTest {
   }
 
   @Test void slowConsumerParksItsStreamUntilItCatchesUp(Vertx vertx, VertxTestContext ctx) throws Exception {
-    ai.companion.worker.impl.LoadedModel model = worker.models().get(Fixtures.STORIES);
+    ai.companion.worker.impl.LoadedModel model = worker.models().get(ModelFixtures.STORIES);
     String requestId = UUID.randomUUID().toString();
     String address = Addresses.streamAddress(requestId);
     List<StreamEvent> events = new ArrayList<>();
@@ -212,7 +212,7 @@ class WorkerVerticleTest {
           assertEquals(200, e.completionTokens());
           StringBuilder text = new StringBuilder();
           events.forEach(x -> text.append(x.text()));
-          assertTrue(text.toString().startsWith(Fixtures.STORIES_TEXT + ".\nLily's mom said"), text.toString());
+          assertTrue(text.toString().startsWith(ModelFixtures.STORIES_TEXT + ".\nLily's mom said"), text.toString());
           assertTrue(text.toString().endsWith("Lily didn't want to help her mom, so she"), text.toString());
           for (int i = 0; i < events.size(); i++) assertEquals(i, events.get(i).seq());
           assertEquals(0, model.scheduler().parked());
@@ -221,7 +221,7 @@ class WorkerVerticleTest {
         ctx.completeNow();
       }
     });
-    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+    GenerationRequest req = new GenerationRequest(requestId, ModelFixtures.STORIES, "", null,
         SamplingParams.GREEDY.withMaxTokens(200), address, List.of(), null);
     consumer.completion()
         .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(WORKER), req.toJson()))
@@ -229,7 +229,7 @@ class WorkerVerticleTest {
   }
 
   @Test void streamWithNobodyListeningIsStopped(Vertx vertx, VertxTestContext ctx) {
-    ai.companion.worker.impl.LoadedModel model = worker.models().get(Fixtures.STORIES);
+    ai.companion.worker.impl.LoadedModel model = worker.models().get(ModelFixtures.STORIES);
     String requestId = UUID.randomUUID().toString();
     String address = Addresses.streamAddress(requestId);
     MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address);
@@ -238,7 +238,7 @@ class WorkerVerticleTest {
       // the client vanished without a cancel: its stream consumer is simply gone
       consumer.unregister();
     });
-    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+    GenerationRequest req = new GenerationRequest(requestId, ModelFixtures.STORIES, "", null,
         SamplingParams.GREEDY.withMaxTokens(500), address, List.of(), null);
     consumer.completion()
         .compose(v -> vertx.eventBus().<JsonObject>request(Addresses.workerGenerate(WORKER), req.toJson()))
@@ -265,7 +265,7 @@ class WorkerVerticleTest {
     status.handler(m -> ctx.verify(() -> {
       WorkerInfo info = WorkerInfo.fromJson(m.body());
       if (!info.workerId().equals(WORKER)) return;
-      assertTrue(info.serves(Fixtures.STORIES) && info.serves(Fixtures.AIDREAMS));
+      assertTrue(info.serves(ModelFixtures.STORIES) && info.serves(ModelFixtures.AIDREAMS));
       status.unregister();
       vertx.sharedData().<String, JsonObject>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
           .compose(map -> map.get(WORKER))
@@ -275,7 +275,7 @@ class WorkerVerticleTest {
             assertEquals("test-node", reg.nodeName());
             assertEquals("cpu", reg.device());
             // the broken folder was skipped, the others serve
-            assertEquals(List.of(Fixtures.AIDREAMS, Fixtures.STORIES),
+            assertEquals(List.of(ModelFixtures.AIDREAMS, ModelFixtures.STORIES),
                 reg.models().stream().map(mi -> mi.id()).toList());
             assertEquals(128, reg.models().get(0).contextLength());
             assertEquals(512, reg.models().get(1).contextLength());
@@ -317,7 +317,7 @@ class WorkerVerticleTest {
         ctx.completeNow();
       }
     });
-    GenerationRequest req = new GenerationRequest(requestId, Fixtures.STORIES, "", null,
+    GenerationRequest req = new GenerationRequest(requestId, ModelFixtures.STORIES, "", null,
         SamplingParams.GREEDY.withMaxTokens(500), address, List.of(), null);
     consumer.completion()
         .compose(v -> vertx.deployVerticle(w, new DeploymentOptions().setConfig(config)))

@@ -7,6 +7,7 @@ import ai.companion.api.CompanionException;
 import ai.companion.api.ErrorCode;
 import ai.companion.api.SamplingParams;
 import ai.companion.api.StreamEvent;
+import ai.companion.testing.ModelFixtures;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,7 +22,7 @@ import org.slf4j.LoggerFactory;
 /** Continuous batching: requests join a running batch at token granularity and decode exactly as they would alone. */
 class BatchingTest {
   private static final Logger LOG = LoggerFactory.getLogger(BatchingTest.class);
-  private static final String M = Fixtures.STORIES;
+  private static final String M = ModelFixtures.STORIES;
   private static final List<String> PROMPTS = List.of("", "Once upon a time", "The cat", "Lily and Ben went to the",
       "One day, a big dog", "Tom had a red ball. He");
 
@@ -29,7 +30,7 @@ class BatchingTest {
   static Path folder;
 
   @BeforeAll static void importModel() throws Exception {
-    folder = Fixtures.importModel(M, models);
+    folder = ModelFixtures.importModel(M, models);
   }
 
   @Test void greedyOutputIsTheSameAloneAndBatched() throws Exception {
@@ -105,7 +106,7 @@ class BatchingTest {
       assertEquals(0, model.scheduler().active());
       // alone after the crowd: still the oracle
       EngineHarness.Stream s = EngineHarness.run(model, EngineHarness.completion(M, "", EngineHarness.greedy(60)));
-      assertEquals(Fixtures.STORIES_TEXT, s.text());
+      assertEquals(ModelFixtures.STORIES_TEXT, s.text());
     }
   }
 
@@ -153,7 +154,7 @@ class BatchingTest {
       }
       for (EngineHarness.Stream s : streams) {
         assertEquals("length", s.await().finishReason());
-        assertEquals(Fixtures.STORIES_TEXT.substring(0, 20), s.text().substring(0, 20));
+        assertEquals(ModelFixtures.STORIES_TEXT.substring(0, 20), s.text().substring(0, 20));
       }
       assertEquals(1, model.scheduler().peakBatch());
     }

@@ -10,6 +10,7 @@ import ai.companion.api.ErrorCode;
 import ai.companion.api.GenerationRequest;
 import ai.companion.api.SamplingParams;
 import ai.companion.api.StreamEvent;
+import ai.companion.testing.ModelFixtures;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
@@ -30,14 +31,14 @@ import org.slf4j.LoggerFactory;
 /** The engine on the real stories260K import: prompts, KV cache against full recomputation, sampling, stops. */
 class GenerationTest {
   private static final Logger LOG = LoggerFactory.getLogger(GenerationTest.class);
-  private static final String M = Fixtures.STORIES;
+  private static final String M = ModelFixtures.STORIES;
 
   @TempDir static Path models;
   static Path folder;
   static LoadedModel model;
 
   @BeforeAll static void load() throws Exception {
-    folder = Fixtures.importModel(M, models);
+    folder = ModelFixtures.importModel(M, models);
     model = EngineHarness.load(folder);
   }
 
@@ -59,7 +60,7 @@ class GenerationTest {
     // the non-streamed answer: the whole sequence decoded at once
     String whole = model.tokenizer().decode(all, 0, all.length);
     assertEquals(whole, s.text());
-    assertTrue(s.text().startsWith(Fixtures.STORIES_TEXT + ".\nLily's mom said"), s.text());
+    assertTrue(s.text().startsWith(ModelFixtures.STORIES_TEXT + ".\nLily's mom said"), s.text());
     assertTrue(s.text().endsWith("Lily didn't want to help her mom, so she"), s.text());
     assertTrue(s.events.size() > 100, "streamed token by token: " + s.events.size() + " events");
     // decode steps wrote the cache into the batch's preallocated buffers

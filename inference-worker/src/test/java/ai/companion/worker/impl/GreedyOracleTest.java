@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.companion.api.StreamEvent;
+import ai.companion.testing.ModelFixtures;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -18,21 +19,21 @@ class GreedyOracleTest {
   @TempDir static Path models;
 
   @Test void storiesFromBosEqualsOracle() throws Exception {
-    check(Fixtures.STORIES, Fixtures.STORIES_ORACLE, Fixtures.STORIES_TEXT);
+    check(ModelFixtures.STORIES, ModelFixtures.STORIES_ORACLE, ModelFixtures.STORIES_TEXT);
   }
 
   @Test void aidreamsFromBosEqualsOracle() throws Exception {
-    check(Fixtures.AIDREAMS, Fixtures.AIDREAMS_ORACLE, Fixtures.AIDREAMS_TEXT);
+    check(ModelFixtures.AIDREAMS, ModelFixtures.AIDREAMS_ORACLE, ModelFixtures.AIDREAMS_TEXT);
   }
 
   @Test void int8ImportGivesTheSameGreedyTokens() throws Exception {
     // llama2.c "version 2" int8 checkpoint, dequantized by the importer
-    Path folder = Fixtures.importModel(Fixtures.STORIES, "stories260K-q8.bin", "stories260K-q8", models);
-    check(folder, "stories260K-q8", Fixtures.STORIES_ORACLE, Fixtures.STORIES_TEXT);
+    Path folder = ModelFixtures.importModel(ModelFixtures.STORIES, "stories260K-q8.bin", "stories260K-q8", models);
+    check(folder, "stories260K-q8", ModelFixtures.STORIES_ORACLE, ModelFixtures.STORIES_TEXT);
   }
 
   private void check(String name, int[] oracle, String text) throws Exception {
-    check(Fixtures.importModel(name, models), name, oracle, text);
+    check(ModelFixtures.importModel(name, models), name, oracle, text);
   }
 
   private void check(Path folder, String name, int[] oracle, String text) throws Exception {

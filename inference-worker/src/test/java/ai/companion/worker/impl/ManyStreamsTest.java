@@ -3,6 +3,7 @@ package ai.companion.worker.impl;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.companion.api.StreamEvent;
+import ai.companion.testing.ModelFixtures;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -18,12 +19,12 @@ import org.slf4j.LoggerFactory;
  */
 class ManyStreamsTest {
   private static final Logger LOG = LoggerFactory.getLogger(ManyStreamsTest.class);
-  private static final String M = Fixtures.STORIES;
+  private static final String M = ModelFixtures.STORIES;
 
   @TempDir static Path models;
 
   @Test void twoThousandStreams() throws Exception {
-    Path folder = Fixtures.importModel(M, models);
+    Path folder = ModelFixtures.importModel(M, models);
     int n = 2000;
     try (LoadedModel model = EngineHarness.load(folder, new DecodeScheduler.Limits(2048, 4096, 1L << 30))) {
       List<Integer> fromBos = EngineHarness.run(model, EngineHarness.completion(M, "", EngineHarness.greedy(32))).tokenIds();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.companion.api.SamplingParams;
+import ai.companion.testing.ModelFixtures;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,7 +21,7 @@ import org.slf4j.LoggerFactory;
  */
 class SeededSamplingTest {
   private static final Logger LOG = LoggerFactory.getLogger(SeededSamplingTest.class);
-  private static final String M = Fixtures.STORIES;
+  private static final String M = ModelFixtures.STORIES;
   private static final List<String> PROMPTS = List.of("", "Once upon a time", "The cat", "Lily and Ben went to the",
       "One day, a big dog", "Tom had a red ball. He");
   private static final int MAX_TOKENS = 200;
@@ -30,7 +31,7 @@ class SeededSamplingTest {
   static Path folder;
 
   @BeforeAll static void importModel() throws Exception {
-    folder = Fixtures.importModel(M, models);
+    folder = ModelFixtures.importModel(M, models);
   }
 
   private static SamplingParams sampled(long seed) {

@@ -2,6 +2,7 @@ package ai.companion.worker.impl;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import ai.companion.testing.ModelFixtures;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,12 +17,12 @@ import org.slf4j.LoggerFactory;
  */
 class ThroughputTest {
   private static final Logger LOG = LoggerFactory.getLogger(ThroughputTest.class);
-  private static final String M = Fixtures.STORIES;
+  private static final String M = ModelFixtures.STORIES;
 
   @TempDir static Path models;
 
   @Test void aggregateTokensPerSecond() throws Exception {
-    Path folder = Fixtures.importModel(M, models);
+    Path folder = ModelFixtures.importModel(M, models);
     try (LoadedModel model = EngineHarness.load(folder)) {
       EngineHarness.run(model, EngineHarness.completion(M, "", EngineHarness.greedy(200)));   // warm-up
       StringBuilder line = new StringBuilder();

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.companion.testing.ModelFixtures;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -18,7 +19,7 @@ class TokenizerAndStreamerTest {
   static ModelTokenizer tok;
 
   @BeforeAll static void load() throws Exception {
-    Path folder = Fixtures.importModel(Fixtures.STORIES, models);
+    Path folder = ModelFixtures.importModel(ModelFixtures.STORIES, models);
     tok = ModelTokenizer.load(folder.resolve("tokenizer.json"), 1);
   }
 
