@@ -15,7 +15,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A node in a child JVM, started with this JVM's (test) classpath exactly as {@code ./companion start} runs it.
+ * A node in a child JVM, started on the launcher's class path exactly as {@code ./companion start} runs it.
  * Output goes to {@code target/it-logs/NAME.log}; {@link #awaitReady} waits for the {@code READY} line.
  */
 public final class ChildNode implements AutoCloseable {
@@ -81,47 +81,37 @@ public final class ChildNode implements AutoCloseable {
   private static String classpath;
 
   /**
-   * The test classpath, with this project's own modules copied once per run: on a shared checkout another build may
-   * rewrite those jars while the children run, and a JVM whose jar changed under it fails with NoClassDefFoundError.
+   * The launcher's own class path, as {@code ./companion} builds it: {@code target/classes} plus the runtime jars that
+   * the package phase copies into {@code target/lib} (failsafe runs after it). Not the test class path: a dependency
+   * that only the tests bring (a test-scoped declaration hiding a runtime one, say) must fail here, as it would for a
+   * user. Copied once per run, because on a shared checkout another build may rewrite those files while the children
+   * run, and a JVM whose jar changed under it fails with NoClassDefFoundError.
    */
   static synchronized String classpath() throws IOException {
     if (classpath != null) return classpath;
-    List<String> entries = new ArrayList<>();
-    for (String e : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
-      Path p = Path.of(e);
-      if (e.endsWith(".jar") && p.getFileName().toString().startsWith("surefirebooter")) {
-        try (var jar = new java.util.jar.JarFile(p.toFile())) {
-          String cp = jar.getManifest().getMainAttributes().getValue("Class-Path");
-          for (String u : cp.trim().split("\\s+")) entries.add(Path.of(java.net.URI.create(u)).toString());
-        }
-      } else {
-        entries.add(e);
+    Path target = Path.of("target").toAbsolutePath();
+    Path classes = target.resolve("classes");
+    Path lib = target.resolve("lib");
+    if (!Files.isDirectory(classes) || !Files.isDirectory(lib)) {
+      throw new IllegalStateException("no launcher build in " + target + ": run the package phase first (mvn verify)");
+    }
+    Path snapshot = Files.createTempDirectory(target, "it-classpath");
+    List<String> out = new ArrayList<>();
+    Path classesCopy = snapshot.resolve("classes");
+    try (var walk = Files.walk(classes)) {
+      for (Path f : walk.toList()) {
+        Path t = classesCopy.resolve(classes.relativize(f).toString());
+        if (Files.isDirectory(f)) Files.createDirectories(t);
+        else Files.copy(f, t);
       }
     }
-    Path snapshot = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "it-classpath");
-    List<String> out = new ArrayList<>();
-    int i = 0;
-    for (String e : entries) {
-      Path p = Path.of(e);
-      boolean ours = e.contains("/ai/companion/") || e.contains("/target/classes") || e.contains("/target/test-classes")
-          || p.getFileName().toString().startsWith("companion-");
-      if (!ours || !Files.exists(p)) {
-        out.add(e);
-        continue;
+    out.add(classesCopy.toString());
+    try (var jars = Files.list(lib)) {
+      for (Path jar : jars.filter(j -> j.toString().endsWith(".jar")).sorted().toList()) {
+        Path copy = snapshot.resolve(jar.getFileName());
+        Files.copy(jar, copy);
+        out.add(copy.toString());
       }
-      Path copy = snapshot.resolve((i++) + "-" + p.getFileName());
-      if (Files.isDirectory(p)) {
-        try (var walk = Files.walk(p)) {
-          for (Path f : walk.toList()) {
-            Path t = copy.resolve(p.relativize(f).toString());
-            if (Files.isDirectory(f)) Files.createDirectories(t);
-            else Files.copy(f, t);
-          }
-        }
-      } else {
-        Files.copy(p, copy);
-      }
-      out.add(copy.toString());
     }
     classpath = String.join(java.io.File.pathSeparator, out);
     return classpath;
