@@ -1,14 +1,10 @@
 package ai.companion.router;
 
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 import ai.companion.api.ModelPaths;
 import ai.companion.api.Addresses;
 import ai.companion.embeddings.EmbeddingVerticle;
 import ai.companion.knowledge.KnowledgeVerticle;
-import ai.companion.modelimport.ModelImporter;
-import ai.companion.modelimport.ProgressListener;
+import ai.companion.testing.ModelFixtures;
 import ai.companion.worker.WorkerVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -29,24 +25,12 @@ final class RealStack {
 
   private RealStack() {}
 
-  /** A fixture file; skips the test when absent, or fails where CI=true. */
-  static Path fixture(String folder, String file) {
-    Path p = ModelPaths.sharedModels().resolve(folder).resolve(file);
-    if (!Files.isRegularFile(p)) {
-      if ("true".equalsIgnoreCase(System.getenv("CI"))) fail("missing model fixture " + p);
-      assumeTrue(false, "model fixture " + p + " not found");
-    }
-    return p;
-  }
-
   /** Imports both fixtures into {@code dataDir/models} (blocking). */
   static void importModels(Path dataDir) throws Exception {
     Path models = ModelPaths.modelsDir(dataDir);
     Files.createDirectories(models);
-    ModelImporter.importLlama2c(fixture("stories260K", "stories260K.bin"), fixture("stories260K", "tok512.bin"),
-        STORIES, models, ProgressListener.NONE);
-    ModelImporter.importLlama2c(fixture("aidreams260K", "aidreams260K.bin"), fixture("aidreams260K", "tok512.bin"),
-        DREAMS, models, ProgressListener.NONE);
+    ModelFixtures.importModel(ModelFixtures.STORIES, STORIES, models);
+    ModelFixtures.importModel(ModelFixtures.AIDREAMS, DREAMS, models);
   }
 
   /** Deploys the knowledge service on {@code dataDir} and ingests the test corpus (knowledge-docs.json). */
