@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.companion.api.ModelPaths;
 import ai.companion.node.cli.ModelsCommand;
+import ai.companion.testing.ModelFixtures;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -14,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,10 +23,7 @@ class ModelsCommandTest {
 
   @Test
   void importThenListShowsContextVariantAndSize(@TempDir Path dataDir) throws Exception {
-    Path fixture = ModelPaths.sharedModels().resolve("stories260K");
-    boolean present = Files.isRegularFile(fixture.resolve("stories260K.bin"));
-    if (!present && "true".equals(System.getenv("CI"))) throw new AssertionError("missing fixture " + fixture);
-    Assumptions.assumeTrue(present, "no fixture at " + fixture);
+    Path fixture = ModelFixtures.checkpoint(ModelFixtures.STORIES).getParent();
     assertEquals(0, CompanionCli.run(new String[] {"model", "import", fixture.resolve("stories260K.bin").toString(),
         "--tokenizer", fixture.resolve("tok512.bin").toString(), "--name", "tiny", "--data-dir", dataDir.toString()}, Map.of()));
     // a foreign file: clear error, non-zero exit, nothing half-written left behind

@@ -1,13 +1,11 @@
 package ai.companion.node.doors;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import ai.companion.api.ModelPaths;
 import ai.companion.embeddings.EmbeddingVerticle;
 import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.GatewayVerticle;
-import ai.companion.modelimport.ModelImporter;
 import ai.companion.router.RouterVerticle;
+import ai.companion.testing.ModelFixtures;
 import ai.companion.worker.WorkerVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -16,9 +14,6 @@ import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * A real node in this JVM for the door tests: local (unclustered) Vert.x with the real router, inference worker,
@@ -44,14 +39,9 @@ final class DoorsNode implements AutoCloseable {
 
   /** Imports the fixture into {@code dataDir} and starts every role; {@code gatewayExtra} adds gateway config. */
   static DoorsNode start(Path dataDir, JsonObject gatewayExtra) throws Exception {
-    Path shared = ModelPaths.sharedModels().resolve(MODEL);
-    Path bin = shared.resolve(MODEL + ".bin");
-    if (!Files.isRegularFile(bin)) {
-      if (ci()) throw new IllegalStateException("missing fixture " + bin);
-      Assumptions.abort("fixture " + bin + " not present");
-    }
+    ModelFixtures.checkpoint(MODEL);
     if (!Files.isDirectory(ModelPaths.modelsDir(dataDir).resolve(MODEL))) {
-      ModelImporter.importLlama2c(bin, shared.resolve("tok512.bin"), MODEL, ModelPaths.modelsDir(dataDir), null);
+      ModelFixtures.importModel(MODEL, ModelPaths.modelsDir(dataDir));
     }
     Vertx vertx = Vertx.vertx();
     JsonObject node = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", NODE_NAME);
@@ -100,16 +90,9 @@ final class DoorsNode implements AutoCloseable {
     return f.toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
   }
 
-  static boolean ci() {
-    return "true".equalsIgnoreCase(System.getenv("CI"));
-  }
-
   /** The greedy 60-token text from BOS in the fixture's SOURCE.md. */
   static String oracle() throws Exception {
-    String md = Files.readString(ModelPaths.sharedModels().resolve(MODEL).resolve("SOURCE.md"));
-    Matcher m = Pattern.compile("exactly[^\\n]*\\n+```\\n(.*?)\\n```", Pattern.DOTALL).matcher(md);
-    assertTrue(m.find(), "oracle block in " + MODEL + "/SOURCE.md");
-    return m.group(1);
+    return ModelFixtures.oracleText(MODEL);
   }
 
   @Override

@@ -2,6 +2,7 @@ package ai.companion.node.doors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import ai.companion.testing.ExternalTools;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -10,7 +11,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * Runs the JavaScript peers in {@code bench/js} (the official openai client, @grpc/grpc-js, a headless browser)
@@ -40,18 +40,12 @@ final class JsPeers {
         missing = "npm package " + p + " (run npm ci in bench/js)";
       }
     }
-    if (missing != null) {
-      if (DoorsNode.ci()) throw new IllegalStateException("missing " + missing);
-      Assumptions.abort("missing " + missing);
-    }
+    ExternalTools.require(missing);
   }
 
   static void requireChromium() {
     String path = System.getenv().getOrDefault("CHROMIUM_PATH", "/usr/bin/chromium");
-    if (!Files.isExecutable(Path.of(path))) {
-      if (DoorsNode.ci()) throw new IllegalStateException("missing chromium at " + path + " (apt-get install chromium)");
-      Assumptions.abort("missing chromium at " + path);
-    }
+    ExternalTools.require(Files.isExecutable(Path.of(path)) ? null : "chromium at " + path + " (apt-get install chromium)");
   }
 
   /** Runs {@code node bench/js/<script> args...}; asserts exit 0 and returns the last stdout line as JSON. */

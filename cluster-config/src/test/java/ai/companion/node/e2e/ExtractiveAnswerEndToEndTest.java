@@ -12,8 +12,8 @@ import ai.companion.embeddings.EmbeddingVerticle;
 import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.GatewayVerticle;
 import ai.companion.knowledge.KnowledgeVerticle;
-import ai.companion.modelimport.ModelImporter;
 import ai.companion.router.RouterVerticle;
+import ai.companion.testing.ModelFixtures;
 import ai.companion.worker.WorkerVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -26,13 +26,11 @@ import io.vertx.ext.web.client.WebClient;
 import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -301,14 +299,7 @@ class ExtractiveAnswerEndToEndTest {
   @Order(9)
   @Timeout(value = 180, timeUnit = TimeUnit.SECONDS)
   void generatedCompletionIsLoggedAsAnInteraction(Vertx vertx, VertxTestContext ctx) throws Exception {
-    Path shared = ModelPaths.sharedModels().resolve("stories260K");
-    Path bin = shared.resolve("stories260K.bin");
-    if (!Files.isRegularFile(bin)) {
-      if ("true".equalsIgnoreCase(System.getenv("CI"))) throw new IllegalStateException("missing fixture " + bin);
-      Assumptions.abort("fixture " + bin + " not present");
-    }
-    ModelImporter.importLlama2c(bin, shared.resolve("tok512.bin"), "stories260K", ModelPaths.modelsDir(dataDir),
-        null);
+    ModelFixtures.importStories(ModelPaths.modelsDir(dataDir));
     String prompt = "Once upon a time a little dragon wanted to learn how to bake muffins";
     JsonObject node = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", NODE);
     int[] before = new int[1];

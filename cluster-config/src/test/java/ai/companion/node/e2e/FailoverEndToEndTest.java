@@ -9,8 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.companion.api.ModelPaths;
 import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.GatewayVerticle;
-import ai.companion.modelimport.ModelImporter;
 import ai.companion.router.RouterVerticle;
+import ai.companion.testing.ModelFixtures;
 import ai.companion.worker.WorkerVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -26,13 +26,11 @@ import io.vertx.ext.web.client.WebClient;
 import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -62,13 +60,7 @@ class FailoverEndToEndTest {
   @BeforeAll
   @Timeout(value = 180, timeUnit = TimeUnit.SECONDS)
   static void startNode(Vertx vertx, VertxTestContext ctx) throws Exception {
-    Path shared = ModelPaths.sharedModels().resolve(MODEL);
-    Path bin = shared.resolve(MODEL + ".bin");
-    if (!Files.isRegularFile(bin)) {
-      if ("true".equalsIgnoreCase(System.getenv("CI"))) throw new IllegalStateException("missing fixture " + bin);
-      Assumptions.abort("fixture " + bin + " not present");
-    }
-    ModelImporter.importLlama2c(bin, shared.resolve("tok512.bin"), MODEL, ModelPaths.modelsDir(dataDir), null);
+    ModelFixtures.importModel(MODEL, ModelPaths.modelsDir(dataDir));
     GatewayVerticle gateway = new GatewayVerticle();
     JsonObject node = node();
     vertx.deployVerticle(new RouterVerticle(), new DeploymentOptions().setConfig(node))

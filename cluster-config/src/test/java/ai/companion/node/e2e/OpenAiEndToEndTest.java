@@ -11,8 +11,8 @@ import ai.companion.embeddings.EmbeddingVerticle;
 import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.GatewayVerticle;
 import ai.companion.knowledge.KnowledgeVerticle;
-import ai.companion.modelimport.ModelImporter;
 import ai.companion.router.RouterVerticle;
+import ai.companion.testing.ModelFixtures;
 import ai.companion.worker.WorkerVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -33,10 +33,7 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -65,16 +62,7 @@ class OpenAiEndToEndTest {
   @BeforeAll
   @Timeout(value = 180, timeUnit = TimeUnit.SECONDS)
   static void startNode(Vertx vertx, VertxTestContext ctx) throws Exception {
-    Path shared = ModelPaths.sharedModels();
-    for (String m : MODELS) {
-      Path bin = shared.resolve(m).resolve(m + ".bin");
-      if (!Files.isRegularFile(bin)) {
-        if ("true".equalsIgnoreCase(System.getenv("CI"))) throw new IllegalStateException("missing fixture " + bin);
-        Assumptions.abort("fixture " + bin + " not present");
-      }
-      ModelImporter.importLlama2c(bin, shared.resolve(m).resolve("tok512.bin"), m, ModelPaths.modelsDir(dataDir),
-          null);
-    }
+    for (String m : MODELS) ModelFixtures.importModel(m, ModelPaths.modelsDir(dataDir));
     JsonObject node = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "e2e-node");
     // the shipped policy learns between knowledge and direct by sampling; this one decides, so tests can check
     Path policy = dataDir.resolve("e2e-policy.yaml");
@@ -118,7 +106,7 @@ class OpenAiEndToEndTest {
   @ParameterizedTest
   @ValueSource(strings = {"stories260K", "aidreams260K"})
   void greedyCompletionEqualsOracle(String model, VertxTestContext ctx) throws Exception {
-    String oracle = oracle(model);
+    String oracle = ModelFixtures.oracleText(model);
     post("/v1/completions", greedy(model)).onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
       assertEquals(200, resp.statusCode(), resp::bodyAsString);
       JsonObject body = resp.bodyAsJsonObject();
@@ -138,7 +126,7 @@ class OpenAiEndToEndTest {
   @ParameterizedTest
   @ValueSource(strings = {"stories260K", "aidreams260K"})
   void greedyStreamedCompletionEqualsOracle(String model, VertxTestContext ctx) throws Exception {
-    String oracle = oracle(model);
+    String oracle = ModelFixtures.oracleText(model);
     JsonObject req = greedy(model).put("stream", true).put("stream_options", new JsonObject().put("include_usage", true));
     post("/v1/completions", req).onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
       assertEquals(200, resp.statusCode(), resp::bodyAsString);
@@ -473,13 +461,5 @@ class OpenAiEndToEndTest {
       out.add(chunk);
     }
     return out;
-  }
-
-  /** The greedy 60-token text from BOS in a fixture's SOURCE.md: the fenced block after "exactly". */
-  static String oracle(String model) throws Exception {
-    String md = Files.readString(ModelPaths.sharedModels().resolve(model).resolve("SOURCE.md"));
-    Matcher m = Pattern.compile("exactly[^\\n]*\\n+```\\n(.*?)\\n```", Pattern.DOTALL).matcher(md);
-    assertTrue(m.find(), "oracle block in " + model + "/SOURCE.md");
-    return m.group(1);
   }
 }

@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.companion.api.ModelPaths;
-import ai.companion.modelimport.ModelImporter;
 import ai.companion.node.cluster.ClusterKeys;
+import ai.companion.testing.ModelFixtures;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.http.HttpResponse;
@@ -25,7 +25,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -46,8 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ClusterMeshIT {
 
   static final String MODEL = "stories260K";
-  static final String ORACLE = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
-      + "One day, she saw a big, red ball. She wanted to play with it, but it was too high";
+  static final String ORACLE = ModelFixtures.STORIES_TEXT;
   static final long NODE_GONE_LIMIT_MS = 10_000;
 
   @TempDir
@@ -62,16 +60,12 @@ class ClusterMeshIT {
 
   @BeforeAll
   void startGateway() throws Exception {
-    Path fixtures = ModelPaths.sharedModels().resolve(MODEL);
-    boolean present = Files.isRegularFile(fixtures.resolve("stories260K.bin"));
-    if (!present && "true".equals(System.getenv("CI"))) throw new AssertionError("missing fixture " + fixtures);
-    Assumptions.assumeTrue(present, "no fixture at " + fixtures);
+    ModelFixtures.checkpoint(MODEL);
     tls = dir.resolve("tls");
     new ClusterKeys(tls, "it-node", List.of()).generate();
     secret = Files.readString(tls.resolve(ClusterKeys.CLUSTER_SECRET)).strip();
     for (String w : List.of("w1", "w2")) {
-      ModelImporter.importLlama2c(fixtures.resolve("stories260K.bin"), fixtures.resolve("tok512.bin"), MODEL,
-          ModelPaths.modelsDir(dir.resolve(w)), null);
+      ModelFixtures.importModel(MODEL, ModelPaths.modelsDir(dir.resolve(w)));
     }
     gateway = node("g", List.of("--roles", "gateway,router,knowledge", "--http-port", String.valueOf(Ports.free()),
         "--grpc-port", String.valueOf(Ports.free())), List.of());
@@ -188,9 +182,7 @@ class ClusterMeshIT {
   @Order(3)
   void aNodeWithAnotherSecretIsRefused() throws Exception {
     ChildNode rogue = node("rogue", List.of("--roles", "worker"), List.of(gateway), "not-" + secret, tls);
-    ModelImporter.importLlama2c(ModelPaths.sharedModels().resolve(MODEL).resolve("stories260K.bin"),
-        ModelPaths.sharedModels().resolve(MODEL).resolve("tok512.bin"), "rogue-model",
-        ModelPaths.modelsDir(dir.resolve("rogue")), null);
+    ModelFixtures.importModel(MODEL, "rogue-model", ModelPaths.modelsDir(dir.resolve("rogue")));
     rogue.awaitReady(180);
     // it runs, but alone: its worker and model never show in the real cluster
     long until = System.currentTimeMillis() + 8_000;
@@ -252,9 +244,7 @@ class ClusterMeshIT {
   @Test
   @Order(5)
   void aFreshWorkerServesWithinSeconds() throws Exception {
-    Path fixtures = ModelPaths.sharedModels().resolve(MODEL);
-    ModelImporter.importLlama2c(fixtures.resolve("stories260K.bin"), fixtures.resolve("tok512.bin"), MODEL,
-        ModelPaths.modelsDir(dir.resolve("w3")), null);
+    ModelFixtures.importModel(MODEL, ModelPaths.modelsDir(dir.resolve("w3")));
     ChildNode w3 = node("w3", List.of("--roles", "worker"), List.of(gateway));
     Polls.eventually(120_000, () -> {
       assertNotNull(clusterNode("w3"));
