@@ -70,6 +70,15 @@ try {
     .catch(() => {});
   out.clusterRows = await page.$$eval('#nodes tr', (rs) => rs.map((r) => [...r.children].map((c) => c.textContent)));
   out.gaps = await page.$$eval('#gaps li', (ls) => ls.map((l) => l.textContent));
+  // the question asked becomes a pattern once the knowledge service has logged the interaction (asynchronously,
+  // after the answer): press the knowledge panel's refresh button until it shows, for 15 s at most
+  for (let i = 0; i < 15; i++) {
+    const shown = await page.$$eval('#patterns li', (ls, q) => ls.some((l) => l.textContent.startsWith(q)), question || '');
+    if (shown) break;
+    await page.click('button[data-panel="knowledge"]');
+    await page.waitForTimeout(1000);
+  }
+  out.patterns = await page.$$eval('#patterns li', (ls) => ls.map((l) => l.textContent));
   if (out.feedbackButtons > 0) {
     await page.click('.msg.assistant .feedback button[data-rating="1"]');
     await page.waitForFunction(() => /feedback/i.test(document.getElementById('status').textContent),

@@ -245,9 +245,9 @@ async function refreshKnowledge() {
   try {
     const patterns = await getJson('/v1/knowledge/patterns');
     const items = patterns.patterns || [];
-    fillList($('patterns'), items, (p) => typeof p === 'string' ? p
-      : (p.pattern || p.name || JSON.stringify(p)) + (p.count !== undefined ? ' (' + p.count + ')' : '') +
-        (p.strategy ? ' \u2192 ' + p.strategy : ''));
+    // the knowledge service's shape: {id, question (the cluster's representative), count, examples, unanswered}
+    fillList($('patterns'), items, (p) => p.question + ' (asked ' + p.count + '\u00d7' +
+      (p.unanswered ? ', ' + p.unanswered + ' without a good answer' : '') + ')');
     if (patterns.coverage !== undefined && $('coverage').textContent === '\u2013') {
       $('coverage').textContent = (100 * patterns.coverage).toFixed(0) + ' %';
     }
@@ -266,8 +266,9 @@ async function refreshCluster() {
     body.textContent = '';
     for (const n of data.nodes || []) {
       const tr = el('tr');
-      const load = n.load === undefined ? '' : (typeof n.load === 'object' ? Object.entries(n.load)
-        .map(([k, v]) => k + ' ' + v).join(', ') : String(n.load));
+      const l = n.load || {};
+      const load = l.workers ? l.activeSequences + ' running, ' + l.queuedRequests + ' queued, '
+        + l.outstandingTokens + ' tokens to go' : '\u2013';
       const models = (n.models || []).map((m) => typeof m === 'string' ? m : m.id).join(', ');
       for (const v of [n.name, (n.roles || []).join(', '), models, n.device || '', load]) tr.appendChild(el('td', null, v));
       body.appendChild(tr);

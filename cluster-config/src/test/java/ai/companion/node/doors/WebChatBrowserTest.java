@@ -90,6 +90,10 @@ class WebChatBrowserTest {
     assertFalse(gaps.isEmpty(), out::encode);
     assertTrue(gaps.stream().noneMatch(g -> String.valueOf(g).contains("unavailable")), gaps::encode);
     assertTrue(out.getString("feedbackStatus", "").contains("feedback recorded"), out::encode);
+    // patterns read as questions with their counts, not as raw JSON
+    JsonArray patterns = out.getJsonArray("patterns");
+    assertTrue(patterns.stream().anyMatch(p -> String.valueOf(p).startsWith(QUESTION + " (asked ")), patterns::encode);
+    assertTrue(patterns.stream().noneMatch(p -> String.valueOf(p).contains("{")), patterns::encode);
   }
 
   @Test
