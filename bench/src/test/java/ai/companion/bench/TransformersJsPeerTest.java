@@ -2,13 +2,11 @@ package ai.companion.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import ai.companion.api.ModelPaths;
 import ai.companion.bench.impl.Engine;
 import ai.companion.bench.impl.TjsPeer;
-import ai.companion.modelimport.ModelImporter;
+import ai.companion.testing.ExternalTools;
+import ai.companion.testing.ModelFixtures;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
@@ -36,7 +34,6 @@ import org.slf4j.LoggerFactory;
 class TransformersJsPeerTest {
   private static final Logger LOG = LoggerFactory.getLogger(TransformersJsPeerTest.class);
   private static final int TOKENS = 200;
-  private static final boolean CI = "true".equalsIgnoreCase(System.getenv("CI"));
 
   @TempDir
   static Path modelsDir;
@@ -50,10 +47,7 @@ class TransformersJsPeerTest {
     Path js = Files.isDirectory(Path.of("js")) ? Path.of("js") : Path.of("bench", "js");
     tjs = new TjsPeer(js);
     String missing = tjs.unavailableReason();
-    if (missing != null) {
-      if (CI) fail("transformers.js peer unavailable where CI=true: " + missing);
-      assumeTrue(false, "transformers.js peer unavailable: " + missing);
-    }
+    ExternalTools.require(missing == null ? null : "transformers.js peer: " + missing);
   }
 
   @AfterAll
@@ -64,13 +58,7 @@ class TransformersJsPeerTest {
   private static synchronized Path folder(String model) throws Exception {
     Path folder = modelsDir.resolve(model);
     if (Files.isDirectory(folder)) return folder;
-    Path dir = ModelPaths.sharedModels().resolve(model);
-    Path bin = dir.resolve(model + ".bin");
-    if (!Files.isRegularFile(bin)) {
-      if (CI) fail("missing model fixture " + bin);
-      assumeTrue(false, "model fixture " + bin + " not found");
-    }
-    return ModelImporter.importLlama2c(bin, dir.resolve("tok512.bin"), model, modelsDir, null);
+    return ModelFixtures.importModel(model, modelsDir);
   }
 
   private static Set<Integer> eosIds(Path folder) throws Exception {

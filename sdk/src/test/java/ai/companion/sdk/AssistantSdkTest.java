@@ -5,18 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.companion.api.ModelPaths;
-import java.nio.file.Files;
+import ai.companion.testing.ModelFixtures;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,17 +31,10 @@ class AssistantSdkTest {
 
   @BeforeAll
   static void deploy() throws Exception {
-    Path shared = ModelPaths.sharedModels().resolve("stories260K");
-    if (!Files.isRegularFile(shared.resolve("stories260K.bin"))) {
-      if ("true".equalsIgnoreCase(System.getenv("CI"))) throw new IllegalStateException("missing fixture " + shared);
-      Assumptions.abort("fixture " + shared + " not present");
-    }
-    String md = Files.readString(shared.resolve("SOURCE.md"));
-    Matcher m = Pattern.compile("exactly[^\\n]*\\n+```\\n(.*?)\\n```", Pattern.DOTALL).matcher(md);
-    assertTrue(m.find());
-    oracle = m.group(1);
+    Path bin = ModelFixtures.checkpoint(ModelFixtures.STORIES);
+    oracle = ModelFixtures.oracleText(ModelFixtures.STORIES);
     embedded = AssistantBuilder.modelType("stories260k").device("auto").optimizationLevel(OptimizationLevel.HIGH)
-        .dataDir(dataDir).importModel(shared.resolve("stories260K.bin"), shared.resolve("tok512.bin"))
+        .dataDir(dataDir).importModel(bin, ModelFixtures.file(ModelFixtures.STORIES, ModelFixtures.TOKENIZER))
         .maxTokens(60).deploy();
   }
 
