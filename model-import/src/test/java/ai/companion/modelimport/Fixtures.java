@@ -7,7 +7,11 @@ import ai.companion.api.ModelPaths;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The shared model fixtures and their greedy oracles (from each folder's SOURCE.md). */
+/**
+ * The shared model fixtures and their greedy oracles (from each folder's SOURCE.md). The one copy left outside
+ * {@code ai.companion.testing.ModelFixtures}: companion-test-fixtures depends on this module (its import helpers
+ * call {@link ModelImporter}), so this module's tests cannot depend on it without a cycle Maven refuses.
+ */
 final class Fixtures {
   private Fixtures() {}
 
