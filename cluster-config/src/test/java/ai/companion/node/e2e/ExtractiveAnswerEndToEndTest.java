@@ -8,25 +8,37 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.companion.api.ModelPaths;
+import ai.companion.api.grpc.AssistantGrpcClient;
+import ai.companion.api.grpc.ChatChunk;
+import ai.companion.api.grpc.ChatRequest;
+import ai.companion.api.grpc.CompletionRequest;
+import ai.companion.api.grpc.Message;
 import ai.companion.embeddings.EmbeddingVerticle;
 import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.GatewayVerticle;
+import ai.companion.gateway.grpc.AssistantGrpcServer;
 import ai.companion.knowledge.KnowledgeVerticle;
 import ai.companion.router.RouterVerticle;
 import ai.companion.testing.ModelFixtures;
 import ai.companion.worker.WorkerVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.WebSocketClient;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -42,7 +54,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A fresh machine: one node's gateway, router, knowledge service and embeddings in one JVM, each the real verticle
  * (real MiniLM, real Lucene), and no inference worker, so no generative model. {@code "auto"} completions are
- * answered extractively from documents ingested through the HTTP door, with citations; a question nobody can
+ * answered extractively from documents ingested through the HTTP door, with citations, on every door (REST,
+ * WebSocket, gRPC), while a named model that does not exist is still not found; a question nobody can
  * answer gets "I don't know", becomes a gap once asked twice and closes when a document that answers it arrives.
  * Last, a worker with a real model joins, and its completions show up in what the knowledge service learns.
  * The tests run in order: each builds on the knowledge the previous ones left.
@@ -62,6 +75,7 @@ class ExtractiveAnswerEndToEndTest {
 
   private static WebClient client;
   private static int port;
+  private static int grpcPort;
 
   @BeforeAll
   @Timeout(value = 120, timeUnit = TimeUnit.SECONDS)
@@ -75,6 +89,7 @@ class ExtractiveAnswerEndToEndTest {
             .toJson()))
         .onComplete(ctx.succeeding(v -> {
           port = gateway.actualPort();
+          grpcPort = (Integer) vertx.sharedData().getLocalMap(AssistantGrpcServer.NODE_MAP).get("grpcPort");
           client = WebClient.create(vertx);
           ctx.completeNow();
         }));
@@ -209,6 +224,120 @@ class ExtractiveAnswerEndToEndTest {
   @Test
   @Order(6)
   @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
+  void websocketAutoAnswersExtractively(Vertx vertx, VertxTestContext ctx) {
+    WebSocketClient wsClient = vertx.createWebSocketClient();
+    List<JsonObject> frames = new ArrayList<>();
+    wsClient.connect(port, HOST, "/v1/chat/stream").onComplete(ctx.succeeding(ws -> {
+      ws.textMessageHandler(t -> {
+        frames.add(new JsonObject(t));
+        boolean answered = frames.stream().anyMatch(f -> "q1".equals(f.getString("id"))
+            && ("done".equals(f.getString("type")) || "error".equals(f.getString("type"))));
+        boolean refused = frames.stream().anyMatch(f -> "q2".equals(f.getString("id"))
+            && "error".equals(f.getString("type")));
+        if (!answered || !refused) return;
+        ctx.verify(() -> {
+          List<JsonObject> q1 = frames.stream().filter(f -> "q1".equals(f.getString("id"))).toList();
+          assertTrue(q1.stream().noneMatch(f -> "error".equals(f.getString("type"))), q1::toString);
+          JsonObject companion = q1.get(0).getJsonObject("companion");
+          assertNotNull(companion, "the first chunk carries the route: " + q1.get(0).encode());
+          assertExtractiveRoute(companion);
+          assertEquals("sourdough", companion.getJsonArray("citations").getJsonObject(0).getString("document_id"));
+          StringBuilder text = new StringBuilder();
+          int contentChunks = 0;
+          for (JsonObject f : q1) {
+            assertEquals("chat.completion.chunk", f.getString("object"), f::encode);
+            assertEquals("extractive", f.getString("model"), f::encode);
+            String piece = f.getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("content");
+            if (piece != null && !piece.isEmpty()) {
+              text.append(piece);
+              contentChunks++;
+            }
+          }
+          assertTrue(contentChunks > 1, "the answer arrives in several chunks: " + contentChunks);
+          assertTrue(text.toString().contains("wild yeast in the starter ferments the dough"), text::toString);
+          JsonObject done = q1.get(q1.size() - 1);
+          assertEquals("done", done.getString("type"), done::encode);
+          assertEquals("stop", done.getJsonArray("choices").getJsonObject(0).getString("finish_reason"));
+          assertNotNull(done.getJsonObject("usage"), done::encode);
+          assertExtractiveRoute(done.getJsonObject("companion"));
+          // a named model that does not exist is still not found
+          JsonObject error = frames.stream().filter(f -> "q2".equals(f.getString("id"))).findFirst().orElseThrow();
+          assertEquals("model_not_found", error.getJsonObject("error").getString("code"), error::encode);
+        });
+        ws.close().onComplete(v -> wsClient.close()).onComplete(v -> ctx.completeNow());
+      });
+      ws.writeTextMessage(chat(SOURDOUGH).put("id", "q1").encode())
+          .compose(v -> ws.writeTextMessage(chat(SOURDOUGH).put("id", "q2").put("model", "gpt-17").encode()))
+          .onFailure(ctx::failNow);
+    }));
+  }
+
+  @Test
+  @Order(7)
+  @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
+  void grpcAutoAnswersExtractively(Vertx vertx, VertxTestContext ctx) {
+    GrpcClient grpc = GrpcClient.client(vertx);
+    SocketAddress server = SocketAddress.inetSocketAddress(grpcPort, HOST);
+    AssistantGrpcClient assistant = AssistantGrpcClient.create(grpc, server);
+    ChatRequest chatReq = ChatRequest.newBuilder().setModel("auto")
+        .addMessages(Message.newBuilder().setRole("user").setContent(SOURDOUGH)).build();
+    List<ChatChunk> chunks = new ArrayList<>();
+    Promise<Void> streamed = Promise.promise();
+    vertx.runOnContext(x -> assistant.chat(chatReq).onComplete(ar -> {
+      if (ar.failed()) {
+        streamed.tryFail(ar.cause());
+        return;
+      }
+      ar.result().handler(chunks::add).endHandler(v -> streamed.tryComplete()).exceptionHandler(streamed::tryFail);
+    }));
+    streamed.future()
+        .compose(v -> {
+          ctx.verify(() -> {
+            assertTrue(chunks.size() > 2, "streamed in several chunks: " + chunks.size());
+            ChatChunk first = chunks.get(0);
+            assertEquals("extractive", first.getRoute().getModel(), first::toString);
+            assertEquals("extractive", first.getRoute().getStrategy());
+            assertEquals(NODE, first.getRoute().getWorker());
+            assertTrue(first.getRoute().getReasonsList().toString().contains("no generative model"));
+            assertEquals("sourdough", first.getCitations(0).getDocumentId(), first::toString);
+            StringBuilder text = new StringBuilder();
+            chunks.forEach(c -> text.append(c.getDelta()));
+            assertTrue(text.toString().contains("wild yeast in the starter ferments the dough"), text::toString);
+            ChatChunk last = chunks.get(chunks.size() - 1);
+            assertEquals("stop", last.getFinishReason());
+            assertTrue(last.hasUsage());
+            assertEquals(1, chunks.stream().map(ChatChunk::getId).distinct().count());
+          });
+          return assistant.complete(CompletionRequest.newBuilder().setModel("auto").setPrompt(LIGHTHOUSE).build());
+        })
+        .compose(r -> {
+          ctx.verify(() -> {
+            assertTrue(r.getText().contains("built in 1887 by the engineer Thomas Varley"), r::toString);
+            assertEquals("extractive", r.getModel());
+            assertEquals("extractive", r.getRoute().getModel());
+            assertEquals("extractive", r.getRoute().getStrategy());
+            assertEquals(NODE, r.getRoute().getWorker());
+            assertTrue(r.getRoute().getReasonsList().toString().contains("aldmere-lighthouse"), r::toString);
+            assertEquals("stop", r.getFinishReason());
+            assertTrue(r.getCitationsList().stream().anyMatch(c -> c.getDocumentId().equals("aldmere-lighthouse")
+                && c.getSentence().contains("Thomas Varley") && r.getText().contains("[" + c.getN() + "]")),
+                r::toString);
+          });
+          // a named model that does not exist is still not found
+          CompletionRequest missing = CompletionRequest.newBuilder().setModel("gpt-17").setPrompt(LIGHTHOUSE).build();
+          return grpc.request(server, AssistantGrpcClient.Complete).compose(req -> req.send(missing));
+        })
+        .compose(resp -> resp.end().recover(err -> Future.succeededFuture()).map(v -> resp))
+        .onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
+          assertEquals(GrpcStatus.NOT_FOUND, resp.status(), resp.statusMessage());
+          assertTrue(resp.statusMessage().contains("gpt-17"), resp.statusMessage());
+          grpc.close().onComplete(v -> ctx.completeNow());
+        })));
+  }
+
+  @Test
+  @Order(8)
+  @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
   void namedModelThatDoesNotExistIs404(VertxTestContext ctx) {
     JsonObject req = chat(LIGHTHOUSE).put("model", "gpt-17");
     post("/v1/chat/completions", req).onComplete(ctx.succeeding(resp -> ctx.verify(() -> {
@@ -219,7 +348,7 @@ class ExtractiveAnswerEndToEndTest {
   }
 
   @Test
-  @Order(7)
+  @Order(9)
   @Timeout(value = 90, timeUnit = TimeUnit.SECONDS)
   void unansweredQuestionSaysSoAndBecomesAGap(VertxTestContext ctx) {
     post("/v1/chat/completions", chat(UNANSWERED))
@@ -267,7 +396,7 @@ class ExtractiveAnswerEndToEndTest {
   }
 
   @Test
-  @Order(8)
+  @Order(10)
   @Timeout(value = 120, timeUnit = TimeUnit.SECONDS)
   void documentThatAnswersItClosesTheGap(VertxTestContext ctx) {
     JsonObject docs = new JsonObject().put("documents", new JsonArray().add(new JsonObject().put("id", "titan")
@@ -296,7 +425,7 @@ class ExtractiveAnswerEndToEndTest {
 
   /** A worker with a real model joins: "auto" now generates, and the interaction reaches the knowledge service. */
   @Test
-  @Order(9)
+  @Order(11)
   @Timeout(value = 180, timeUnit = TimeUnit.SECONDS)
   void generatedCompletionIsLoggedAsAnInteraction(Vertx vertx, VertxTestContext ctx) throws Exception {
     ModelFixtures.importStories(ModelPaths.modelsDir(dataDir));
@@ -335,6 +464,10 @@ class ExtractiveAnswerEndToEndTest {
     String header = resp.getHeader("x-companion-route");
     assertNotNull(header, "x-companion-route header");
     assertTrue(header.startsWith("model=extractive; worker=" + NODE + "; strategy=extractive;"), header);
+    assertExtractiveRoute(companion);
+  }
+
+  private static void assertExtractiveRoute(JsonObject companion) {
     JsonObject route = companion.getJsonObject("route");
     assertEquals("extractive", route.getString("model"));
     assertEquals("extractive", route.getString("strategy"));

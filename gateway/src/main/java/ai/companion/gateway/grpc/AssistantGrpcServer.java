@@ -6,6 +6,7 @@ import ai.companion.api.ModelInfo;
 import ai.companion.api.RouteDecision;
 import ai.companion.api.grpc.AssistantGrpcService;
 import ai.companion.api.grpc.ChatChunk;
+import ai.companion.api.grpc.Citation;
 import ai.companion.api.grpc.ChatRequest;
 import ai.companion.api.grpc.CompletionRequest;
 import ai.companion.api.grpc.CompletionResponse;
@@ -23,6 +24,7 @@ import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.impl.ApiException;
 import ai.companion.gateway.impl.Failures;
 import ai.companion.gateway.impl.GenerationCall;
+import ai.companion.gateway.impl.KnowledgeAnswers;
 import ai.companion.gateway.impl.OpenAiRequests;
 import ai.companion.gateway.metrics.GatewayMetrics;
 import ai.companion.gateway.security.GatewaySecurity;
@@ -43,6 +45,7 @@ import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.Service;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import org.slf4j.Logger;
@@ -56,6 +59,10 @@ import org.slf4j.LoggerFactory;
  * through {@link GenerationCall}, exactly as on the REST door: same validation and messages, same routing,
  * failover and cancel. Errors end the call with a gRPC status (see {@link #status(ApiException)}); a 429 adds
  * a {@code retry-after} trailer. Keys travel as {@code authorization: Bearer <key>} metadata.
+ *
+ * <p>{@code "auto"} with no generative model in the cluster is answered extractively from the knowledge base
+ * (see {@link KnowledgeAnswers#instead}), as on REST: Chat streams it (route and citations on the first chunk),
+ * Complete returns it; the route names model and strategy {@code extractive}.
  */
 public final class AssistantGrpcServer {
   private static final Logger LOG = LoggerFactory.getLogger(AssistantGrpcServer.class);
@@ -186,10 +193,25 @@ public final class AssistantGrpcServer {
         route[0] = accepted.route();
         resp.write(ChatChunk.newBuilder().setId(id).setModel(accepted.route().model())
             .setRoute(route(accepted.route())).build());
-      }).onFailure(err -> {
+      }).onFailure(err -> KnowledgeAnswers.instead(vertx, options, gen, err).onComplete(ar -> {
+        if (done[0]) return; // the client went away meanwhile
         release.run();
-        fail(resp, "Chat", start, err instanceof ApiException ae ? ae : Failures.fromBus(err, null));
-      });
+        if (ar.failed()) {
+          fail(resp, "Chat", start, err instanceof ApiException ae ? ae : Failures.fromBus(err, null));
+          return;
+        }
+        // "auto" and no generative model: the knowledge base's answer, streamed as a generation would be
+        KnowledgeAnswers.Extractive e = ar.result();
+        String model = e.route().model();
+        resp.write(ChatChunk.newBuilder().setId(id).setModel(model).setRoute(route(e.route()))
+            .addAllCitations(citations(e)).build());
+        for (String piece : e.pieces()) {
+          resp.write(ChatChunk.newBuilder().setId(id).setModel(model).setDelta(piece).build());
+        }
+        resp.end(ChatChunk.newBuilder().setId(id).setModel(model).setFinishReason("stop").setUsage(usage(0, 0))
+            .build());
+        metrics.grpcCall("Chat", "OK", System.nanoTime() - start);
+      }));
     });
   }
 
@@ -249,10 +271,21 @@ public final class AssistantGrpcServer {
           release.run();
           fail(resp, "Complete", start, error);
         }
-      }).onSuccess(accepted -> route[0] = accepted.route()).onFailure(err -> {
+      }).onSuccess(accepted -> route[0] = accepted.route()).onFailure(err -> KnowledgeAnswers.instead(vertx, options,
+          gen, err).onComplete(ar -> {
+        if (released[0]) return; // the client went away meanwhile
         release.run();
-        fail(resp, "Complete", start, err instanceof ApiException ae ? ae : Failures.fromBus(err, null));
-      });
+        if (ar.failed()) {
+          fail(resp, "Complete", start, err instanceof ApiException ae ? ae : Failures.fromBus(err, null));
+          return;
+        }
+        // "auto" and no generative model: the knowledge base's answer
+        KnowledgeAnswers.Extractive e = ar.result();
+        resp.end(CompletionResponse.newBuilder().setId(id).setModel(e.route().model()).setText(e.text())
+            .setFinishReason("stop").setUsage(usage(0, 0)).setRoute(route(e.route())).addAllCitations(citations(e))
+            .build());
+        metrics.grpcCall("Complete", "OK", System.nanoTime() - start);
+      }));
     });
   }
 
@@ -389,6 +422,18 @@ public final class AssistantGrpcServer {
     if (r == null) return Route.getDefaultInstance();
     return Route.newBuilder().setModel(nz(r.model())).setWorker(nz(r.workerNode())).setWorkerId(nz(r.workerId()))
         .setStrategy(nz(r.strategy())).addAllReasons(r.reasons()).build();
+  }
+
+  /** An extractive answer's citations, as the REST API's {@code companion.citations}. */
+  static List<Citation> citations(KnowledgeAnswers.Extractive e) {
+    List<Citation> out = new ArrayList<>();
+    for (Object o : e.citations()) {
+      JsonObject c = (JsonObject) o;
+      out.add(Citation.newBuilder().setN(c.getInteger("n", 0)).setDocumentId(nz(c.getString("document_id")))
+          .setChunkId(nz(c.getString("chunk_id"))).setTitle(nz(c.getString("title")))
+          .setSentence(nz(c.getString("sentence"))).setScore(c.getDouble("score", 0.0)).build());
+    }
+    return out;
   }
 
   /** The routed model, or the asked one before the route is known. */

@@ -56,10 +56,9 @@ public final class CompletionsEndpoint {
       if (ctx.response().closed()) return;
       if (KnowledgeAnswers.noGenerativeModel(g.request(), err)) {
         // "auto" with no generative model to run: the knowledge base answers, extractively
-        KnowledgeAnswers.answer(vertx, options, g.request(), err)
+        KnowledgeAnswers.instead(vertx, options, g.request(), err)
             .onSuccess(e -> KnowledgeAnswers.respond(ctx, id, chat, g.stream(), g.includeUsage(), e))
-            .onFailure(kerr -> {
-              LOG.debug("Request {}: no extractive answer either: {}", id, kerr.toString());
+            .onFailure(same -> {
               if (!ctx.response().closed()) ctx.fail(Failures.fromBus(err, null));
             });
         return;

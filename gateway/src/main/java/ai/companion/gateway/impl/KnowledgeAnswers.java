@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * {@link Addresses#KNOWLEDGE_ANSWER} and its best supporting sentences are the completion, in OpenAI's shape,
  * streamed or not, with {@code companion.route} (model and strategy {@code extractive}, this node, the reasons)
  * and {@code companion.citations}. The knowledge service logs that question itself. Should it be absent too, the
- * client gets the router's error as it was.
+ * client gets the router's error as it was. {@link #instead} is that decision for every door: REST here, the
+ * WebSocket and gRPC doors send the same {@link Extractive} in their own frames.
  *
  * <p>The interaction log: every generation a model finished is sent to {@link Addresses#KNOWLEDGE_INTERACTION}
  * (question, route, answer, request id, tenant), fire-and-forget with a short timeout, so that patterns and gaps
@@ -54,7 +55,38 @@ public final class KnowledgeAnswers {
   private KnowledgeAnswers() {}
 
   /** What the knowledge service answered, ready to send. */
-  record Extractive(RouteDecision route, String text, JsonArray citations, boolean answered, String interactionId) {}
+  public record Extractive(RouteDecision route, String text, JsonArray citations, boolean answered,
+                           String interactionId) {
+    /** {@code companion}: the route, the citations, whether it answered and the interaction id, as REST sends it. */
+    public JsonObject companion() {
+      JsonObject c = OpenAiResponses.companion(route, List.of()).put("citations", citations.copy())
+          .put("answered", answered);
+      if (interactionId != null) c.put("interaction_id", interactionId);
+      return c;
+    }
+
+    /** The text cut into the pieces a stream sends: word by word, spaces kept, nothing lost. */
+    public List<String> pieces() {
+      List<String> out = new ArrayList<>();
+      Matcher m = WORD.matcher(text);
+      while (m.find()) out.add(m.group());
+      return out;
+    }
+  }
+
+  /**
+   * What every door does when a generation could not be placed: "auto" with no generative model gets the
+   * knowledge base's extractive answer; anything else, or a knowledge service that fails too, fails with
+   * {@code err} as it was (so a named model that does not exist keeps its not-found error).
+   */
+  public static Future<Extractive> instead(Vertx vertx, GatewayOptions options, GenerationRequest request,
+                                           Throwable err) {
+    if (!noGenerativeModel(request, err)) return Future.failedFuture(err);
+    return answer(vertx, options, request, err).recover(kerr -> {
+      LOG.debug("Request {}: no extractive answer either: {}", request.requestId(), kerr.toString());
+      return Future.failedFuture(err);
+    });
+  }
 
   /** Whether a routing failure should be answered extractively: "auto" asked, no generative model to run it. */
   static boolean noGenerativeModel(GenerationRequest request, Throwable err) {
@@ -117,9 +149,7 @@ public final class KnowledgeAnswers {
     if (resp.closed() || resp.ended()) return;
     long created = System.currentTimeMillis() / 1000;
     String model = e.route().model();
-    JsonObject companion = OpenAiResponses.companion(e.route(), List.of()).put("citations", e.citations())
-        .put("answered", e.answered());
-    if (e.interactionId() != null) companion.put("interaction_id", e.interactionId());
+    JsonObject companion = e.companion();
     resp.putHeader(OpenAiResponses.ROUTE_HEADER, OpenAiResponses.headerValue(e.route()));
     JsonObject usage = OpenAiResponses.usage(0, 0);
     if (!stream) {
@@ -134,10 +164,9 @@ public final class KnowledgeAnswers {
     chunks.add((chat ? OpenAiResponses.chatChunk(id, created, model,
         new JsonObject().put("role", "assistant").put("content", ""), null)
         : OpenAiResponses.completionChunk(id, created, model, "", null)).put("companion", companion));
-    Matcher m = WORD.matcher(e.text());
-    while (m.find()) {
-      chunks.add(chat ? OpenAiResponses.chatChunk(id, created, model, new JsonObject().put("content", m.group()), null)
-          : OpenAiResponses.completionChunk(id, created, model, m.group(), null));
+    for (String piece : e.pieces()) {
+      chunks.add(chat ? OpenAiResponses.chatChunk(id, created, model, new JsonObject().put("content", piece), null)
+          : OpenAiResponses.completionChunk(id, created, model, piece, null));
     }
     chunks.add(chat ? OpenAiResponses.chatChunk(id, created, model, new JsonObject(), "stop")
         : OpenAiResponses.completionChunk(id, created, model, "", "stop"));

@@ -6,6 +6,7 @@ import ai.companion.gateway.GatewayOptions;
 import ai.companion.gateway.impl.ApiException;
 import ai.companion.gateway.impl.Failures;
 import ai.companion.gateway.impl.GenerationCall;
+import ai.companion.gateway.impl.KnowledgeAnswers;
 import ai.companion.gateway.impl.OpenAiRequests;
 import ai.companion.gateway.metrics.GatewayMetrics;
 import ai.companion.gateway.security.GatewaySecurity;
@@ -41,6 +42,10 @@ import org.slf4j.LoggerFactory;
  * <p>Backpressure: while the socket's write queue is full, every generation on it has its event-bus stream
  * paused (see {@link GenerationCall#pause()}); the drain handler resumes them. The node never buffers without
  * bound for a slow reader. A closed socket cancels every generation it started.
+ *
+ * <p>{@code "auto"} with no generative model in the cluster is answered extractively from the knowledge base
+ * (see {@link KnowledgeAnswers#instead}): the same chunk and done frames, {@code companion.route} with model and
+ * strategy {@code extractive}, and {@code companion.citations} on the first and the done frame.
  */
 public final class ChatWebSocket {
   private static final Logger LOG = LoggerFactory.getLogger(ChatWebSocket.class);
@@ -257,11 +262,28 @@ public final class ChatWebSocket {
           JsonObject first = chunk(new JsonObject().put("role", "assistant").put("content", ""), null)
               .put("companion", companion());
           write(first);
-        }).onFailure(err -> {
-          if (running.get(id) != this) return;
-          end("error");
-          sendError(id, err instanceof ApiException ae ? ae : Failures.fromBus(err, null));
-        });
+        }).onFailure(err -> KnowledgeAnswers.instead(vertx, options, request, err)
+            .onSuccess(this::extractive)
+            .onFailure(same -> {
+              if (running.get(id) != this) return;
+              end("error");
+              sendError(id, err instanceof ApiException ae ? ae : Failures.fromBus(err, null));
+            }));
+      }
+
+      /** "auto" and no generative model: the knowledge base's answer, in the frames a generation uses. */
+      void extractive(KnowledgeAnswers.Extractive e) {
+        if (running.get(id) != this) return; // cancelled while the knowledge service answered
+        route = e.route();
+        JsonObject companion = companion().mergeIn(e.companion());
+        send(chunk(new JsonObject().put("role", "assistant").put("content", ""), null).put("companion", companion));
+        // the whole answer is known: a few kilobytes, written at once
+        for (String piece : e.pieces()) send(chunk(new JsonObject().put("content", piece), null));
+        JsonObject done = chunk(new JsonObject(), "stop").put("type", "done")
+            .put("usage", new JsonObject().put("prompt_tokens", 0).put("completion_tokens", 0).put("total_tokens", 0))
+            .put("companion", companion);
+        end("done");
+        send(done);
       }
 
       void end(String outcome) {
