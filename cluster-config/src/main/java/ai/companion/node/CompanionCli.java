@@ -45,18 +45,12 @@ public class CompanionCli implements Runnable {
     GROUPS.put("Models", List.of("model", "models"));
     GROUPS.put("Knowledge", List.of("ingest"));
     GROUPS.put("Cluster", List.of("cluster"));
-    GROUPS.put("Other", List.of("bench", "help"));
+    // `./companion bench` never reaches this class: the launcher script runs the bench module's own main
+    GROUPS.put("Other", List.of("help"));
   }
 
   public static CommandLine commandLine(Map<String, String> env, Map<String, String> file) {
     CommandLine cli = new CommandLine(new CompanionCli());
-    // the benchmark lives in its own module; offered when it is on the classpath
-    try {
-      Object bench = Class.forName("ai.companion.bench.BenchCommand").getDeclaredConstructor().newInstance();
-      cli.addSubcommand("bench", bench);
-    } catch (ReflectiveOperationException | LinkageError e) {
-      // no benchmark module in this build
-    }
     cli.setDefaultValueProvider(new ConfigDefaults(env, file));
     cli.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, CompanionCli::groupedCommands);
     return cli;

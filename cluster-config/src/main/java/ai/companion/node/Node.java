@@ -40,11 +40,12 @@ public final class Node {
 
   /** Local map where the gateway puts the ports it bound ({@code httpPort}, {@code grpcPort}). */
   public static final String NODE_LOCAL_MAP = "companion.node";
-  public static final String GATEWAY_VERTICLE = "ai.companion.gateway.GatewayVerticle";
-  public static final String ROUTER_VERTICLE = "ai.companion.router.RouterVerticle";
-  public static final String WORKER_VERTICLE = "ai.companion.worker.WorkerVerticle";
-  public static final String EMBEDDING_VERTICLE = "ai.companion.embeddings.EmbeddingVerticle";
-  public static final String KNOWLEDGE_VERTICLE = "ai.companion.knowledge.KnowledgeVerticle";
+  // by class, not by a name spelled out: a renamed verticle is a compile error here, not a node that fails to start
+  public static final String GATEWAY_VERTICLE = ai.companion.gateway.GatewayVerticle.class.getName();
+  public static final String ROUTER_VERTICLE = ai.companion.router.RouterVerticle.class.getName();
+  public static final String WORKER_VERTICLE = ai.companion.worker.WorkerVerticle.class.getName();
+  public static final String EMBEDDING_VERTICLE = ai.companion.embeddings.EmbeddingVerticle.class.getName();
+  public static final String KNOWLEDGE_VERTICLE = ai.companion.knowledge.KnowledgeVerticle.class.getName();
 
   private final NodeOptions options;
   private final String nodeName;

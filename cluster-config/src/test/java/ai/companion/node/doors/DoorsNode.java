@@ -25,7 +25,6 @@ final class DoorsNode implements AutoCloseable {
   static final String HOST = "127.0.0.1";
   static final String MODEL = "stories260K";
   static final String NODE_NAME = "doors-node";
-  private static final String KNOWLEDGE_VERTICLE = "ai.companion.knowledge.KnowledgeVerticle";
 
   final Vertx vertx;
   final int httpPort;
@@ -64,14 +63,10 @@ final class DoorsNode implements AutoCloseable {
     return new DoorsNode(vertx, gateway.actualPort(), grpc);
   }
 
-  /** The knowledge role, when its module has a verticle yet (the web page's knowledge panel reads it). */
+  /** The knowledge role (the web page's knowledge panel reads it). */
   private static Future<String> knowledge(Vertx vertx, JsonObject node) {
-    try {
-      Class.forName(KNOWLEDGE_VERTICLE);
-    } catch (ClassNotFoundException e) {
-      return Future.succeededFuture("absent");
-    }
-    return vertx.deployVerticle(KNOWLEDGE_VERTICLE, new DeploymentOptions().setConfig(node.copy()));
+    return vertx.deployVerticle(new ai.companion.knowledge.KnowledgeVerticle(),
+        new DeploymentOptions().setConfig(node.copy()));
   }
 
   String baseUrl() {
