@@ -51,6 +51,9 @@ public class CompanionCli implements Runnable {
 
   public static CommandLine commandLine(Map<String, String> env, Map<String, String> file) {
     CommandLine cli = new CommandLine(new CompanionCli());
+    // handled by the launcher script before this class runs, listed here so that --help tells of them
+    cli.getCommandSpec().usageMessage().footer("%nAlso: ./companion bench --help (decode, concurrency, clients,"
+        + " cluster benchmarks); ./companion test (the test suite).");
     cli.setDefaultValueProvider(new ConfigDefaults(env, file));
     cli.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, CompanionCli::groupedCommands);
     return cli;
