@@ -2,6 +2,7 @@ package ai.companion.bench.impl;
 
 import ai.companion.node.Node;
 import ai.companion.node.NodeOptions;
+import ai.companion.node.cluster.Ports;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.UUID;

@@ -1,5 +1,7 @@
 package ai.companion.node.it;
 
+import ai.companion.node.cluster.Ports;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;

@@ -4,13 +4,11 @@ import ai.companion.api.ModelPaths;
 import ai.companion.modelimport.ModelImporter;
 import ai.companion.node.Node;
 import ai.companion.node.NodeOptions;
+import ai.companion.node.cluster.Ports;
 import ai.companion.sdk.AssistantException;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.shareddata.LocalMap;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -52,7 +50,7 @@ public final class EmbeddedNode implements AutoCloseable {
         ModelImporter.importLlama2c(checkpoint, tokenizer, model, ModelPaths.modelsDir(dataDir), null);
       }
       options = new NodeOptions().setRoles(ROLES).setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0)
-          .setClusterPort(freePort()).setEventBusPort(0).setDataDir(dataDir.toString())
+          .setClusterPort(Ports.free()).setEventBusPort(0).setDataDir(dataDir.toString())
           .setNodeName("sdk-" + UUID.randomUUID().toString().substring(0, 8))
           .setDevice(device).setOptimizationLevel(optimizationLevel);
     } catch (Exception e) {
@@ -76,13 +74,6 @@ public final class EmbeddedNode implements AutoCloseable {
     LOG.info("embedded node {} up: data dir {}, device {}, optimization {}, gRPC 127.0.0.1:{}, HTTP 127.0.0.1:{}",
         node.nodeName(), dataDir, device, optimizationLevel, grpc, http);
     return new EmbeddedNode(node, grpc, http);
-  }
-
-  /** A free loopback port for the node's Hazelcast member (Hazelcast takes no port 0). */
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
   }
 
   public Vertx vertx() { return node.vertx(); }
