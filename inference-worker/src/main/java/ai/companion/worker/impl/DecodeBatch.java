@@ -25,9 +25,12 @@ public final class DecodeBatch implements AutoCloseable {
   private OnnxTensor[] past;
   private int pastLength;
   // two preallocated direct buffers per cache tensor: a step reads the past from one and writes the present into
-  // the other, so no cache memory is allocated per token; they grow with headroom and shrink when far too big
+  // the other, so no cache memory is allocated per token; they grow with headroom and go after idle time
   private final FloatBuffer[][] buffers;
   private int side;
+  private long bufferAllocations;
+  private long floatsAllocated;
+  private long peakFloats;
 
   public DecodeBatch(OnnxDecoder decoder) {
     this.decoder = decoder;
@@ -47,16 +50,23 @@ public final class DecodeBatch implements AutoCloseable {
     if (need > Integer.MAX_VALUE) return null;
     int n = (int) need;
     long[] shape = {b, kvHeads, pastLength + 1, headDim};
+    peakFloats = Math.max(peakFloats, n);
     OnnxTensor[] out = new OnnxTensor[tensors];
     try {
       for (int i = 0; i < tensors; i++) {
         FloatBuffer buf = buffers[side][i];
-        if (buf == null || buf.capacity() < n || (buf.capacity() > 4L * n && buf.capacity() > (1 << 20))) {
-          // room for 64 more steps of this batch, or a quarter more, whichever is larger
-          long cap = Math.min(Integer.MAX_VALUE, Math.max(n + (long) b * kvHeads * headDim * 64, n + n / 4L));
-          buf = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE, cap * 4)).order(ByteOrder.nativeOrder())
-              .asFloatBuffer();
+        if (buf == null || buf.capacity() < n) {
+          // grow only, and geometrically: room for 16 more steps of this batch and at least twice the old
+          // buffer, so a batch that grows a few rows or a token at a time reallocates (and zeroes) rarely.
+          // The buffers are held until the worker has been idle a while (releaseIdleBuffers); admission keeps the
+          // caches they hold within the KV budget.
+          long want = Math.max(n + (long) b * kvHeads * headDim * 16, n + n / 4L);
+          if (buf != null) want = Math.max(want, 2L * buf.capacity());
+          buf = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE / 4, want) * 4)
+              .order(ByteOrder.nativeOrder()).asFloatBuffer();
           buffers[side][i] = buf;
+          bufferAllocations++;
+          floatsAllocated += buf.capacity();
         }
         out[i] = decoder.view(buf, n, shape);
       }
@@ -68,6 +78,15 @@ public final class DecodeBatch implements AutoCloseable {
   }
 
   public int size() { return members.size(); }
+
+  /** Cache buffers allocated by decode steps so far. */
+  long bufferAllocations() { return bufferAllocations; }
+
+  /** Floats in the cache buffers allocated (and zeroed) by decode steps so far, all tensors together. */
+  long floatsAllocated() { return floatsAllocated; }
+
+  /** The most floats one cache tensor of one step has needed so far. */
+  long peakFloats() { return peakFloats; }
 
   public List<Sequence> members() { return members; }
 
@@ -212,10 +231,22 @@ public final class DecodeBatch implements AutoCloseable {
     past = null;
   }
 
+  /**
+   * Gives the cache buffers back while the batch is empty (the scheduler calls this after a while without work):
+   * kept across short gaps, a burst after a burst reuses them without allocating (and zeroing) them again.
+   */
+  void releaseIdleBuffers() {
+    if (members.isEmpty()) releaseBuffers();
+  }
+
+  private void releaseBuffers() {
+    java.util.Arrays.fill(buffers[0], null);
+    java.util.Arrays.fill(buffers[1], null);
+  }
+
   @Override public void close() {
     closePast();
-    buffers[0] = new FloatBuffer[tensors];
-    buffers[1] = new FloatBuffer[tensors];
+    releaseBuffers();
     members = new ArrayList<>();
   }
 }

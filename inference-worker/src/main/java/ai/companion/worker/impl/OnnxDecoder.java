@@ -312,8 +312,15 @@ public final class OnnxDecoder implements AutoCloseable {
     }
     if (pinnedBatch != b) {
       if (pinnedLogits != null) pinnedLogits.close();
-      pinnedLogitsBuffer = ByteBuffer.allocateDirect(b * vocab * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
-      pinnedLogits = OnnxTensor.createTensor(env, pinnedLogitsBuffer, new long[] {b, 1, vocab});
+      // the batch size changes whenever sequences join or leave: the buffer grows in powers of two and is only
+      // viewed at the new size, so a changing batch does not allocate (and zero) a new buffer each time
+      if (pinnedLogitsBuffer == null || pinnedLogitsBuffer.capacity() < b * vocab
+          || pinnedLogitsBuffer.capacity() > 4L * b * vocab && pinnedLogitsBuffer.capacity() > (16 << 20)) {
+        int rows = Math.max(8, Integer.highestOneBit(Math.max(1, b - 1)) << 1);
+        pinnedLogitsBuffer = ByteBuffer.allocateDirect(rows * vocab * 4).order(ByteOrder.nativeOrder())
+            .asFloatBuffer();
+      }
+      pinnedLogits = OnnxTensor.createTensor(env, pinnedLogitsBuffer.slice(0, b * vocab), new long[] {b, 1, vocab});
       pinnedOutputs = Map.of("logits", pinnedLogits);
       pinnedBatch = b;
     }

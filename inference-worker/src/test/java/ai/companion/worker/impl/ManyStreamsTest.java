@@ -1,6 +1,7 @@
 package ai.companion.worker.impl;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.companion.api.StreamEvent;
 import ai.companion.testing.ModelFixtures;
@@ -64,6 +65,18 @@ class ManyStreamsTest {
               + "time to first token p50 {} ms, p99 {} ms; peak batch {}, largest prefill group {}", n, M, total,
           String.format("%.2f", secs), String.format("%.0f", total / secs), ttft[n / 2], ttft[n * 99 / 100],
           model.scheduler().peakBatch(), model.scheduler().peakPrefillGroup());
+      // the key/value cache buffers are reused from step to step (issue 7: no per-token allocation on the hot
+      // path): they grow geometrically with the batch, so all the memory allocated (and zeroed) for them stays
+      // within a small multiple of what the largest step needs
+      long steps = model.scheduler().steps();
+      long allocations = model.scheduler().cacheBufferAllocations();
+      long floats = model.scheduler().cacheFloatsAllocated();
+      int tensors = 2 * model.config().layers();
+      double multiple = (double) floats / tensors / model.scheduler().cachePeakFloats();
+      LOG.info("{} decode steps allocated {} cache buffers of {} MiB in all, {}x the largest step's {} tensors",
+          steps, allocations, floats * 4 >> 20, String.format("%.1f", multiple), tensors);
+      assertTrue(multiple < 6, steps + " decode steps allocated " + String.format("%.1f", multiple)
+          + "x the cache the largest step needed");
     }
   }
 }
