@@ -15,6 +15,8 @@ import java.util.UUID;
  * int8, fp32).
  * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count. {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for
  * prompt + max_tokens); past it requests queue, past {@code maxQueuedRequests} they are refused as overloaded.
+ * {@code prefillFirstMs}: while requests keep arriving, the running batch's next decode step waits up to this long
+ * so that newcomers get their first token first (0: never waits).
  */
 public final class WorkerOptions {
   public static final String DEFAULT_NODE_NAME = "local";
@@ -26,6 +28,7 @@ public final class WorkerOptions {
   public static final int DEFAULT_MAX_QUEUED_REQUESTS = 8192;
   public static final long DEFAULT_KV_BUDGET_MB = 1024;
   public static final long DEFAULT_STATUS_INTERVAL_MS = 2000;
+  public static final long DEFAULT_PREFILL_FIRST_MS = 300;
 
   private static final Set<String> PROVIDERS = Set.of("auto", "cpu", "cuda", "coreml", "directml");
   private static final Set<String> LEVELS = Set.of("low", "medium", "high");
@@ -42,6 +45,7 @@ public final class WorkerOptions {
   private int maxQueuedRequests = DEFAULT_MAX_QUEUED_REQUESTS;
   private long kvBudgetMb = DEFAULT_KV_BUDGET_MB;
   private long statusIntervalMs = DEFAULT_STATUS_INTERVAL_MS;
+  private long prefillFirstMs = DEFAULT_PREFILL_FIRST_MS;
 
   public WorkerOptions() {}
 
@@ -63,6 +67,7 @@ public final class WorkerOptions {
     setMaxQueuedRequests(j.getInteger("maxQueuedRequests", maxQueuedRequests));
     setKvBudgetMb(j.getLong("kvBudgetMb", kvBudgetMb));
     setStatusIntervalMs(j.getLong("statusIntervalMs", statusIntervalMs));
+    setPrefillFirstMs(j.getLong("prefillFirstMs", prefillFirstMs));
   }
 
   public JsonObject toJson() {
@@ -70,7 +75,8 @@ public final class WorkerOptions {
         .put("provider", provider).put("optimizationLevel", optimizationLevel)
         .put("modelVariant", modelVariant).put("intraOpThreads", intraOpThreads)
         .put("maxConcurrentSequences", maxConcurrentSequences).put("maxQueuedRequests", maxQueuedRequests)
-        .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs);
+        .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs)
+        .put("prefillFirstMs", prefillFirstMs);
   }
 
   public String getDataDir() { return dataDir; }
@@ -173,6 +179,14 @@ public final class WorkerOptions {
   public WorkerOptions setStatusIntervalMs(long ms) {
     if (ms < 10) throw new IllegalArgumentException("statusIntervalMs must be >= 10, got " + ms);
     this.statusIntervalMs = ms;
+    return this;
+  }
+
+  public long getPrefillFirstMs() { return prefillFirstMs; }
+
+  public WorkerOptions setPrefillFirstMs(long ms) {
+    if (ms < 0 || ms > 10_000) throw new IllegalArgumentException("prefillFirstMs must be 0..10000, got " + ms);
+    this.prefillFirstMs = ms;
     return this;
   }
 }

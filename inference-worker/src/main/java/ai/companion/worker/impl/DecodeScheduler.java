@@ -26,8 +26,15 @@ import org.slf4j.LoggerFactory;
 public final class DecodeScheduler implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DecodeScheduler.class);
 
-  /** Limits of one model's scheduler. */
-  public record Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes) {}
+  /**
+   * Limits of one model's scheduler. {@code prefillFirstMs}: while requests keep arriving, decode steps of the
+   * running batch wait up to this long so that the newcomers' prefills (and first tokens) go first; 0 never waits.
+   */
+  public record Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs) {
+    public Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes) {
+      this(maxConcurrent, maxQueued, kvBudgetBytes, 0);
+    }
+  }
 
   private final OnnxDecoder decoder;
   private final Limits limits;
@@ -53,6 +60,11 @@ public final class DecodeScheduler implements AutoCloseable {
   private final List<Sequence> parked = new ArrayList<>();    // consumer behind: cache set aside, out of the batch
   private int stepsSinceRebuild;
   private long idleSince = -1;
+  private long lastArrivalNanos = Long.MIN_VALUE / 2;
+  private long holdingSince = -1;
+  private boolean arrivedThisTurn;
+  // a pause this long between two arrivals ends a burst: the held decode steps go on
+  private static final long ARRIVAL_GAP_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
   // the batch's cache buffers stay across short gaps between bursts and go after this long without work
   private static final long IDLE_RELEASE_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final int JOIN_EVERY_STEPS = 4;
@@ -115,7 +127,10 @@ public final class DecodeScheduler implements AutoCloseable {
       try {
         // parked streams wait for a wake (their consumer answered), which arrives through the queue
         boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty();
-        Object in = idle ? incoming.poll(1, TimeUnit.SECONDS) : incoming.poll();
+        arrivedThisTurn = false;
+        Object in = idle ? incoming.poll(1, TimeUnit.SECONDS)
+            : holdsDecode(System.nanoTime()) ? incoming.poll(ARRIVAL_GAP_NANOS, TimeUnit.NANOSECONDS)
+            : incoming.poll();
         if (!idle || in != null || !parked.isEmpty()) {
           idleSince = -1;
         } else if (idleSince < 0) {
@@ -124,7 +139,11 @@ public final class DecodeScheduler implements AutoCloseable {
           batch.releaseIdleBuffers();
         }
         while (in != null) {
-          if (in instanceof Sequence s) waiting.add(s);
+          if (in instanceof Sequence s) {
+            waiting.add(s);
+            lastArrivalNanos = System.nanoTime();
+            arrivedThisTurn = true;
+          }
           in = incoming.poll();
         }
         dropCancelled();
@@ -136,8 +155,11 @@ public final class DecodeScheduler implements AutoCloseable {
         int dead = batch.size() - liveMembers();
         // a rebuild copies the whole cache: join newcomers in bunches, and drop finished rows only when they
         // are a good share of the batch (until then they ride along, masked from nobody, their output unused)
+        boolean holding = holdsDecode(System.nanoTime());
+        // while decode steps are held for a burst, newcomers join once it is over: one copy of the cache, not one
+        // per bunch
         boolean join = !pending.isEmpty()
-            && (live == 0 || stepsSinceRebuild >= JOIN_EVERY_STEPS || pending.size() * 8 >= live);
+            && (live == 0 || !holding && (stepsSinceRebuild >= JOIN_EVERY_STEPS || pending.size() * 8 >= live));
         boolean compact = dead > 0 && (live == 0 || dead * 4 >= batch.size());
         if (join || compact || !park.isEmpty()) {
           List<Sequence> next = new ArrayList<>();
@@ -153,8 +175,9 @@ public final class DecodeScheduler implements AutoCloseable {
           stepsSinceRebuild = 0;
           updateLoad(true);
         }
-        if (liveMembers() > 0) {
+        if (liveMembers() > 0 && !holdsDecode(System.nanoTime())) {
           step();
+          holdingSince = -1;
           stepsSinceRebuild++;
         }
       } catch (InterruptedException e) {
@@ -179,6 +202,22 @@ public final class DecodeScheduler implements AutoCloseable {
       }
     }
     shutdown();
+  }
+
+  /**
+   * Prefill first: while requests keep arriving (none more than {@link #ARRIVAL_GAP_NANOS} apart) the running
+   * batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst the newcomers'
+   * first tokens then do not queue behind whole-batch steps (and the tokens those steps would send), at the cost
+   * of a longer gap between two tokens of the streams already running.
+   */
+  private boolean holdsDecode(long now) {
+    // a burst goes on while this turn took in newcomers (a big prefill can outlast the gap), more wait in the
+    // queue, or the last came in less than the gap ago
+    boolean queuedNow = waitingCount.get() > waiting.size();   // submitted, not taken from the queue yet
+    boolean burst = arrivedThisTurn || queuedNow || now - lastArrivalNanos < ARRIVAL_GAP_NANOS;
+    if (limits.prefillFirstMs() <= 0 || !burst) return false;
+    if (holdingSince < 0) holdingSince = now;
+    return now - holdingSince < TimeUnit.MILLISECONDS.toNanos(limits.prefillFirstMs());
   }
 
   /** Parked streams whose consumers caught up join again with the next newcomers (their cache rows come along). */

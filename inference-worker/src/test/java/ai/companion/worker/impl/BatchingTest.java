@@ -110,6 +110,64 @@ class BatchingTest {
     }
   }
 
+  /**
+   * Prefill first: while newcomers keep arriving, the running stream takes no step (up to the limit), so their
+   * first tokens do not wait behind its decode steps; with the wait off it steps on between their arrivals. Either
+   * way every stream decodes exactly what it decodes alone.
+   */
+  @Test void aBurstOfNewcomersIsPrefilledBeforeTheRunningBatchStepsOn() throws Exception {
+    int[] advanced = new int[2];
+    for (int run = 0; run < 2; run++) {
+      long prefillFirstMs = run == 0 ? 10_000 : 0;
+      try (LoadedModel model = EngineHarness.load(folder, new DecodeScheduler.Limits(64, 1024, 1L << 30,
+          prefillFirstMs))) {
+        List<Integer> aloneRunning = EngineHarness.run(model,
+            EngineHarness.completion(M, "", EngineHarness.greedy(250))).tokenIds();
+        List<Integer> aloneNewcomer = EngineHarness.run(model,
+            EngineHarness.completion(M, "The cat", EngineHarness.greedy(10))).tokenIds();
+        EngineHarness.Stream running = EngineHarness.start(model,
+            EngineHarness.completion(M, "", EngineHarness.greedy(250)));
+        while (running.events.size() < 3) Thread.sleep(1);
+        int n = 30;
+        List<LoadedModel.Prepared> burst = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+          burst.add(model.prepare(EngineHarness.completion(M, "The cat", EngineHarness.greedy(10))));
+        }
+        java.util.concurrent.atomic.AtomicInteger firsts = new java.util.concurrent.atomic.AtomicInteger();
+        // counted from the first newcomer's first token: how fast the test thread submits is not measured
+        CompletableFuture<Integer> runningAtFirstFirst = new CompletableFuture<>();
+        CompletableFuture<Integer> runningAtLastFirst = new CompletableFuture<>();
+        List<EngineHarness.Stream> newcomers = new ArrayList<>();
+        for (LoadedModel.Prepared p : burst) {
+          EngineHarness.Stream s = new EngineHarness.Stream() {
+            @Override void accept(StreamEvent e) {
+              if (e.seq() == 0) {
+                int k = firsts.incrementAndGet();
+                if (k == 1) runningAtFirstFirst.complete(running.events.size());
+                if (k == n) runningAtLastFirst.complete(running.events.size());
+              }
+              super.accept(e);
+            }
+          };
+          s.sequence = model.start(p, "w", s::accept);
+          newcomers.add(s);
+          Thread.sleep(1);     // arrivals about a millisecond apart, well inside the burst gap
+        }
+        advanced[run] = runningAtLastFirst.get(60, TimeUnit.SECONDS) - runningAtFirstFirst.get();
+        for (EngineHarness.Stream s : newcomers) {
+          s.await();
+          assertEquals(aloneNewcomer, s.tokenIds());
+        }
+        running.await();
+        assertEquals(aloneRunning, running.tokenIds());
+      }
+    }
+    LOG.info("running stream advanced {} tokens during a burst of newcomers with prefill first, {} without",
+        advanced[0], advanced[1]);
+    assertTrue(advanced[0] <= 5, "with prefill first the running stream advanced " + advanced[0] + " tokens");
+    assertTrue(advanced[1] > advanced[0], "without it the running stream advanced " + advanced[1] + " tokens");
+  }
+
   @Test void admissionQueuesThenRefusesWithOverloaded() throws Exception {
     // two slots, one queue place: with one request running, a second runs, a third waits, a fourth is refused
     DecodeScheduler.Limits limits = new DecodeScheduler.Limits(2, 1, 1L << 30);
