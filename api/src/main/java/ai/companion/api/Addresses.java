@@ -5,7 +5,10 @@ package ai.companion.api;
  *
  * <p>Streams: a caller registers a consumer on a fresh address (see {@link #streamAddress(String)}) and
  * passes it in the request; the worker sends {@link StreamEvent}s there, in order, ending with exactly one
- * {@code done} or {@code error} event.
+ * {@code done} or {@code error} event. A gateway instead names its shared {@link #sinkAddress(String) sink}: one
+ * address for all the streams of one event loop, where events are told apart by their {@code requestId}. To a
+ * sink a worker may send several events, of any streams, as one message {@code {"events":[event...]}} (see
+ * {@link StreamEvent#BATCH_FIELD}); events that ask for a reply (flow-control checkpoints) always travel alone.
  */
 public final class Addresses {
   private Addresses() {}
@@ -71,6 +74,21 @@ public final class Addresses {
   }
 
   public static String streamAddress(String requestId) {
-    return "companion.stream." + requestId;
+    return STREAM_PREFIX + requestId;
+  }
+
+  /** Every stream address, per request or shared, starts with this. */
+  public static final String STREAM_PREFIX = "companion.stream.";
+  /** Prefix of the shared stream addresses of gateways (see {@link #sinkAddress(String)}). */
+  public static final String STREAM_SINK_PREFIX = STREAM_PREFIX + "sink.";
+
+  /** A shared stream address: many streams, events told apart by request id, batches welcome. */
+  public static String sinkAddress(String id) {
+    return STREAM_SINK_PREFIX + id;
+  }
+
+  /** Whether the consumer of a stream address takes batches of events ({@code {"events":[...]}}). */
+  public static boolean takesBatches(String streamAddress) {
+    return streamAddress != null && streamAddress.startsWith(STREAM_SINK_PREFIX);
   }
 }

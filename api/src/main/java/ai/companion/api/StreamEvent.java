@@ -44,6 +44,22 @@ public record StreamEvent(String requestId, long seq, Type type, String text, Li
 
   public boolean terminal() { return type != Type.TOKEN; }
 
+  /** The field of a batch message, {@code {"events":[event JSON...]}}, that carries its events in order. */
+  public static final String BATCH_FIELD = "events";
+
+  /**
+   * The events a stream message carries, as JSON: the elements of a batch, or the message itself. Anything else
+   * (no JSON object) gives an empty list.
+   */
+  public static java.util.List<JsonObject> eventsOf(Object body) {
+    if (!(body instanceof JsonObject j)) return java.util.List.of();
+    Object batch = j.getValue(BATCH_FIELD);
+    if (!(batch instanceof JsonArray a)) return java.util.List.of(j);
+    java.util.List<JsonObject> out = new java.util.ArrayList<>(a.size());
+    for (Object o : a) if (o instanceof JsonObject e) out.add(e);
+    return out;
+  }
+
   public JsonObject toJson() {
     JsonObject j = new JsonObject().put("requestId", requestId).put("seq", seq).put("type", type.name())
         .put("text", text).put("tokenIds", new JsonArray(tokenIds)).put("workerId", workerId);

@@ -6,7 +6,6 @@ import ai.companion.api.ErrorCode;
 import ai.companion.api.GenerationRequest;
 import ai.companion.api.ModelInfo;
 import ai.companion.api.ModelPaths;
-import ai.companion.api.StreamEvent;
 import ai.companion.api.WorkerInfo;
 import ai.companion.worker.impl.DecodeScheduler;
 import ai.companion.worker.impl.LoadedModel;
@@ -15,11 +14,8 @@ import ai.companion.worker.impl.StreamCredit;
 import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
-import io.vertx.core.eventbus.ReplyException;
-import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.shareddata.AsyncMap;
 import java.io.IOException;
@@ -43,7 +39,9 @@ import org.slf4j.LoggerFactory;
  * to the request's stream address, ending with one DONE (finishReason {@code stop}, {@code length}, or
  * {@code cancelled} after a cancel) or ERROR. {@link Addresses#WORKER_CANCEL} stops a request at its next token.
  * Every 8th event is sent as a request: a consumer that answers it once delivered gets flow control (its stream
- * parks while it is 4 answers behind, see {@link StreamCredit}); a stream whose consumer is gone is stopped.
+ * parks while it is 4 answers behind, see {@link StreamCredit}); a stream whose consumer is gone (no handler, or
+ * a shared stream address that answers {@link ErrorCode#NOT_FOUND} for the request) is stopped. The other events
+ * leave through a {@link StreamOutbox}, in bunches where the address takes them.
  *
  * <p>Prompts: a completion is BOS + the prompt's tokens (an empty prompt is just BOS); a chat is BOS + the message
  * contents joined with "\n" (chat templates are not applied). Resumed tokens ({@code resumeTokenIds}) are prefilled
@@ -62,6 +60,7 @@ public class WorkerVerticle extends VerticleBase {
   private boolean statusScheduled;
   private volatile boolean stopping;
   private final List<MessageConsumer<?>> consumers = new ArrayList<>();
+  private StreamOutbox outbox;
   // cancels that arrived while their request was still being tokenized: requestId -> when (event loop only)
   private final LinkedHashMap<String, Long> earlyCancels = new LinkedHashMap<>();
   private static final int EARLY_CANCELS_KEPT = 10_000;
@@ -74,6 +73,7 @@ public class WorkerVerticle extends VerticleBase {
   @Override public Future<?> start() {
     options = new WorkerOptions(config());
     workerId = options.getWorkerId();
+    outbox = new StreamOutbox(vertx, context);
     Path modelsDir = ModelPaths.modelsDir(Path.of(options.getDataDir()));
     return vertx.executeBlocking(() -> loadAll(modelsDir))
         .compose(loaded -> {
@@ -134,7 +134,7 @@ public class WorkerVerticle extends VerticleBase {
     }
     OnnxDecoder.SessionSettings settings = sessionSettings(options);
     DecodeScheduler.Limits limits = new DecodeScheduler.Limits(options.getMaxConcurrentSequences(),
-        options.getMaxQueuedRequests(), options.getKvBudgetMb() * 1024 * 1024);
+        options.getMaxQueuedRequests(), options.getKvBudgetMb() * 1024 * 1024, options.getPrefillFirstMs());
     for (Path folder : folders) {
       try {
         LoadedModel m = LoadedModel.load(folder, settings, limits, this::loadChanged);
@@ -210,8 +210,7 @@ public class WorkerVerticle extends VerticleBase {
       try {
         // queued and answered in this one event-loop task: events reach the context only after the reply
         StreamCredit credit = new StreamCredit();
-        model.start(prepared, workerId,
-            e -> context.runOnContext(v -> sendEvent(address, e, credit, model)), credit);
+        model.start(prepared, workerId, e -> outbox.add(address, e, credit, model), credit);
       } catch (RuntimeException e) {
         fail(msg, e);
         return;
@@ -222,32 +221,6 @@ public class WorkerVerticle extends VerticleBase {
           .put("promptTokens", prepared.promptTokens()));
     });
   }
-
-  /**
-   * Sends one stream event. Every {@link StreamCredit#CHECKPOINT_EVERY}th one is a request: the consumer answers
-   * once it delivered it (flow control), and a stream nobody listens to any more (no handlers) is cancelled.
-   */
-  private void sendEvent(String address, StreamEvent e, StreamCredit credit, LoadedModel model) {
-    JsonObject json = e.toJson();
-    if (e.terminal() || !StreamCredit.checkpoint(e.seq())) {
-      vertx.eventBus().send(address, json);
-      return;
-    }
-    credit.sent();
-    vertx.eventBus().request(address, json, CHECKPOINT_DELIVERY).onComplete(ar -> {
-      if (ar.succeeded()) {
-        credit.answered();
-        return;
-      }
-      credit.returned();
-      if (ar.cause() instanceof ReplyException re && re.failureType() == ReplyFailure.NO_HANDLERS) {
-        LOG.debug("Request {}: nobody listens on its stream any more; stopping it", e.requestId());
-        model.cancel(e.requestId());
-      }
-    });
-  }
-
-  private static final DeliveryOptions CHECKPOINT_DELIVERY = new DeliveryOptions().setSendTimeout(30_000);
 
   /** Tests: the models this worker serves. */
   Map<String, LoadedModel> models() { return models; }

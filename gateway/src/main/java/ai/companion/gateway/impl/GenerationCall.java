@@ -13,8 +13,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.eventbus.Message;
-import io.vertx.core.eventbus.MessageConsumer;
-import io.vertx.core.eventbus.MessageConsumerOptions;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonArray;
@@ -29,8 +27,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One generation as the gateway drives it: listen on a fresh stream address, ask the router, send to the
- * worker, hand the client the tokens in {@code seq} order with duplicates dropped, and finish on DONE or ERROR.
+ * One generation as the gateway drives it: take the events of its request id on this event loop's
+ * {@link StreamSink}, ask the router, send to the worker, hand the client the tokens in {@code seq} order with
+ * duplicates dropped, and finish on DONE or ERROR.
  *
  * <p>Failover: once a worker has accepted, a watchdog checks that it is still in the registry map (a snapshot of
  * its keys shared by every call on the event loop, see {@link RegistryWatch}) and that it
@@ -41,9 +40,9 @@ import org.slf4j.LoggerFactory;
  * its own stream address and cancel: a late event from the lost worker cannot reach the client, and cancelling
  * the lost one cannot stop its successor. If no other worker can take over the listener gets an error at once.
  *
- * <p>Backpressure: {@link #pause()} pauses the stream consumer (the bus keeps at most
- * {@link GatewayOptions#getStreamBufferEvents()} events for it); events with a reply address are answered only
- * once delivered, so a worker that waits for those replies slows down with the client.
+ * <p>Backpressure: while {@link #pause() paused} the call holds the events that arrive (at most
+ * {@link GatewayOptions#getStreamBufferEvents()}); events with a reply address are answered only once
+ * delivered, so a worker that waits for those replies slows down with the client.
  *
  * <p>Not thread-safe: everything runs on the event loop of the verticle that created it.
  */
@@ -92,6 +91,7 @@ public final class GenerationCall {
   private boolean paused;
   private long watchdog = -1;
   private RegistryWatch registry;
+  private StreamSink sink;
 
   public GenerationCall(Vertx vertx, GatewayOptions options, GenerationRequest request) {
     this(vertx, options, request, new Strategies(vertx, options));
@@ -113,6 +113,7 @@ public final class GenerationCall {
   public Future<Accepted> start(Listener listener) {
     this.listener = listener;
     registry = RegistryWatch.of(vertx);
+    sink = StreamSink.of(vertx);
     launch();
     return started.future();
   }
@@ -131,14 +132,14 @@ public final class GenerationCall {
   public void pause() {
     if (paused || finished) return;
     paused = true;
-    current.consumer.pause();
   }
 
   public void resume() {
     if (!paused || finished) return;
     paused = false;
-    current.lastEventAt = now();
-    current.consumer.resume();
+    Attempt a = current;
+    a.lastEventAt = now();
+    while (!paused && !finished && a == current && !a.held.isEmpty()) onEvent(a, a.held.poll());
   }
 
   public boolean finished() { return finished; }
@@ -150,8 +151,6 @@ public final class GenerationCall {
 
   private final class Attempt {
     final String requestId;
-    final GenerationRequest request;
-    MessageConsumer<Object> consumer;
     RouteDecision route;
     GenerationRequest sent;
     List<Strategies.Fallback> fallbacks = List.of();
@@ -161,31 +160,34 @@ public final class GenerationCall {
     long nextSeq;
     long lastEventAt = now();
     final TreeMap<Long, StreamEvent> early = new TreeMap<>();
-    final ArrayDeque<Message<Object>> beforeAccept = new ArrayDeque<>();
+    final ArrayDeque<Pending> beforeAccept = new ArrayDeque<>();
+    /** Events that arrived while the call was paused, in order. */
+    final ArrayDeque<Pending> held = new ArrayDeque<>();
 
-    Attempt(String requestId, GenerationRequest request) {
+    Attempt(String requestId) {
       this.requestId = requestId;
-      this.request = request;
     }
   }
+
+  /** An event not delivered yet, and the checkpoint message to answer once it is (or null). */
+  private record Pending(JsonObject event, Message<Object> checkpoint) {}
 
   private void launch() {
     String id = attempts == 0 ? base.requestId() : base.requestId() + ".r" + attempts;
     JsonObject hints = base.hints().copy();
     if (!excluded.isEmpty()) hints.put(HINT_EXCLUDE_WORKERS, new JsonArray(new ArrayList<>(excluded)));
     GenerationRequest source = pinned != null ? pinned : base;
-    GenerationRequest req = new GenerationRequest(id, source.model(), source.prompt(), source.messages(),
-        source.params(), Addresses.streamAddress(id), List.copyOf(delivered), hints);
-    Attempt a = new Attempt(id, req);
+    List<Integer> resume = List.copyOf(delivered);
+    Attempt a = new Attempt(id);
     current = a;
     EventBus bus = vertx.eventBus();
-    a.consumer = bus.consumer(new MessageConsumerOptions().setAddress(req.streamAddress())
-        .setMaxBufferedMessages(options.getStreamBufferEvents()), msg -> onMessage(a, msg));
-    if (paused) a.consumer.pause();
+    sink.add(id, (event, checkpoint) -> onEvent(a, new Pending(event, checkpoint)));
     DeliveryOptions timeout = new DeliveryOptions().setSendTimeout(options.getRequestTimeoutMs());
-    // the stream consumer must be registered (cluster-wide) before any worker can send to it
-    a.consumer.completion()
-        .compose(v -> bus.request(Addresses.ROUTER_ROUTE, req.toJson(), timeout))
+    // the sink's address is registered (cluster-wide) before any worker is told to send to it
+    Future<GenerationRequest> request = sink.address().map(address -> new GenerationRequest(id, source.model(),
+        source.prompt(), source.messages(), source.params(), address, resume, hints));
+    request
+        .compose(req -> bus.request(Addresses.ROUTER_ROUTE, req.toJson(), timeout))
         .recover(err -> Future.failedFuture(new Stage("router", err)))
         .compose(reply -> {
           JsonObject decision = json(reply.body());
@@ -195,7 +197,7 @@ public final class GenerationCall {
                 "the router offered no worker other than the lost " + excluded)));
           }
           a.route = route;
-          GenerationRequest routed = req.withModel(route.model());
+          GenerationRequest routed = request.result().withModel(route.model());
           Future<Strategies.Prepared> prepared = pinned != null
               ? Future.succeededFuture(new Strategies.Prepared(routed, List.of(), List.of()))
               : strategies.prepare(routed, route, decision.getJsonObject("plan"), () -> finished);
@@ -290,7 +292,7 @@ public final class GenerationCall {
     } else {
       listener.onFailover(a.route, "worker " + excluded.stream().reduce((x, y) -> y).orElse("?") + " was lost");
     }
-    while (!a.beforeAccept.isEmpty() && a == current && !finished) onMessage(a, a.beforeAccept.poll());
+    while (!a.beforeAccept.isEmpty() && a == current && !finished) onEvent(a, a.beforeAccept.poll());
   }
 
   private void onAttemptFailed(Attempt a, String stage, Throwable cause) {
@@ -319,8 +321,17 @@ public final class GenerationCall {
     fail(err);
   }
 
-  private void onMessage(Attempt a, Message<Object> msg) {
+  private void onEvent(Attempt a, Pending msg) {
     if (a != current || finished || a.closed) return;
+    if (paused) {
+      if (a.held.size() >= options.getStreamBufferEvents()) {
+        fail(ApiException.of(ErrorCode.INTERNAL, null, "the client stopped reading and the stream overflowed "
+            + options.getStreamBufferEvents() + " held events"));
+        return;
+      }
+      a.held.add(msg);
+      return;
+    }
     if (!a.accepted) {
       // the accept reply and the first events travel separately; keep order by holding these
       if (a.beforeAccept.size() >= options.getStreamBufferEvents()) {
@@ -332,13 +343,13 @@ public final class GenerationCall {
     }
     StreamEvent ev;
     try {
-      ev = msg.body() instanceof StreamEvent se ? se : StreamEvent.fromJson(json(msg.body()));
+      ev = StreamEvent.fromJson(msg.event());
     } catch (RuntimeException e) {
       LOG.warn("Request {}: dropping a malformed stream event: {}", a.requestId, e.toString());
       return;
     }
     a.lastEventAt = now();
-    if (msg.replyAddress() != null) msg.reply(new JsonObject().put("seq", ev.seq()));
+    if (msg.checkpoint() != null) msg.checkpoint().reply(new JsonObject().put("seq", ev.seq()));
     if (ev.seq() < a.nextSeq) {
       LOG.debug("Request {}: duplicate event seq {} dropped", a.requestId, ev.seq());
       return;
@@ -456,9 +467,10 @@ public final class GenerationCall {
   private void close(Attempt a, boolean cancelWorker) {
     if (a.closed) return;
     a.closed = true;
-    a.consumer.unregister();
+    sink.remove(a.requestId);
     a.early.clear();
     a.beforeAccept.clear();
+    a.held.clear();
     if (cancelWorker && a.route != null) cancelWorker(a);
   }
 

@@ -1,7 +1,6 @@
 package ai.companion.gateway.metrics;
 
 import ai.companion.api.Addresses;
-import ai.companion.api.GenerationRequest;
 import ai.companion.api.StreamEvent;
 import ai.companion.api.WorkerInfo;
 import io.micrometer.core.instrument.Counter;
@@ -46,7 +45,6 @@ public final class GatewayMetrics {
   public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
   /** Generations whose stream never ended are forgotten after this long. */
   private static final long STALE_NANOS = TimeUnit.MINUTES.toNanos(15);
-  private static final String STREAM_PREFIX = Addresses.streamAddress("");
 
   private final Vertx vertx;
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -174,10 +172,12 @@ public final class GatewayMetrics {
     try {
       String address = dc.message().address();
       if (Addresses.ROUTER_ROUTE.equals(address) || address.startsWith(Addresses.WORKER_GENERATE_PREFIX)) {
-        GenerationRequest req = asRequest(dc.body());
-        if (req != null && req.requestId() != null) {
-          String model = address.startsWith(Addresses.WORKER_GENERATE_PREFIX) ? req.model() : null;
-          Inflight f = inflight.computeIfAbsent(req.requestId(), id -> new Inflight(model));
+        // two fields, read in place: every generation passes here twice
+        JsonObject req = dc.body() instanceof JsonObject j && j.containsKey("streamAddress") ? j : null;
+        String requestId = req == null ? null : req.getString("requestId");
+        if (requestId != null) {
+          String model = address.startsWith(Addresses.WORKER_GENERATE_PREFIX) ? req.getString("model") : null;
+          Inflight f = inflight.computeIfAbsent(requestId, id -> new Inflight(model));
           if (model != null) f.model = model;
         }
       }
@@ -191,9 +191,8 @@ public final class GatewayMetrics {
   private void onInbound(DeliveryContext<Object> dc) {
     try {
       String address = dc.message().address();
-      if (address != null && address.startsWith(STREAM_PREFIX)) {
-        StreamEvent ev = asEvent(dc.body());
-        if (ev != null) onStreamEvent(ev);
+      if (address != null && address.startsWith(Addresses.STREAM_PREFIX)) {
+        for (JsonObject ev : StreamEvent.eventsOf(dc.body())) onStreamEvent(ev);
       }
     } catch (RuntimeException e) {
       LOG.debug("metrics: stream event not understood: {}", e.toString());
@@ -202,29 +201,35 @@ public final class GatewayMetrics {
     }
   }
 
-  private void onStreamEvent(StreamEvent ev) {
-    Inflight f = inflight.get(ev.requestId());
+  /** One stream event, read in place (every token passes here): only its request id, type and final counts. */
+  private void onStreamEvent(JsonObject ev) {
+    String requestId = ev.getString("requestId");
+    Inflight f = requestId == null ? null : inflight.get(requestId);
     if (f == null) return;
+    String typeName = ev.getString("type");
+    StreamEvent.Type type = "TOKEN".equals(typeName) ? StreamEvent.Type.TOKEN
+        : "DONE".equals(typeName) ? StreamEvent.Type.DONE : "ERROR".equals(typeName) ? StreamEvent.Type.ERROR : null;
+    if (type == null) return;
     long now = System.nanoTime();
     String model = f.model == null ? "unknown" : f.model;
-    if (f.firstTokenNanos == 0 && (ev.type() == StreamEvent.Type.TOKEN || ev.type() == StreamEvent.Type.DONE)) {
+    if (f.firstTokenNanos == 0 && (type == StreamEvent.Type.TOKEN || type == StreamEvent.Type.DONE)) {
       f.firstTokenNanos = now;
       Timer.builder("companion_time_to_first_token").description("From a generation's start to its first token, per model")
           .tag("model", model).publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
           .maximumExpectedValue(Duration.ofMinutes(2)).register(registry)
           .record(now - f.startNanos, TimeUnit.NANOSECONDS);
     }
-    if (!ev.terminal()) return;
-    inflight.remove(ev.requestId());
-    String outcome = ev.type() == StreamEvent.Type.DONE ? "done" : "error";
+    if (type == StreamEvent.Type.TOKEN) return;
+    inflight.remove(requestId);
+    String outcome = type == StreamEvent.Type.DONE ? "done" : "error";
     Counter.builder("companion_generations").description("Generations finished, by model and outcome")
         .tags("model", model, "outcome", outcome).register(registry).increment();
-    if (ev.type() != StreamEvent.Type.DONE) return;
-    int tokens = ev.completionTokens();
+    if (type != StreamEvent.Type.DONE) return;
+    int tokens = ev.getInteger("completionTokens", 0);
     Counter.builder("companion_tokens_generated").description("Tokens generated, per model")
         .tag("model", model).register(registry).increment(tokens);
     Counter.builder("companion_prompt_tokens").description("Prompt tokens read, per model")
-        .tag("model", model).register(registry).increment(ev.promptTokens());
+        .tag("model", model).register(registry).increment(ev.getInteger("promptTokens", 0));
     double seconds = (now - f.firstTokenNanos) / 1e9;
     if (tokens > 1 && seconds > 0) {
       double rate = (tokens - 1) / seconds; // decode rate: tokens after the first over the time after it
@@ -239,22 +244,6 @@ public final class GatewayMetrics {
       });
       last.set(Double.doubleToLongBits(rate));
     }
-  }
-
-  private static GenerationRequest asRequest(Object body) {
-    if (body instanceof GenerationRequest r) return r;
-    if (body instanceof JsonObject j && j.containsKey("requestId") && j.containsKey("streamAddress")) {
-      return GenerationRequest.fromJson(j);
-    }
-    return null;
-  }
-
-  private static StreamEvent asEvent(Object body) {
-    if (body instanceof StreamEvent e) return e;
-    if (body instanceof JsonObject j && j.containsKey("type") && j.containsKey("requestId")) {
-      return StreamEvent.fromJson(j);
-    }
-    return null;
   }
 
   private void sweep() {
