@@ -3,6 +3,7 @@ package ai.companion.gateway;
 import ai.companion.gateway.impl.CompletionsEndpoint;
 import ai.companion.gateway.impl.EmbeddingsEndpoint;
 import ai.companion.gateway.impl.Failures;
+import ai.companion.gateway.impl.FlushCoalescing;
 import ai.companion.gateway.impl.InfoEndpoints;
 import ai.companion.gateway.impl.KnowledgeEndpoints;
 import io.vertx.core.Future;
@@ -63,6 +64,7 @@ public class GatewayVerticle extends VerticleBase {
 
     return vertx.createHttpServer(new HttpServerOptions().setHost(options.getHost()).setPort(options.getHttpPort())
             .setCompressionSupported(false))
+        .connectionHandler(FlushCoalescing::install)
         .requestHandler(router)
         .listen()
         .compose(s -> doors.start().map(grpcPort -> s)
