@@ -47,6 +47,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Option(names = "--timeout", description = "Seconds each wave may take (default: ${DEFAULT-VALUE}).")
   int timeoutSec = 300;
 
+  @Option(names = "--node-jvm-option", paramLabel = "FLAG",
+      description = "An extra JVM flag for the node, e.g. a profiler's (repeatable).")
+  List<String> nodeJvmOptions = new ArrayList<>();
+
   @Option(names = "--heap-histogram", paramLabel = "FILE",
       description = "Also write the node's live-object histogram at the memory snapshot to FILE.")
   Path histogram;
@@ -58,7 +62,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     Report r = new Report(clients + " concurrent streaming clients on one node", main.commandLine())
         .columns("wave", "clients", "tokens each", "completed", "errors", "headers p50 / p99 ms", "TTFT p50 ms", "TTFT p99 ms",
             "TTFT max ms",
-            "wall s", "aggregate tokens/s", "node RSS before", "node RSS peak", "RSS per stream",
+            "wall s", "aggregate tokens/s", "node CPU ms / request", "client CPU ms / request", "node RSS before", "node RSS peak", "RSS per stream",
             "load avg (1 min)");
     Path folder = main.models().stories();
     Path dataDir = main.models().dataDirFor(folder);
@@ -66,7 +70,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     ChildNode node = ChildNode.start("clients", List.of("--roles", "gateway,router,worker", "--http-port", "0",
         "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(Ports.free()),
         "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
-        "--cluster-secret", "bench-" + UUID.randomUUID()), log, List.of());
+        "--cluster-secret", "bench-" + UUID.randomUUID()), log, nodeJvmOptions);
     Vertx vertx = Vertx.vertx();
     String memory;
     String plain;
@@ -88,6 +92,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
         // each wave's clients connect anew, as new clients would
         client.close();
         client = new HttpStreams(vertx, "127.0.0.1", port, clients);
+        long nodeCpu0 = Machine.cpuMillis(node.pid());
+        long selfCpu0 = Machine.cpuMillis(ProcessHandle.current().pid());
         long t0 = System.nanoTime();
         List<Future<Timeline>> fs = new ArrayList<>(clients);
         for (int i = 0; i < clients; i++) {
@@ -98,6 +104,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
         } catch (java.util.concurrent.TimeoutException e) {
           r.note("wave " + wave + ": not all streams finished within " + timeoutSec + " s");
         }
+        long nodeCpu = Machine.cpuMillis(node.pid()) - nodeCpu0;
+        long selfCpu = Machine.cpuMillis(ProcessHandle.current().pid()) - selfCpu0;
         String load = Machine.loadAverage().split(" ")[0];
         int ok = 0;
         int errors = 0;
@@ -128,6 +136,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
             Stats.f0(Stats.percentile(headers, 50)) + " / " + Stats.f0(Stats.percentile(headers, 99)),
             Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
             Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
+            nodeCpu0 < 0 ? "n/a" : Stats.f2((double) nodeCpu / clients),
+            selfCpu0 < 0 ? "n/a" : Stats.f2((double) selfCpu / clients),
             Machine.mib(rssBefore), Machine.mib(peak),
             rssBefore < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f KiB", (peak - rssBefore) / 1024.0 / clients),
             load);
@@ -137,10 +147,12 @@ final class ClientsBench implements BenchMain.BenchCommand {
       vertx.cancelTimer(sampler);
       r.note("Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
           + "(loopback), streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per "
-          + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling); wave 2 "
-          + "follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
+          + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling); each "
+          + "further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
           + "request. TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after the "
-          + "warm-up, and its peak so far, sampled every 100 ms; per stream = (peak - before) / clients. Whole run "
+          + "warm-up, and its peak so far, sampled every 100 ms; per stream = (peak - before) / clients. CPU per "
+          + "request: user + system time of the node's JVM (/proc/PID/stat) and of this client JVM during the wave, "
+          + "divided by the clients (10 ms ticks). Whole run "
           + "took " + Stats.f1((System.nanoTime() - runStart) / 1e9) + " s. Node log: "
           + Path.of("").toAbsolutePath().relativize(log.toAbsolutePath()));
       client.close();

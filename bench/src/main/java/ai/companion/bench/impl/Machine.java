@@ -47,6 +47,21 @@ public final class Machine {
     return -1;
   }
 
+  /**
+   * CPU time a process has used so far (user + system, /proc/PID/stat), in milliseconds, or -1 where it cannot be
+   * read. Linux counts it in clock ticks of 10 ms.
+   */
+  public static long cpuMillis(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      // the command name (field 2) may hold spaces: fields after it are counted from its closing parenthesis
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split("\\s+");
+      return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10;
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
   public static long selfRssBytes() {
     return rssBytes(ProcessHandle.current().pid());
   }
