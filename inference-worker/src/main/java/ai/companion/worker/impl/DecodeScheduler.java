@@ -63,6 +63,7 @@ public final class DecodeScheduler implements AutoCloseable {
   private long lastArrivalNanos = Long.MIN_VALUE / 2;
   private long holdingSince = -1;
   private boolean arrivedThisTurn;
+  private boolean inBurst;      // two arrivals came less than the gap apart, and no gap since
   // a pause this long between two arrivals ends a burst: the held decode steps go on
   private static final long ARRIVAL_GAP_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
   // the batch's cache buffers stay across short gaps between bursts and go after this long without work
@@ -141,7 +142,9 @@ public final class DecodeScheduler implements AutoCloseable {
         while (in != null) {
           if (in instanceof Sequence s) {
             waiting.add(s);
-            lastArrivalNanos = System.nanoTime();
+            long now = System.nanoTime();
+            if (now - lastArrivalNanos < ARRIVAL_GAP_NANOS) inBurst = true;
+            lastArrivalNanos = now;
             arrivedThisTurn = true;
           }
           in = incoming.poll();
@@ -205,17 +208,18 @@ public final class DecodeScheduler implements AutoCloseable {
   }
 
   /**
-   * Prefill first: while requests keep arriving (none more than {@link #ARRIVAL_GAP_NANOS} apart) the running
-   * batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst the newcomers'
+   * Prefill first: while requests keep arriving (two or more, none more than {@link #ARRIVAL_GAP_NANOS} apart)
+   * the running batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst the newcomers'
    * first tokens then do not queue behind whole-batch steps (and the tokens those steps would send), at the cost
    * of a longer gap between two tokens of the streams already running.
    */
   private boolean holdsDecode(long now) {
-    // a burst goes on while this turn took in newcomers (a big prefill can outlast the gap), more wait in the
-    // queue, or the last came in less than the gap ago
+    // a burst (begun by two arrivals within the gap; a lone request is none, its stream goes on at once) lasts
+    // while this turn took in newcomers (a big prefill can outlast the gap), more wait in the queue, or the last
+    // came in less than the gap ago
     boolean queuedNow = waitingCount.get() > waiting.size();   // submitted, not taken from the queue yet
-    boolean burst = arrivedThisTurn || queuedNow || now - lastArrivalNanos < ARRIVAL_GAP_NANOS;
-    if (limits.prefillFirstMs() <= 0 || !burst) return false;
+    if (!arrivedThisTurn && !queuedNow && now - lastArrivalNanos >= ARRIVAL_GAP_NANOS) inBurst = false;
+    if (limits.prefillFirstMs() <= 0 || !inBurst) return false;
     if (holdingSince < 0) holdingSince = now;
     return now - holdingSince < TimeUnit.MILLISECONDS.toNanos(limits.prefillFirstMs());
   }
