@@ -22,6 +22,7 @@ import ai.companion.router.impl.DomainProfiles;
 import ai.companion.router.impl.ThompsonBandit;
 import ai.companion.router.impl.WorkerView;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
@@ -103,6 +104,8 @@ public class RouterVerticle extends VerticleBase {
   private static final int OWNER_LOOKUPS = 10;
   private static final long OWNER_LOOKUP_PAUSE_MS = 100;
   private AsyncMap<String, String> owners;
+  private final List<PendingReward> rewardsPending = new ArrayList<>();
+  private boolean rewardSyncRunning;
 
   @Override
   public Future<?> start() {
@@ -280,10 +283,8 @@ public class RouterVerticle extends VerticleBase {
     double r = reward;
     // the worker's real prompt count calibrates this model's characters per token
     if (promptTokens > 0) profiles.calibrate(d.model(), d.chars(), promptTokens);
-    logWriter.executeBlocking(() -> {
-      log.appendReward(decision.requestId(), decision.pattern(), decision.strategy(), r, weight, source);
-      return null;
-    }).onComplete(ar -> {
+    storeReward(new DecisionLog.Reward(decision.requestId(), decision.pattern(), decision.strategy(), r, weight,
+        source)).onComplete(ar -> {
       if (ar.failed()) {
         LOG.warn("Feedback for {} could not be stored", requestId, ar.cause());
         msg.fail(ErrorCode.INTERNAL.wire(), "Feedback could not be stored: " + ar.cause().getMessage());
@@ -338,6 +339,45 @@ public class RouterVerticle extends VerticleBase {
   }
 
   /** Another router's durable reward: learn from it too, and keep it in this router's log. */
+  /**
+   * Makes a reward durable. Rewards that come in while a sync runs are written and synced together by the next
+   * one (group commit): the writer is one thread, and a burst of finished requests would otherwise queue one
+   * fsync each behind it. Event loop only.
+   */
+  private Future<Void> storeReward(DecisionLog.Reward reward) {
+    Promise<Void> done = Promise.promise();
+    rewardsPending.add(new PendingReward(reward, done));
+    if (!rewardSyncRunning) syncRewards();
+    return done.future();
+  }
+
+  private void syncRewards() {
+    List<PendingReward> batch = new ArrayList<>(rewardsPending);
+    rewardsPending.clear();
+    rewardSyncRunning = true;
+    List<DecisionLog.Reward> lines = new ArrayList<>(batch.size());
+    for (PendingReward p : batch) lines.add(p.reward());
+    logWriter.executeBlocking(() -> {
+      log.appendRewards(lines);
+      return null;
+    }).onComplete(ar -> {
+      rewardSyncRunning = false;
+      for (PendingReward p : batch) {
+        if (ar.succeeded()) p.done().complete();
+        else p.done().fail(ar.cause());
+      }
+      if (!rewardsPending.isEmpty()) syncRewards();
+    });
+  }
+
+  private record PendingReward(DecisionLog.Reward reward, Promise<Void> done) {}
+
+  /** Tests: reward syncs of this router's log so far. */
+  long rewardSyncs() { return log.forces(); }
+
+  /** Tests: reward lines found in the log when this router started. */
+  int replayedRewards() { return log.replayedRewards(); }
+
   private void onPeerReward(Message<Object> msg) {
     JsonObject j;
     try {
@@ -353,11 +393,8 @@ public class RouterVerticle extends VerticleBase {
       return;
     }
     bandit.reward(pattern, strategy, r.doubleValue(), w.doubleValue());
-    logWriter.executeBlocking(() -> {
-      log.appendReward(j.getString("requestId"), pattern, strategy, r.doubleValue(), w.doubleValue(),
-          "peer:" + j.getString("source"));
-      return null;
-    }).onFailure(err -> LOG.warn("Peer reward not logged: {}", err.toString()));
+    storeReward(new DecisionLog.Reward(j.getString("requestId"), pattern, strategy, r.doubleValue(), w.doubleValue(),
+        "peer:" + j.getString("source"))).onFailure(err -> LOG.warn("Peer reward not logged: {}", err.toString()));
   }
 
   // ---- routing
@@ -468,10 +505,14 @@ public class RouterVerticle extends VerticleBase {
         .onFailure(err -> LOG.debug("Decision owner of {} not shared: {}", requestId, err.toString()));
     logWriter.executeBlocking(() -> {
       log.appendDecision(d);
-      // the retrieval score is a cheap signal known at once: how well the knowledge base covers the question
-      if (retrieval) log.appendReward(requestId, pattern, strategy, score, RETRIEVAL_WEIGHT, "retrieval");
       return null;
     }).onFailure(err -> LOG.warn("Decision for {} not logged: {}", requestId, err.toString()));
+    // the retrieval score is a cheap signal known at once: how well the knowledge base covers the question (its
+    // line follows the decision's: the writer runs one task at a time, in order)
+    if (retrieval) {
+      storeReward(new DecisionLog.Reward(requestId, pattern, strategy, score, RETRIEVAL_WEIGHT, "retrieval"))
+          .onFailure(err -> LOG.warn("Retrieval reward for {} not logged: {}", requestId, err.toString()));
+    }
   }
 
   /**

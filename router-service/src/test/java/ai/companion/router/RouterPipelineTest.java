@@ -81,6 +81,47 @@ class RouterPipelineTest {
     return p.future();
   }
 
+  /**
+   * A burst of finished requests: their rewards are synced to disk in groups (not one fsync each), every feedback
+   * is answered only once its reward is durable, and a router started on the same data dir finds them all.
+   */
+  @Test
+  void rewardsOfABurstAreSyncedTogetherAndSurviveARestart(Vertx vertx, VertxTestContext ctx) {
+    int n = 40;
+    RouterVerticle[] router = {null};
+    register(vertx, worker("w1", 0, 0, 0, STORIES))
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
+        .compose(r -> {
+          router[0] = r;
+          List<Future<JsonObject>> routes = new ArrayList<>();
+          for (int i = 0; i < n; i++) {
+            routes.add(vertx.eventBus().<JsonObject>request(Addresses.ROUTER_ROUTE,
+                RouterVerticleTest.request("stories260k", null).toJson()).map(m -> m.body()));
+          }
+          return Future.all(routes).map(all -> routes);
+        })
+        .compose(routes -> {
+          // all at once, as the gateway sends them when a wave of streams ends together
+          List<Future<JsonObject>> answers = new ArrayList<>();
+          for (Future<JsonObject> d : routes) {
+            answers.add(feedback(vertx, new JsonObject().put("requestId", d.result().getString("requestId"))
+                .put("signal", new JsonObject().put("finishReason", "stop"))));
+          }
+          return Future.all(answers).map(all -> answers);
+        })
+        .compose(answers -> {
+          for (Future<JsonObject> a : answers) assertTrue(a.result().getBoolean("accepted"), a.result().encode());
+          long syncs = router[0].rewardSyncs();
+          assertTrue(syncs >= 1 && syncs < n, n + " rewards took " + syncs + " syncs");
+          return vertx.undeploy(router[0].deploymentID());
+        })
+        .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
+        .onComplete(ctx.succeeding(again -> ctx.verify(() -> {
+          assertEquals(n, again.replayedRewards());
+          ctx.completeNow();
+        })));
+  }
+
   @Test
   void descriptionsGiveProfilesEvenWithoutTheEmbeddingService(Vertx vertx, VertxTestContext ctx) {
     register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))

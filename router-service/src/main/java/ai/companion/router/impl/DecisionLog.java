@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,6 +43,7 @@ public final class DecisionLog implements AutoCloseable {
 
   private final Path file;
   private final FileChannel channel;
+  private volatile long forces;
   private final Map<String, Decision> index = new LinkedHashMap<>(1024, 0.75f, false) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<String, Decision> eldest) {
@@ -166,20 +168,40 @@ public final class DecisionLog implements AutoCloseable {
   public void appendDecision(Decision d) throws IOException {
     remember(d);
     write(new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
-        .put("m", d.model()).put("c", d.chars()).put("at", d.at()), false);
+        .put("m", d.model()).put("c", d.chars()).put("at", d.at()));
   }
+
+  /** One reward line. */
+  public record Reward(String requestId, String pattern, String strategy, double reward, double weight,
+                       String source) {}
 
   /** Appends a reward and forces it to disk. */
   public void appendReward(String requestId, String pattern, String strategy, double reward, double weight,
                            String source) throws IOException {
-    write(new JsonObject().put("t", "r").put("id", requestId).put("p", pattern).put("s", strategy)
-        .put("r", reward).put("w", weight).put("src", source).put("at", System.currentTimeMillis()), true);
+    appendRewards(List.of(new Reward(requestId, pattern, strategy, reward, weight, source)));
   }
 
-  private void write(JsonObject line, boolean force) throws IOException {
+  /**
+   * Appends rewards and forces them to disk with one sync (a group commit: a burst of finished requests would
+   * otherwise cost one fsync each).
+   */
+  public void appendRewards(List<Reward> rewards) throws IOException {
+    if (rewards.isEmpty()) return;
+    long at = System.currentTimeMillis();
+    for (Reward r : rewards) {
+      write(new JsonObject().put("t", "r").put("id", r.requestId()).put("p", r.pattern()).put("s", r.strategy())
+          .put("r", r.reward()).put("w", r.weight()).put("src", r.source()).put("at", at));
+    }
+    channel.force(false);
+    forces++;
+  }
+
+  /** Syncs of reward lines since this log was opened. */
+  public long forces() { return forces; }
+
+  private void write(JsonObject line) throws IOException {
     ByteBuffer buf = ByteBuffer.wrap((line.encode() + "\n").getBytes(StandardCharsets.UTF_8));
     while (buf.hasRemaining()) channel.write(buf);
-    if (force) channel.force(false);
   }
 
   public int replayedDecisions() { return replayedDecisions; }
