@@ -13,8 +13,8 @@ import java.util.List;
  * [B, kv_heads, T, head_dim], each member left-padded to T (the longest past; the attention mask hides the padding).
  *
  * <p>While the membership stays the same, a step's present outputs are the next step's past as they are (no copy).
- * When sequences join (after their prefill) or leave, {@link #rebuild} copies the live rows into new tensors,
- * trimming padding no member needs any more.
+ * When sequences join (after their prefill) or leave, {@link #rebuild} copies the live rows into the pool buffers
+ * of the other side, trimming padding no member needs any more.
  */
 public final class DecodeBatch implements AutoCloseable {
   private final OnnxDecoder decoder;
@@ -28,6 +28,9 @@ public final class DecodeBatch implements AutoCloseable {
   // the other, so no cache memory is allocated per token; they grow with headroom and go after idle time
   private final FloatBuffer[][] buffers;
   private int side;
+  // the side whose buffers hold the current past, or -1 (a prefill group's cache, or ONNX Runtime's own outputs)
+  private int pastInPool = -1;
+  private OnnxTensor[] pinned;
   private long bufferAllocations;
   private long floatsAllocated;
   private long peakFloats;
@@ -53,28 +56,34 @@ public final class DecodeBatch implements AutoCloseable {
     peakFloats = Math.max(peakFloats, n);
     OnnxTensor[] out = new OnnxTensor[tensors];
     try {
-      for (int i = 0; i < tensors; i++) {
-        FloatBuffer buf = buffers[side][i];
-        if (buf == null || buf.capacity() < n) {
-          // grow only, and geometrically: room for 16 more steps of this batch and at least twice the old
-          // buffer, so a batch that grows a few rows or a token at a time reallocates (and zeroes) rarely.
-          // The buffers are held until the worker has been idle a while (releaseIdleBuffers); admission keeps the
-          // caches they hold within the KV budget.
-          long want = Math.max(n + (long) b * kvHeads * headDim * 16, n + n / 4L);
-          if (buf != null) want = Math.max(want, 2L * buf.capacity());
-          buf = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE / 4, want) * 4)
-              .order(ByteOrder.nativeOrder()).asFloatBuffer();
-          buffers[side][i] = buf;
-          bufferAllocations++;
-          floatsAllocated += buf.capacity();
-        }
-        out[i] = decoder.view(buf, n, shape);
-      }
+      for (int i = 0; i < tensors; i++) out[i] = decoder.view(buffer(side, i, n, b), n, shape);
+      pinned = out;
       return out;
     } catch (OrtException | RuntimeException e) {
       for (OnnxTensor x : out) if (x != null) x.close();
       throw e;
     }
+  }
+
+  /**
+   * The pool buffer of one side and tensor, with room for {@code n} floats of a batch of {@code b} rows. It grows
+   * only, and geometrically: room for 16 more steps of this batch and at least twice the old buffer, so a batch
+   * that grows a few rows or a token at a time reallocates (and zeroes) rarely. The buffers are held until the
+   * worker has been idle a while ({@link #releaseIdleBuffers}); admission keeps the caches they hold within the KV
+   * budget.
+   */
+  private FloatBuffer buffer(int onSide, int i, int n, int b) {
+    FloatBuffer buf = buffers[onSide][i];
+    if (buf == null || buf.capacity() < n) {
+      long want = Math.max(n + (long) b * kvHeads * headDim * 16, n + n / 4L);
+      if (buf != null) want = Math.max(want, 2L * buf.capacity());
+      buf = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE / 4, want) * 4)
+          .order(ByteOrder.nativeOrder()).asFloatBuffer();
+      buffers[onSide][i] = buf;
+      bufferAllocations++;
+      floatsAllocated += buf.capacity();
+    }
+    return buf;
   }
 
   public int size() { return members.size(); }
@@ -102,6 +111,9 @@ public final class DecodeBatch implements AutoCloseable {
   void advance(OnnxTensor[] present) {
     closePast();
     past = present;
+    // the past is never on the side the next present goes to; it lives in the pool when the step wrote it there
+    pastInPool = present == pinned ? side : -1;
+    pinned = null;
     side ^= 1;
     pastLength++;
     for (Sequence s : members) s.cachedOneMore();
@@ -124,6 +136,7 @@ public final class DecodeBatch implements AutoCloseable {
     if (!park.isEmpty()) extract(park);
     if (next.isEmpty()) {
       closePast();
+      pastInPool = -1;
       members = new ArrayList<>();
       pastLength = 0;
       return;
@@ -132,6 +145,7 @@ public final class DecodeBatch implements AutoCloseable {
       // a whole prefill group and nobody else: its cache is the batch cache as it is, no copy
       KvCache cache = next.get(0).ownCache();
       closePast();
+      pastInPool = -1;
       pastLength = cache.length();
       past = cache.release();
       for (Sequence s : next) s.joinedBatch();
@@ -141,42 +155,52 @@ public final class DecodeBatch implements AutoCloseable {
     int t = 0;
     for (Sequence s : next) t = Math.max(t, s.cached());
     int b = next.size();
+    long need = (long) b * kvHeads * t * headDim;
+    if (need > Integer.MAX_VALUE) throw new IllegalStateException("a batch cache of " + need + " floats is too big");
+    int n = (int) need;
+    peakFloats = Math.max(peakFloats, n);
     java.util.Map<Sequence, Integer> oldRows = new java.util.IdentityHashMap<>();
     for (int r = 0; r < members.size(); r++) oldRows.put(members.get(r), r);
-    java.util.Map<KvCache, float[]> groupData = new java.util.IdentityHashMap<>();
+    java.util.Map<KvCache, FloatBuffer> groupData = new java.util.IdentityHashMap<>();
+    // rows are copied straight into the pool: onto the side the next present would use (never the old past's),
+    // then the sides swap and the next step writes over the old past. No heap arrays: at 2000 rows each tensor
+    // is megabytes, and heap copies of them were humongous allocations behind 50-100 ms young-GC pauses.
+    int to = side;
+    long[] shape = {b, kvHeads, t, headDim};
     OnnxTensor[] fresh = new OnnxTensor[tensors];
     try {
       for (int i = 0; i < tensors; i++) {
-        float[] dst = new float[b * kvHeads * t * headDim];
-        float[] oldData = null;
+        FloatBuffer dst = buffer(to, i, n, b);
+        FloatBuffer oldData = null;
         groupData.clear();
         for (int r = 0; r < b; r++) {
           Sequence s = next.get(r);
           int p = s.cached();
-          float[] src;
+          FloatBuffer src;
           int srcRow;
           int srcT;
           KvCache own = s.ownCache();
           if (own != null) {
             final int layer = i;
-            src = groupData.computeIfAbsent(own, c -> OnnxDecoder.read(c.tensors()[layer]));
+            // a prefill group's cache is ONNX Runtime's output: read through a copy, once per group and layer
+            src = groupData.computeIfAbsent(own, c -> c.tensors()[layer].getFloatBuffer());
             srcRow = s.cacheRow();
             srcT = own.length();
           } else {
             Integer row = oldRows.get(s);
             if (row == null) throw new IllegalStateException("sequence " + s.requestId() + " has no cache");
-            if (oldData == null) oldData = OnnxDecoder.read(past[i]);
+            if (oldData == null) oldData = pastInPool >= 0 ? buffers[pastInPool][i] : past[i].getFloatBuffer();
             src = oldData;
             srcRow = row;
             srcT = pastLength;
           }
           for (int h = 0; h < kvHeads; h++) {
             int from = ((srcRow * kvHeads + h) * srcT + (srcT - p)) * headDim;
-            int to = ((r * kvHeads + h) * t + (t - p)) * headDim;
-            System.arraycopy(src, from, dst, to, p * headDim);
+            int into = ((r * kvHeads + h) * t + (t - p)) * headDim;
+            dst.put(into, src, from, p * headDim);
           }
         }
-        fresh[i] = decoder.tensor(dst, new long[] {b, kvHeads, t, headDim});
+        fresh[i] = decoder.view(dst, n, shape);
       }
     } catch (OrtException | RuntimeException e) {
       for (OnnxTensor x : fresh) if (x != null) x.close();
@@ -185,6 +209,8 @@ public final class DecodeBatch implements AutoCloseable {
     closePast();
     for (Sequence s : next) s.joinedBatch();
     past = fresh;
+    pastInPool = to;
+    side = to ^ 1;
     pastLength = t;
     members = new ArrayList<>(next);
   }
@@ -246,6 +272,7 @@ public final class DecodeBatch implements AutoCloseable {
 
   @Override public void close() {
     closePast();
+    pastInPool = -1;
     releaseBuffers();
     members = new ArrayList<>();
   }
