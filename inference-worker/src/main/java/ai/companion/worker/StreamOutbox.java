@@ -46,8 +46,6 @@ final class StreamOutbox {
   private final Context context;
   private final ConcurrentLinkedQueue<Out> queue = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean scheduled = new AtomicBoolean();
-  private long messages;
-  private long events;
 
   StreamOutbox(Vertx vertx, Context context) {
     this.vertx = vertx;
@@ -60,11 +58,6 @@ final class StreamOutbox {
     if (scheduled.compareAndSet(false, true)) context.runOnContext(v -> drain());
   }
 
-  /** Bus messages and events sent so far (tests, logs). */
-  long[] counts() {
-    return new long[] {messages, events};
-  }
-
   private void drain() {
     // cleared first: an event queued from now on schedules another drain, even if this one takes it too
     scheduled.set(false);
@@ -73,7 +66,6 @@ final class StreamOutbox {
     List<Out> checkpoints = new ArrayList<>();
     Out o;
     while ((o = queue.poll()) != null) {
-      events++;
       boolean checkpoint = !o.event().terminal() && StreamCredit.checkpoint(o.event().seq());
       if (!Addresses.takesBatches(o.address())) {
         // a per-request address may have a plain listener: everything goes alone and in order
@@ -81,7 +73,6 @@ final class StreamOutbox {
           checkpoint(o);
         } else {
           bus.send(o.address(), o.event().toJson());
-          messages++;
         }
       } else if (checkpoint) {
         // after the batches: a sink puts a stream's events back in seq order (see GenerationCall)
@@ -94,7 +85,6 @@ final class StreamOutbox {
       JsonArray list = b.getValue();
       bus.send(b.getKey(), list.size() == 1 ? list.getJsonObject(0)
           : new JsonObject().put(StreamEvent.BATCH_FIELD, list));
-      messages++;
     }
     for (Out c : checkpoints) checkpoint(c);
   }
@@ -104,7 +94,6 @@ final class StreamOutbox {
    * nobody listens to any more (no handler, or a sink that does not know the request) is cancelled.
    */
   private void checkpoint(Out c) {
-    messages++;
     c.credit().sent();
     vertx.eventBus().request(c.address(), c.event().toJson(), CHECKPOINT_DELIVERY).onComplete(ar -> {
       if (ar.succeeded()) {

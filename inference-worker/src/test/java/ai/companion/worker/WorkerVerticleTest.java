@@ -111,6 +111,73 @@ class WorkerVerticleTest {
         })));
   }
 
+  /**
+   * A gateway's shared sink address: the worker sends the events of many streams there in batches (fewer
+   * messages than events), every stream's events arrive complete (in seq order once the lone checkpoints are put
+   * back in place) with the oracle text, and a checkpoint the sink answers NOT_FOUND stops its stream.
+   */
+  @Test void aSinkAddressGetsBatchesAndItsNotFoundStopsAStream(Vertx vertx, VertxTestContext ctx) {
+    String sink = Addresses.sinkAddress("test-" + UUID.randomUUID());
+    int n = 24;
+    String orphan = "orphan-" + UUID.randomUUID();
+    java.util.Map<String, java.util.TreeMap<Long, StreamEvent>> streams = new java.util.HashMap<>();
+    int[] messages = {0};
+    int[] largestBatch = {0};
+    List<StreamEvent> orphanEvents = new ArrayList<>();
+    Promise<StreamEvent> orphanEnded = Promise.promise();
+    Promise<Void> allDone = Promise.promise();
+    MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(sink, m -> {
+      messages[0]++;
+      List<JsonObject> events = StreamEvent.eventsOf(m.body());
+      largestBatch[0] = Math.max(largestBatch[0], events.size());
+      for (JsonObject j : events) {
+        StreamEvent e = StreamEvent.fromJson(j);
+        if (e.requestId().equals(orphan)) {
+          // this sink has no such stream: the checkpoint's answer stops it
+          orphanEvents.add(e);
+          if (m.replyAddress() != null) m.fail(ErrorCode.NOT_FOUND.wire(), "no stream " + orphan);
+          if (e.terminal()) orphanEnded.tryComplete(e);
+          continue;
+        }
+        if (m.replyAddress() != null) m.reply(new JsonObject());
+        streams.computeIfAbsent(e.requestId(), k -> new java.util.TreeMap<>()).put(e.seq(), e);
+      }
+      long done = streams.values().stream().filter(t -> !t.isEmpty() && t.lastEntry().getValue().terminal()).count();
+      if (done == n) allDone.tryComplete();
+    });
+    List<String> ids = new ArrayList<>();
+    consumer.completion().compose(v -> {
+      List<Future<?>> accepted = new ArrayList<>();
+      for (int i = 0; i <= n; i++) {
+        String id = i == n ? orphan : UUID.randomUUID().toString();
+        if (i < n) ids.add(id);
+        accepted.add(vertx.eventBus().request(Addresses.workerGenerate(WORKER), new GenerationRequest(id,
+            ModelFixtures.STORIES, "", null, SamplingParams.GREEDY.withMaxTokens(i == n ? 400 : 60), sink, List.of(),
+            null).toJson()));
+      }
+      return Future.all(accepted);
+    }).compose(v -> allDone.future()).compose(v -> orphanEnded.future())
+        .onComplete(ctx.succeeding(orphanEnd -> ctx.verify(() -> {
+          consumer.unregister();
+          long events = 0;
+          for (String id : ids) {
+            java.util.TreeMap<Long, StreamEvent> t = streams.get(id);
+            assertNotNull(t, "stream " + id);
+            assertEquals(t.size() - 1, t.lastKey(), "no gap in stream " + id);
+            StringBuilder text = new StringBuilder();
+            t.values().forEach(e -> text.append(e.text()));
+            assertEquals(ModelFixtures.STORIES_TEXT, text.toString());
+            events += t.size();
+          }
+          assertTrue(largestBatch[0] > 1, "the largest message carried " + largestBatch[0] + " event(s)");
+          assertTrue(messages[0] < events, messages[0] + " messages for " + events + " events");
+          // stopped at its first checkpoint (seq 7), not run to its 400 tokens
+          assertEquals("cancelled", orphanEnd.finishReason());
+          assertTrue(orphanEvents.size() < 40, "the orphan stream sent " + orphanEvents.size() + " events");
+          ctx.completeNow();
+        })));
+  }
+
   @Test void aidreamsOracleOverTheBus(Vertx vertx, VertxTestContext ctx) {
     generate(vertx, ModelFixtures.AIDREAMS, "", SamplingParams.GREEDY.withMaxTokens(60), null)
         .onComplete(ctx.succeeding(run -> ctx.verify(() -> {
