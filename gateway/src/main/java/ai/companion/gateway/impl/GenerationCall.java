@@ -37,8 +37,9 @@ import org.slf4j.LoggerFactory;
  * stream paused). A lost worker is excluded, the router is asked again (hint {@code excludeWorkers}) and the
  * request is resent with the tokens already delivered as {@code resumeTokenIds}, so the client's text goes on
  * with nothing repeated or missing. Each attempt has its own request id ({@code id}, {@code id.r1}, ...) and so
- * its own stream address and cancel: a late event from the lost worker cannot reach the client, and cancelling
- * the lost one cannot stop its successor. If no other worker can take over the listener gets an error at once.
+ * its own entry on the sink and its own cancel: a late event from the lost worker cannot reach the client, and
+ * cancelling the lost one cannot stop its successor. If no other worker can take over the listener gets an error
+ * at once.
  *
  * <p>Backpressure: while {@link #pause() paused} the call holds the events that arrive (at most
  * {@link GatewayOptions#getStreamBufferEvents()}); events with a reply address are answered only once
