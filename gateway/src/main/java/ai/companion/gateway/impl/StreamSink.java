@@ -80,11 +80,6 @@ final class StreamSink {
     calls.remove(requestId);
   }
 
-  /** Calls with a stream on this sink now. */
-  int size() {
-    return calls.size();
-  }
-
   private void onEvent(Message<Object> msg) {
     Object body = msg.body();
     if (!(body instanceof JsonObject)) {
