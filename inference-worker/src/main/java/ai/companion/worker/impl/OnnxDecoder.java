@@ -316,7 +316,7 @@ public final class OnnxDecoder implements AutoCloseable {
       // viewed at the new size, so a changing batch does not allocate (and zero) a new buffer each time
       if (pinnedLogitsBuffer == null || pinnedLogitsBuffer.capacity() < b * vocab
           || pinnedLogitsBuffer.capacity() > 4L * b * vocab && pinnedLogitsBuffer.capacity() > (16 << 20)) {
-        int rows = Math.max(8, Integer.highestOneBit(Math.max(1, b - 1)) << 1);
+        int rows = powerOfTwoAtLeast(b, 8);
         pinnedLogitsBuffer = ByteBuffer.allocateDirect(rows * vocab * 4).order(ByteOrder.nativeOrder())
             .asFloatBuffer();
       }
@@ -379,9 +379,14 @@ public final class OnnxDecoder implements AutoCloseable {
     }
   }
 
+  /** The smallest power of two that is at least {@code n} and {@code min}: reused buffers grow in such steps. */
+  private static int powerOfTwoAtLeast(int n, int min) {
+    return Math.max(min, Integer.highestOneBit(Math.max(1, n - 1)) << 1);
+  }
+
   private static LongBuffer ensure(LongBuffer buf, int n) {
     if (buf != null && buf.capacity() >= n) return buf;
-    int cap = Math.max(64, Integer.highestOneBit(Math.max(1, n - 1)) << 1);
+    int cap = powerOfTwoAtLeast(n, 64);
     return ByteBuffer.allocateDirect(cap * 8).order(ByteOrder.nativeOrder()).asLongBuffer();
   }
 
