@@ -355,8 +355,7 @@ public class RouterVerticle extends VerticleBase {
     List<PendingReward> batch = new ArrayList<>(rewardsPending);
     rewardsPending.clear();
     rewardSyncRunning = true;
-    List<DecisionLog.Reward> lines = new ArrayList<>(batch.size());
-    for (PendingReward p : batch) lines.add(p.reward());
+    List<DecisionLog.Reward> lines = batch.stream().map(PendingReward::reward).toList();
     logWriter.executeBlocking(() -> {
       log.appendRewards(lines);
       return null;

@@ -168,7 +168,7 @@ public final class DecisionLog implements AutoCloseable {
   public void appendDecision(Decision d) throws IOException {
     remember(d);
     write(new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
-        .put("m", d.model()).put("c", d.chars()).put("at", d.at()));
+        .put("m", d.model()).put("c", d.chars()).put("at", d.at()).encode() + "\n");
   }
 
   /** One reward line. */
@@ -188,10 +188,13 @@ public final class DecisionLog implements AutoCloseable {
   public void appendRewards(List<Reward> rewards) throws IOException {
     if (rewards.isEmpty()) return;
     long at = System.currentTimeMillis();
+    StringBuilder lines = new StringBuilder();
     for (Reward r : rewards) {
-      write(new JsonObject().put("t", "r").put("id", r.requestId()).put("p", r.pattern()).put("s", r.strategy())
-          .put("r", r.reward()).put("w", r.weight()).put("src", r.source()).put("at", at));
+      lines.append(new JsonObject().put("t", "r").put("id", r.requestId()).put("p", r.pattern())
+          .put("s", r.strategy()).put("r", r.reward()).put("w", r.weight()).put("src", r.source()).put("at", at)
+          .encode()).append('\n');
     }
+    write(lines.toString());   // one write and one sync for the whole group
     channel.force(false);
     forces++;
   }
@@ -199,8 +202,8 @@ public final class DecisionLog implements AutoCloseable {
   /** Syncs of reward lines since this log was opened. */
   public long forces() { return forces; }
 
-  private void write(JsonObject line) throws IOException {
-    ByteBuffer buf = ByteBuffer.wrap((line.encode() + "\n").getBytes(StandardCharsets.UTF_8));
+  private void write(String lines) throws IOException {
+    ByteBuffer buf = ByteBuffer.wrap(lines.getBytes(StandardCharsets.UTF_8));
     while (buf.hasRemaining()) channel.write(buf);
   }
 
