@@ -248,6 +248,7 @@ class WorkerVerticleTest {
     String requestId = UUID.randomUUID().toString();
     String address = Addresses.streamAddress(requestId);
     List<StreamEvent> events = new ArrayList<>();
+    long heapCopiesBefore = model.scheduler().cacheHeapCopies();
     MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address);
     consumer.handler(m -> {
       StreamEvent e = StreamEvent.fromJson(m.body());
@@ -283,6 +284,8 @@ class WorkerVerticleTest {
           assertTrue(text.toString().endsWith("Lily didn't want to help her mom, so she"), text.toString());
           for (int i = 0; i < events.size(); i++) assertEquals(i, events.get(i).seq());
           assertEquals(0, model.scheduler().parked());
+          // parking copied the rows into direct buffers, and joining again read them there: no heap copies
+          assertEquals(heapCopiesBefore, model.scheduler().cacheHeapCopies());
         });
         consumer.unregister();
         ctx.completeNow();

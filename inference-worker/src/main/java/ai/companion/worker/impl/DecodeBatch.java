@@ -30,10 +30,13 @@ public final class DecodeBatch implements AutoCloseable {
   private int side;
   // the side whose buffers hold the current past, or -1 (a prefill group's cache, or ONNX Runtime's own outputs)
   private int pastInPool = -1;
+  // outside the pool: the direct buffers under an adopted group cache's tensors, or null (ONNX Runtime's memory)
+  private FloatBuffer[] adoptedData;
   private OnnxTensor[] pinned;
   private long bufferAllocations;
   private long floatsAllocated;
   private long peakFloats;
+  private long heapCopies;
 
   public DecodeBatch(OnnxDecoder decoder) {
     this.decoder = decoder;
@@ -97,6 +100,12 @@ public final class DecodeBatch implements AutoCloseable {
   /** The most floats one cache tensor of one step has needed so far. */
   long peakFloats() { return peakFloats; }
 
+  /**
+   * Cache tensors read through a heap copy so far (joins and parks read rows in place where the tensors are views
+   * of direct buffers; only ONNX Runtime's own outputs, e.g. of a chunked prefill, need the copy).
+   */
+  long heapCopies() { return heapCopies; }
+
   public List<Sequence> members() { return members; }
 
   int pastLength() { return pastLength; }
@@ -113,6 +122,7 @@ public final class DecodeBatch implements AutoCloseable {
     past = present;
     // the past is never on the side the next present goes to; it lives in the pool when the step wrote it there
     pastInPool = present == pinned ? side : -1;
+    adoptedData = null;
     pinned = null;
     side ^= 1;
     pastLength++;
@@ -147,6 +157,7 @@ public final class DecodeBatch implements AutoCloseable {
       closePast();
       pastInPool = -1;
       pastLength = cache.length();
+      adoptedData = cache.data();
       past = cache.release();
       for (Sequence s : next) s.joinedBatch();
       members = new ArrayList<>(next);
@@ -182,23 +193,19 @@ public final class DecodeBatch implements AutoCloseable {
           KvCache own = s.ownCache();
           if (own != null) {
             final int layer = i;
-            // a prefill group's cache is ONNX Runtime's output: read through a copy, once per group and layer
-            src = groupData.computeIfAbsent(own, c -> c.tensors()[layer].getFloatBuffer());
+            // once per group and layer: in place where the group's tensors are views of direct buffers
+            src = groupData.computeIfAbsent(own, c -> floats(c.tensors()[layer], c.data(), layer));
             srcRow = s.cacheRow();
             srcT = own.length();
           } else {
             Integer row = oldRows.get(s);
             if (row == null) throw new IllegalStateException("sequence " + s.requestId() + " has no cache");
-            if (oldData == null) oldData = pastInPool >= 0 ? buffers[pastInPool][i] : past[i].getFloatBuffer();
+            if (oldData == null) oldData = pastData(i);
             src = oldData;
             srcRow = row;
             srcT = pastLength;
           }
-          for (int h = 0; h < kvHeads; h++) {
-            int from = ((srcRow * kvHeads + h) * srcT + (srcT - p)) * headDim;
-            int into = ((r * kvHeads + h) * t + (t - p)) * headDim;
-            dst.put(into, src, from, p * headDim);
-          }
+          copyRow(src, srcRow, srcT, dst, r, t, p);
         }
         fresh[i] = decoder.view(dst, n, shape);
       }
@@ -210,35 +217,64 @@ public final class DecodeBatch implements AutoCloseable {
     for (Sequence s : next) s.joinedBatch();
     past = fresh;
     pastInPool = to;
+    adoptedData = null;
     side = to ^ 1;
     pastLength = t;
     members = new ArrayList<>(next);
   }
 
+  /** Copies the rows of {@code park} out of the batch cache, each into direct buffers of its own. */
   private void extract(List<Sequence> park) throws OrtException {
     java.util.Map<Sequence, Integer> rows = new java.util.IdentityHashMap<>();
     for (int r = 0; r < members.size(); r++) rows.put(members.get(r), r);
     OnnxTensor[][] out = new OnnxTensor[park.size()][tensors];
+    FloatBuffer[][] data = new FloatBuffer[park.size()][tensors];
     try {
       for (int i = 0; i < tensors; i++) {
-        float[] data = OnnxDecoder.read(past[i]);
+        FloatBuffer src = pastData(i);
         for (int k = 0; k < park.size(); k++) {
           Sequence s = park.get(k);
-          int row = rows.get(s);
           int p = s.cached();
-          float[] dst = new float[kvHeads * p * headDim];
-          for (int h = 0; h < kvHeads; h++) {
-            int from = ((row * kvHeads + h) * pastLength + (pastLength - p)) * headDim;
-            System.arraycopy(data, from, dst, h * p * headDim, p * headDim);
-          }
-          out[k][i] = decoder.tensor(dst, new long[] {1, kvHeads, p, headDim});
+          FloatBuffer dst = ByteBuffer.allocateDirect(kvHeads * p * headDim * 4).order(ByteOrder.nativeOrder())
+              .asFloatBuffer();
+          copyRow(src, rows.get(s), pastLength, dst, 0, p, p);
+          data[k][i] = dst;
+          out[k][i] = decoder.view(dst, dst.capacity(), new long[] {1, kvHeads, p, headDim});
         }
       }
     } catch (OrtException | RuntimeException e) {
       for (OnnxTensor[] o : out) for (OnnxTensor x : o) if (x != null) x.close();
       throw e;
     }
-    for (int k = 0; k < park.size(); k++) park.get(k).parked(new KvCache(out[k], park.get(k).cached(), 1));
+    for (int k = 0; k < park.size(); k++) {
+      park.get(k).parked(new KvCache(out[k], data[k], park.get(k).cached(), 1));
+    }
+  }
+
+  /**
+   * The last {@code p} positions of one row of a cache tensor [*, kv, srcT, d] into row {@code dstRow} of
+   * [*, kv, dstT, d], right-aligned (left padding before them). A method of its own so that the JIT compiles this
+   * loop small and early instead of recompiling the whole rebuild around it.
+   */
+  private void copyRow(FloatBuffer src, int srcRow, int srcT, FloatBuffer dst, int dstRow, int dstT, int p) {
+    int len = p * headDim;
+    for (int h = 0; h < kvHeads; h++) {
+      int from = ((srcRow * kvHeads + h) * srcT + (srcT - p)) * headDim;
+      int into = ((dstRow * kvHeads + h) * dstT + (dstT - p)) * headDim;
+      dst.put(into, src, from, len);
+    }
+  }
+
+  /** The current past of cache tensor {@code i} as floats: in place when it lies in direct buffers. */
+  private FloatBuffer pastData(int i) {
+    if (pastInPool >= 0) return buffers[pastInPool][i];
+    return floats(past[i], adoptedData, i);
+  }
+
+  private FloatBuffer floats(OnnxTensor tensor, FloatBuffer[] data, int i) {
+    if (data != null && data[i] != null) return data[i];
+    heapCopies++;
+    return tensor.getFloatBuffer();
   }
 
   /** True when {@code next} is exactly every row of one group cache, in row order. */
@@ -255,6 +291,7 @@ public final class DecodeBatch implements AutoCloseable {
   private void closePast() {
     if (past != null) for (OnnxTensor x : past) x.close();
     past = null;
+    adoptedData = null;
   }
 
   /**

@@ -38,6 +38,7 @@ public final class OnnxDecoder implements AutoCloseable {
   private final String[] presentNames;
   private final boolean hasPositionIds;
   private final Set<String> prefillOutputs;
+  private final Set<String> prefillOthers;   // every output but the presents (which a prefill may pin)
   private final OnnxTensor emptyPast;
 
   // pinned logits output for decode steps of the current batch size: no per-token allocation for logits
@@ -86,6 +87,8 @@ public final class OnnxDecoder implements AutoCloseable {
     }
     prefillOutputs = new java.util.HashSet<>(outputs.keySet());
     presentSet = Set.of(presentNames);
+    prefillOthers = new java.util.HashSet<>(prefillOutputs);
+    prefillOthers.removeAll(presentSet);
     prefillChunk = (int) Math.max(1, Math.min(8192, (128L << 20) / (4L * config.vocabSize())));
     emptyPast = OnnxTensor.createTensor(env, FloatBuffer.allocate(0),
         new long[] {1, config.kvHeads(), 0, config.headDim()});
@@ -196,9 +199,16 @@ public final class OnnxDecoder implements AutoCloseable {
         empty = created[3];
       }
       for (String name : pastNames) in.put(name, empty);
-      OrtSession.Result result = session.run(in, prefillOutputs);
-      // the result owns every output: we keep the presents and close the rest
-      for (int i = 0; i < presentNames.length; i++) present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+      FloatBuffer[] data = pinKv ? new FloatBuffer[presentNames.length] : null;
+      OrtSession.Result result = data != null ? runIntoBuffers(in, b, n, present, data) : null;
+      if (result == null) {
+        data = null;
+        result = session.run(in, prefillOutputs);
+        for (int i = 0; i < presentNames.length; i++) {
+          present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
+        }
+      }
+      // the result owns the outputs ONNX Runtime allocated (not the presents): we keep the presents, close the rest
       for (Map.Entry<String, OnnxValue> e : result) {
         if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
       }
@@ -211,10 +221,42 @@ public final class OnnxDecoder implements AutoCloseable {
         }
       }
       ok = true;
-      return new KvCache(present, n, b);
+      return new KvCache(present, data, n, b);
     } finally {
       for (OnnxTensor t : created) if (t != null) t.close();
       if (!ok) for (OnnxTensor t : present) if (t != null) t.close();
+    }
+  }
+
+  /**
+   * Runs a prefill with its presents written into new direct buffers ([rows, kv, length, d] each, filled into
+   * {@code present} and {@code data}), so that joining the batch later reads them in place instead of through
+   * heap copies. Null when ONNX Runtime refuses preallocated outputs (then nothing is left open).
+   */
+  private OrtSession.Result runIntoBuffers(Map<String, OnnxTensor> in, int rows, int length, OnnxTensor[] present,
+                                           FloatBuffer[] data) throws OrtException {
+    long[] shape = {rows, config.kvHeads(), length, config.headDim()};
+    int size = rows * config.kvHeads() * length * config.headDim();
+    Map<String, OnnxTensor> pinned = new HashMap<>();
+    try {
+      for (int i = 0; i < presentNames.length; i++) {
+        data[i] = ByteBuffer.allocateDirect(size * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        present[i] = OnnxTensor.createTensor(env, data[i], shape);
+        pinned.put(presentNames[i], present[i]);
+      }
+      OrtSession.Result result = session.run(in, prefillOthers, pinned);
+      pinKvVerified = true;
+      return result;
+    } catch (OrtException e) {
+      for (int i = 0; i < present.length; i++) {
+        if (present[i] != null) present[i].close();
+        present[i] = null;
+      }
+      if (pinKvVerified) throw e;
+      LOG.warn("Model {}: preallocated cache outputs refused by ONNX Runtime ({}); using its own allocations",
+          config.id(), e.getMessage());
+      pinKv = false;
+      return null;
     }
   }
 
@@ -273,7 +315,7 @@ public final class OnnxDecoder implements AutoCloseable {
         done += c;
       }
       ok = true;
-      return new KvCache(past, tokens.length, 1);
+      return new KvCache(past, null, tokens.length, 1);
     } finally {
       if (!ok && past != null) for (OnnxTensor t : past) t.close();
     }
@@ -391,13 +433,6 @@ public final class OnnxDecoder implements AutoCloseable {
   }
 
 
-  /** Copies the floats of a tensor (the cache rebuild of a batch uses it). */
-  static float[] read(OnnxTensor t) {
-    FloatBuffer fb = t.getFloatBuffer();
-    float[] out = new float[fb.remaining()];
-    fb.get(out);
-    return out;
-  }
 
   /** A tensor over the first elements of a direct buffer: no copy, ONNX Runtime reads and writes it in place. */
   OnnxTensor view(FloatBuffer direct, int elements, long[] shape) throws OrtException {
@@ -406,12 +441,6 @@ public final class OnnxDecoder implements AutoCloseable {
 
   /** Tests: whether decode steps write the cache into preallocated buffers. */
   boolean pinsCache() { return pinKv && pinKvVerified; }
-
-  OnnxTensor tensor(float[] data, long[] shape) throws OrtException {
-    FloatBuffer fb = ByteBuffer.allocateDirect(data.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
-    fb.put(data).rewind();
-    return OnnxTensor.createTensor(env, fb, shape);
-  }
 
   private static LongBuffer directLongs(int n) {
     return ByteBuffer.allocateDirect(Math.max(1, n) * 8).order(ByteOrder.nativeOrder()).asLongBuffer().limit(n);

@@ -75,8 +75,13 @@ class ManyStreamsTest {
       double multiple = (double) floats / tensors / model.scheduler().cachePeakFloats();
       LOG.info("{} decode steps allocated {} cache buffers of {} MiB in all, {}x the largest step's {} tensors",
           steps, allocations, floats * 4 >> 20, String.format("%.1f", multiple), tensors);
-      assertTrue(multiple < 6, steps + " decode steps allocated " + String.format("%.1f", multiple)
+      // (the earlier rule, which shrank and regrew the buffers as the batch changed, gave 19.7x; geometric growth
+      // measured 3.9x-6.3x here, depending on how the joins fall, and well under one buffer per tensor and step)
+      assertTrue(allocations * 4 < steps * tensors, steps + " decode steps allocated " + allocations + " buffers");
+      assertTrue(multiple < 10, steps + " decode steps allocated " + String.format("%.1f", multiple)
           + "x the cache the largest step needed");
+      // prefills write their caches into direct buffers, so the joins read every row in place
+      assertEquals(0, model.scheduler().cacheHeapCopies(), "cache tensors read through heap copies");
     }
   }
 }
