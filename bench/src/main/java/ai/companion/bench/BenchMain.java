@@ -36,6 +36,11 @@ public final class BenchMain implements Callable<Integer> {
   @Option(names = "--rewrite-models", scope = CommandLine.ScopeType.INHERIT, description = "Write the random SmolLM2-135M-shaped model again.")
   boolean rewriteModels;
 
+  @Option(names = "--standard-cache", scope = CommandLine.ScopeType.INHERIT,
+      description = "Serve the models through the standard graph, which copies the whole key/value cache each step "
+          + "(the in-place cache decoder is left out of the folder the engine and nodes load).")
+  boolean standardCache;
+
   private String commandLine = "./companion bench";
 
   /**
@@ -58,7 +63,7 @@ public final class BenchMain implements Callable<Integer> {
   }
 
   BenchModels models() {
-    return new BenchModels(modelsDir);
+    return new BenchModels(modelsDir, standardCache);
   }
 
   TjsPeer tjs() {

@@ -16,7 +16,9 @@ import java.util.UUID;
  * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count. {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for
  * prompt + max_tokens); past it requests queue, past {@code maxQueuedRequests} they are refused as overloaded.
  * {@code prefillFirstMs}: while requests keep arriving, the running batch's next decode step waits up to this long
- * so that newcomers get their first token first (0: never waits).
+ * so that newcomers get their first token first (0: never waits). {@code inPlaceCache} (default true) serves a
+ * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside the fp32 model) when
+ * it has one; false always serves the standard graph, which copies the whole cache each step.
  */
 public final class WorkerOptions {
   public static final String DEFAULT_NODE_NAME = "local";
@@ -46,6 +48,7 @@ public final class WorkerOptions {
   private long kvBudgetMb = DEFAULT_KV_BUDGET_MB;
   private long statusIntervalMs = DEFAULT_STATUS_INTERVAL_MS;
   private long prefillFirstMs = DEFAULT_PREFILL_FIRST_MS;
+  private boolean inPlaceCache = true;
 
   public WorkerOptions() {}
 
@@ -68,6 +71,7 @@ public final class WorkerOptions {
     setKvBudgetMb(j.getLong("kvBudgetMb", kvBudgetMb));
     setStatusIntervalMs(j.getLong("statusIntervalMs", statusIntervalMs));
     setPrefillFirstMs(j.getLong("prefillFirstMs", prefillFirstMs));
+    setInPlaceCache(j.getBoolean("inPlaceCache", inPlaceCache));
   }
 
   public JsonObject toJson() {
@@ -76,7 +80,14 @@ public final class WorkerOptions {
         .put("modelVariant", modelVariant).put("intraOpThreads", intraOpThreads)
         .put("maxConcurrentSequences", maxConcurrentSequences).put("maxQueuedRequests", maxQueuedRequests)
         .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs)
-        .put("prefillFirstMs", prefillFirstMs);
+        .put("prefillFirstMs", prefillFirstMs).put("inPlaceCache", inPlaceCache);
+  }
+
+  public boolean isInPlaceCache() { return inPlaceCache; }
+
+  public WorkerOptions setInPlaceCache(boolean inPlaceCache) {
+    this.inPlaceCache = inPlaceCache;
+    return this;
   }
 
   public String getDataDir() { return dataDir; }

@@ -174,7 +174,7 @@ public class WorkerVerticle extends VerticleBase {
       for (String v : List.of("fp32", "int8", "int4")) if (!order.contains(v)) order.add(v);
       variants = List.copyOf(order);
     }
-    return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads, variants);
+    return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads, variants, o.isInPlaceCache());
   }
 
   private void onGenerate(Message<JsonObject> msg) {

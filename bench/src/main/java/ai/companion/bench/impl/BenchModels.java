@@ -26,8 +26,16 @@ public final class BenchModels {
 
   private final Path cacheDir;
 
+  private final boolean standardCache;
+
   public BenchModels(Path cacheDir) {
+    this(cacheDir, false);
+  }
+
+  /** {@code standardCache}: hand out model folders without the in-place cache decoder (see {@link #served}). */
+  public BenchModels(Path cacheDir, boolean standardCache) {
     this.cacheDir = cacheDir.toAbsolutePath().normalize();
+    this.standardCache = standardCache;
   }
 
   public Path cacheDir() { return cacheDir; }
@@ -41,19 +49,39 @@ public final class BenchModels {
     }
     Path folder = cacheDir.resolve(STORIES);
     deleteTree(folder);
-    return ModelImporter.importLlama2c(bin, src.resolve("tok512.bin"), STORIES, cacheDir, null);
+    return served(ModelImporter.importLlama2c(bin, src.resolve("tok512.bin"), STORIES, cacheDir, null));
   }
 
   /** The SmolLM2-135M-shaped random model; written on first use (about 540 MB), then reused. */
   public Path smol(boolean rewrite) throws Exception {
     Path folder = cacheDir.resolve(SMOL);
     boolean complete = Files.isRegularFile(folder.resolve("model.onnx"))
+        && Files.isRegularFile(folder.resolve(ai.companion.worker.impl.ModelConfig.IN_PLACE_MODEL))
         && Files.isRegularFile(folder.resolve(ModelImporter.COMPANION_FILE));
-    if (complete && !rewrite) return folder;
+    if (complete && !rewrite) return served(folder);
     deleteTree(folder);
     LOG.info("Writing the SmolLM2-135M-shaped random model into {} (once)", folder);
-    return SyntheticModels.write(cacheDir, SMOL, SyntheticModels.Shape.SMOLLM2_135M, SMOL_SEED,
-        new ai.companion.modelimport.ConsoleProgress(System.err, ai.companion.modelimport.ConsoleProgress.DEFAULT_WIDTH));
+    return served(SyntheticModels.write(cacheDir, SMOL, SyntheticModels.Shape.SMOLLM2_135M, SMOL_SEED,
+        new ai.companion.modelimport.ConsoleProgress(System.err, ai.companion.modelimport.ConsoleProgress.DEFAULT_WIDTH)));
+  }
+
+  /**
+   * The folder as written, or with the standard cache: a folder of the same name (the model id) beside the cache
+   * dir, {@code ../standard-cache/NAME}, linking every file but the in-place cache decoder, so that whatever loads
+   * it serves model.onnx.
+   */
+  private Path served(Path folder) throws IOException {
+    if (!standardCache) return folder;
+    Path view = cacheDir.resolveSibling("standard-cache").resolve(folder.getFileName().toString());
+    deleteTree(view);
+    Files.createDirectories(view);
+    try (Stream<Path> files = Files.list(folder)) {
+      for (Path f : files.toList()) {
+        if (f.getFileName().toString().startsWith("model_inplace_kv.onnx")) continue;
+        Files.createSymbolicLink(view.resolve(f.getFileName()), f.toAbsolutePath());
+      }
+    }
+    return view;
   }
 
   /**

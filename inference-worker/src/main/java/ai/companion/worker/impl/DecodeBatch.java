@@ -15,12 +15,23 @@ import java.util.List;
  * <p>While the membership stays the same, a step's present outputs are the next step's past as they are (no copy).
  * When sequences join (after their prefill) or leave, {@link #rebuild} copies the live rows into the pool buffers
  * of the other side, trimming padding no member needs any more.
+ *
+ * <p>With the in-place graph ({@link OnnxDecoder#inPlace}) there is one buffer per cache tensor,
+ * [rows, kv_heads, stride, head_dim], each member's tokens from position 0 of its row; a step writes into it where it
+ * is (no presents to swap). A rebuild moves the rows of members that stay down over the rows of those that left, in
+ * the same buffer, and copies joiners' rows in after them; the buffers grow (rows, or stride when the longest member
+ * reaches it) geometrically, by a copy into bigger ones.
  */
 public final class DecodeBatch implements AutoCloseable {
   private final OnnxDecoder decoder;
   private final int kvHeads;
   private final int headDim;
   private final int tensors;
+  private final boolean inPlace;
+  // in-place graph: the row stride (capacity in tokens) and row capacity of buffers[0], and the shape of the views
+  private int stride;
+  private int rowCapacity;
+  private int viewRows = -1;
   private List<Sequence> members = new ArrayList<>();
   private OnnxTensor[] past;
   private int pastLength;
@@ -44,6 +55,7 @@ public final class DecodeBatch implements AutoCloseable {
     this.headDim = decoder.config().headDim();
     this.tensors = 2 * decoder.config().layers();
     this.buffers = new FloatBuffer[2][tensors];
+    this.inPlace = decoder.inPlace();
   }
 
   /**
@@ -151,6 +163,10 @@ public final class DecodeBatch implements AutoCloseable {
       pastLength = 0;
       return;
     }
+    if (inPlace) {
+      rebuildInPlace(next);
+      return;
+    }
     if (adoptable(next)) {
       // a whole prefill group and nobody else: its cache is the batch cache as it is, no copy
       KvCache cache = next.get(0).ownCache();
@@ -190,6 +206,7 @@ public final class DecodeBatch implements AutoCloseable {
           FloatBuffer src;
           int srcRow;
           int srcT;
+          int srcStart;
           KvCache own = s.ownCache();
           if (own != null) {
             final int layer = i;
@@ -197,6 +214,7 @@ public final class DecodeBatch implements AutoCloseable {
             src = groupData.computeIfAbsent(own, c -> floats(c.tensors()[layer], c.data(), layer));
             srcRow = s.cacheRow();
             srcT = own.length();
+            srcStart = own.start(p);
           } else {
             Integer row = oldRows.get(s);
             if (row == null) throw new IllegalStateException("sequence " + s.requestId() + " has no cache");
@@ -204,8 +222,9 @@ public final class DecodeBatch implements AutoCloseable {
             src = oldData;
             srcRow = row;
             srcT = pastLength;
+            srcStart = pastLength - p;
           }
-          copyRow(src, srcRow, srcT, dst, r, t, p);
+          copyRow(src, srcRow, srcT, srcStart, dst, r, t, t - p, p);
         }
         fresh[i] = decoder.view(dst, n, shape);
       }
@@ -237,7 +256,8 @@ public final class DecodeBatch implements AutoCloseable {
           int p = s.cached();
           FloatBuffer dst = ByteBuffer.allocateDirect(kvHeads * p * headDim * 4).order(ByteOrder.nativeOrder())
               .asFloatBuffer();
-          copyRow(src, rows.get(s), pastLength, dst, 0, p, p);
+          if (inPlace) copyRow(src, rows.get(s), stride, 0, dst, 0, p, 0, p);
+          else copyRow(src, rows.get(s), pastLength, pastLength - p, dst, 0, p, 0, p);
           data[k][i] = dst;
           out[k][i] = decoder.view(dst, dst.capacity(), new long[] {1, kvHeads, p, headDim});
         }
@@ -247,26 +267,149 @@ public final class DecodeBatch implements AutoCloseable {
       throw e;
     }
     for (int k = 0; k < park.size(); k++) {
-      park.get(k).parked(new KvCache(out[k], data[k], park.get(k).cached(), 1));
+      park.get(k).parked(new KvCache(out[k], data[k], park.get(k).cached(), 1, false));
     }
   }
 
   /**
-   * The last {@code p} positions of one row of a cache tensor [*, kv, srcT, d] into row {@code dstRow} of
-   * [*, kv, dstT, d], right-aligned (left padding before them). A method of its own so that the JIT compiles this
-   * loop small and early instead of recompiling the whole rebuild around it.
+   * {@code p} positions of one row of a cache tensor [*, kv, srcT, d], from {@code srcStart}, into row
+   * {@code dstRow} of [*, kv, dstT, d] from {@code dstStart}. A method of its own so that the JIT compiles this loop
+   * small and early instead of recompiling the whole rebuild around it.
    */
-  private void copyRow(FloatBuffer src, int srcRow, int srcT, FloatBuffer dst, int dstRow, int dstT, int p) {
+  private void copyRow(FloatBuffer src, int srcRow, int srcT, int srcStart, FloatBuffer dst, int dstRow, int dstT,
+                       int dstStart, int p) {
     int len = p * headDim;
     for (int h = 0; h < kvHeads; h++) {
-      int from = ((srcRow * kvHeads + h) * srcT + (srcT - p)) * headDim;
-      int into = ((dstRow * kvHeads + h) * dstT + (dstT - p)) * headDim;
+      int from = ((srcRow * kvHeads + h) * srcT + srcStart) * headDim;
+      int into = ((dstRow * kvHeads + h) * dstT + dstStart) * headDim;
       dst.put(into, src, from, len);
     }
   }
 
+  /**
+   * The in-place rebuild: members that stay keep their order; when the buffers are big enough their rows move down
+   * over the gaps in place (a row only ever moves to a lower index, so nothing is overwritten before it is read),
+   * otherwise everything goes into bigger buffers. Joiners' rows follow.
+   */
+  private void rebuildInPlace(List<Sequence> next) throws OrtException {
+    int b = next.size();
+    int t = 0;
+    for (Sequence s : next) t = Math.max(t, s.cached());
+    java.util.Map<Sequence, Integer> oldRows = new java.util.IdentityHashMap<>();
+    for (int r = 0; r < members.size(); r++) oldRows.put(members.get(r), r);
+    boolean ordered = true;
+    int last = -1;
+    boolean joiners = false;
+    for (Sequence s : next) {
+      Integer o = oldRows.get(s);
+      if (o == null) {
+        joiners = true;
+      } else {
+        if (joiners || o <= last) ordered = false;
+        last = o;
+      }
+    }
+    peakFloats = Math.max(peakFloats, (long) b * kvHeads * (t + 1) * headDim);
+    boolean fits = buffers[0][0] != null && rowCapacity >= b && stride >= t + 1;
+    FloatBuffer[] from = buffers[0];
+    int fromStride = stride;
+    FloatBuffer[] to = fits && ordered ? from : grown(b, t + 1);
+    java.util.Map<KvCache, FloatBuffer> groupData = new java.util.IdentityHashMap<>();
+    for (int i = 0; i < tensors; i++) {
+      groupData.clear();
+      for (int r = 0; r < b; r++) {
+        Sequence s = next.get(r);
+        int p = s.cached();
+        KvCache own = s.ownCache();
+        if (own != null) {
+          final int layer = i;
+          FloatBuffer src = groupData.computeIfAbsent(own, c -> floats(c.tensors()[layer], c.data(), layer));
+          copyRow(src, s.cacheRow(), own.length(), own.start(p), to[i], r, stride, 0, p);
+        } else {
+          Integer o = oldRows.get(s);
+          if (o == null) throw new IllegalStateException("sequence " + s.requestId() + " has no cache");
+          if (to != from || o != r) copyRow(from[i], o, fromStride, 0, to[i], r, stride, 0, p);
+        }
+      }
+    }
+    closePast();
+    buffers[0] = to;
+    for (Sequence s : next) s.joinedBatch();
+    pastLength = t;
+    members = new ArrayList<>(next);
+  }
+
+  /**
+   * New in-place buffers for at least {@code rows} rows of {@code minStride} tokens. What grows gets headroom (a
+   * quarter more rows; twice the stride or 16 more tokens, capped at the model's context), what does not keeps its
+   * size; {@link #stride} and {@link #rowCapacity} describe them from now on.
+   */
+  private FloatBuffer[] grown(int rows, int minStride) {
+    int context = Math.max(minStride, decoder.config().contextLength());
+    int newStride = stride >= minStride ? stride : Math.min(context, Math.max(2 * stride, minStride + 16));
+    int newRows = rowCapacity >= rows ? rowCapacity : rows + rows / 4 + 8;
+    long floats = (long) newRows * kvHeads * newStride * headDim;
+    if (floats > Integer.MAX_VALUE / 4) {
+      newRows = rows;
+      floats = (long) newRows * kvHeads * newStride * headDim;
+      if (floats > Integer.MAX_VALUE / 4) throw new IllegalStateException("a batch cache of " + floats + " floats is too big");
+    }
+    FloatBuffer[] out = new FloatBuffer[tensors];
+    for (int i = 0; i < tensors; i++) {
+      out[i] = ByteBuffer.allocateDirect((int) floats * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+      bufferAllocations++;
+      floatsAllocated += floats;
+    }
+    stride = newStride;
+    rowCapacity = newRows;
+    return out;
+  }
+
+  /**
+   * The in-place graph's past (and present) for the next step: views [B, kv, stride, d] over the members' rows.
+   * When the longest member has filled its row, the buffers first grow (one copy of every row).
+   */
+  OnnxTensor[] inPlaceCache() throws OrtException {
+    int b = members.size();
+    if (stride < pastLength + 1 || buffers[0][0] == null || rowCapacity < b) {
+      FloatBuffer[] from = buffers[0];
+      int fromStride = stride;
+      FloatBuffer[] to = grown(b, pastLength + 1);
+      if (from[0] != null) {
+        for (int i = 0; i < tensors; i++) {
+          for (int r = 0; r < b; r++) copyRow(from[i], r, fromStride, 0, to[i], r, stride, 0, members.get(r).cached());
+        }
+      }
+      closePast();
+      buffers[0] = to;
+    }
+    peakFloats = Math.max(peakFloats, (long) b * kvHeads * (pastLength + 1) * headDim);
+    if (past == null || viewRows != b) {
+      closePast();
+      long[] shape = {b, kvHeads, stride, headDim};
+      int n = b * kvHeads * stride * headDim;
+      OnnxTensor[] views = new OnnxTensor[tensors];
+      try {
+        for (int i = 0; i < tensors; i++) views[i] = decoder.view(buffers[0][i], n, shape);
+      } catch (OrtException | RuntimeException e) {
+        for (OnnxTensor x : views) if (x != null) x.close();
+        throw e;
+      }
+      past = views;
+      viewRows = b;
+    }
+    return past;
+  }
+
+  /** After an in-place step: every member holds one more token (written where it lies). */
+  void advanceInPlace() {
+    pastLength++;
+    for (Sequence s : members) s.cachedOneMore();
+  }
+
   /** The current past of cache tensor {@code i} as floats: in place when it lies in direct buffers. */
   private FloatBuffer pastData(int i) {
+    if (inPlace) return buffers[0][i];
     if (pastInPool >= 0) return buffers[pastInPool][i];
     return floats(past[i], adoptedData, i);
   }
@@ -292,6 +435,7 @@ public final class DecodeBatch implements AutoCloseable {
     if (past != null) for (OnnxTensor x : past) x.close();
     past = null;
     adoptedData = null;
+    viewRows = -1;
   }
 
   /**
@@ -305,6 +449,8 @@ public final class DecodeBatch implements AutoCloseable {
   private void releaseBuffers() {
     java.util.Arrays.fill(buffers[0], null);
     java.util.Arrays.fill(buffers[1], null);
+    stride = 0;
+    rowCapacity = 0;
   }
 
   @Override public void close() {

@@ -54,7 +54,8 @@ public final class LoadedModel implements AutoCloseable {
     try {
       OnnxDecoder decoder = OnnxDecoder.open(OrtEnvironment.getEnvironment(), config, settings);
       LOG.info("Loaded model {} ({}, {} layers, context {}, vocab {}, device {}, {} intra-op thread(s), {})",
-          config.id(), config.modelFile().getFileName(), config.layers(), config.contextLength(), config.vocabSize(),
+          config.id(), decoder.inPlace() ? config.inPlaceModelFile().getFileName() + ", cache in place"
+              : config.modelFile().getFileName(), config.layers(), config.contextLength(), config.vocabSize(),
           decoder.device(), decoder.threads(), settings.optLevel());
       return new LoadedModel(config, tokenizer, decoder, limits, onLoadChange);
     } catch (Exception e) {

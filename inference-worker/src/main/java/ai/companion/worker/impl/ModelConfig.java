@@ -27,6 +27,11 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
   public static final String TOKENIZER_CONFIG = "tokenizer_config.json";
   public static final String GENERATION_CONFIG = "generation_config.json";
   public static final String COMPANION = "companion.json";
+  /**
+   * The same decoder as {@link #MODEL} with the key/value cache updated in place (ONNX Runtime's GroupQueryAttention),
+   * written beside it by the importer (its ModelFolder.IN_PLACE_MODEL_FILE); the worker prefers it.
+   */
+  public static final String IN_PLACE_MODEL = "model_inplace_kv.onnx";
 
   /** Model files per variant, named as optimum / transformers.js name them; the first present wins. */
   public static final Map<String, List<String>> VARIANT_FILES = Map.of(
@@ -92,6 +97,13 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
     return new ModelConfig(id, folder, modelFile, type, layers, heads, kvHeads, headDim, hidden, intermediate, vocab, context,
         tied, bos, eos, tokenizerConfig.getValue("chat_template") != null, companion.getString("description", ""),
         variant, params);
+  }
+
+  /** The in-place cache decoder with the weights of the served file, or null (only fp32 has one so far). */
+  public Path inPlaceModelFile() {
+    if (!modelFile.getFileName().toString().equals(MODEL)) return null;
+    Path p = folder.resolve(IN_PLACE_MODEL);
+    return Files.isRegularFile(p) ? p : null;
   }
 
   public boolean isEos(int token) {

@@ -12,7 +12,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,7 +25,11 @@ import org.slf4j.LoggerFactory;
 /**
  * One ONNX decoder session (Hugging Face / optimum layout: {@code input_ids}, {@code attention_mask},
  * {@code position_ids}, {@code past_key_values.N.key|value} in; {@code logits}, {@code present.N.key|value} out,
- * cache layout [batch, kv_heads, past, head_dim]).
+ * cache layout [batch, kv_heads, past, head_dim]), or the same decoder with the cache updated in place
+ * ({@code model_inplace_kv.onnx}: {@code seqlens_k} and {@code total_sequence_length} instead of the mask, past and
+ * present the same buffers [batch, kv_heads, capacity, head_dim], each row's tokens from position 0). The in-place
+ * graph is used when the folder has it and the settings allow; otherwise, or when it fails to load, the standard one
+ * (logged).
  *
  * <p>Not thread-safe: one decode thread drives it (ordered: one session step at a time, see {@link DecodeScheduler}).
  */
@@ -34,6 +40,7 @@ public final class OnnxDecoder implements AutoCloseable {
   private final ModelConfig config;
   private final String device;
   private int threads;
+  private final boolean inPlace;
   private final String[] pastNames;
   private final String[] presentNames;
   private final boolean hasPositionIds;
@@ -52,16 +59,19 @@ public final class OnnxDecoder implements AutoCloseable {
   private LongBuffer idsBuf;
   private LongBuffer posBuf;
   private LongBuffer maskBuf;
+  private IntBuffer seqlensBuf;
+  private final IntBuffer totalBuf = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asIntBuffer();
   private int prefillChunk;
   private boolean pinKv = true;
   private boolean pinKvVerified;
 
-  private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device) throws OrtException,
-      IOException {
+  private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device, boolean inPlace)
+      throws OrtException, IOException {
     this.env = env;
     this.session = session;
     this.config = config;
     this.device = device;
+    this.inPlace = inPlace;
     int layers = config.layers();
     pastNames = new String[2 * layers];
     presentNames = new String[2 * layers];
@@ -73,17 +83,22 @@ public final class OnnxDecoder implements AutoCloseable {
     }
     Map<String, NodeInfo> inputs = session.getInputInfo();
     Map<String, NodeInfo> outputs = session.getOutputInfo();
-    for (String name : new String[] {"input_ids", "attention_mask"}) {
-      requireLong(inputs, name);
+    requireLong(inputs, "input_ids");
+    if (inPlace) {
+      for (String name : new String[] {"seqlens_k", "total_sequence_length"}) {
+        if (!inputs.containsKey(name)) throw new IOException(file() + " has no input " + name);
+      }
+    } else {
+      requireLong(inputs, "attention_mask");
     }
     hasPositionIds = inputs.containsKey("position_ids");
     if (hasPositionIds) requireLong(inputs, "position_ids");
     for (String n : pastNames) {
-      if (!inputs.containsKey(n)) throw new IOException(config.folder() + "/model.onnx has no input " + n);
+      if (!inputs.containsKey(n)) throw new IOException(file() + " has no input " + n);
     }
-    if (!outputs.containsKey("logits")) throw new IOException(config.folder() + "/model.onnx has no output logits");
+    if (!outputs.containsKey("logits")) throw new IOException(file() + " has no output logits");
     for (String n : presentNames) {
-      if (!outputs.containsKey(n)) throw new IOException(config.folder() + "/model.onnx has no output " + n);
+      if (!outputs.containsKey(n)) throw new IOException(file() + " has no output " + n);
     }
     prefillOutputs = new java.util.HashSet<>(outputs.keySet());
     presentSet = Set.of(presentNames);
@@ -94,15 +109,36 @@ public final class OnnxDecoder implements AutoCloseable {
         new long[] {1, config.kvHeads(), 0, config.headDim()});
   }
 
+  private String file() {
+    return String.valueOf(inPlace ? config.inPlaceModelFile() : config.modelFile());
+  }
+
   private void requireLong(Map<String, NodeInfo> inputs, String name) throws IOException {
     NodeInfo info = inputs.get(name);
-    if (info == null) throw new IOException(config.folder() + "/model.onnx has no input " + name);
+    if (info == null) throw new IOException(file() + " has no input " + name);
     if (!(info.getInfo() instanceof TensorInfo t) || t.type != OnnxJavaType.INT64) {
-      throw new IOException(config.folder() + "/model.onnx input " + name + " must be an int64 tensor");
+      throw new IOException(file() + " input " + name + " must be an int64 tensor");
     }
   }
 
   public static OnnxDecoder open(OrtEnvironment env, ModelConfig config, SessionSettings settings)
+      throws OrtException, IOException {
+    if (settings.inPlaceCache() && config.inPlaceModelFile() != null) {
+      try {
+        return open(env, config, settings, true);
+      } catch (OrtException | IOException | RuntimeException e) {
+        LOG.warn("Model {}: the in-place cache decoder {} did not load ({}); serving {} (the cache is copied each "
+            + "step)", config.id(), config.inPlaceModelFile().getFileName(), e.getMessage(),
+            config.modelFile().getFileName());
+      }
+    } else if (settings.inPlaceCache()) {
+      LOG.info("Model {}: no in-place cache decoder beside {} (only fp32 imports write one); the cache is copied "
+          + "each step", config.id(), config.modelFile().getFileName());
+    }
+    return open(env, config, settings, false);
+  }
+
+  private static OnnxDecoder open(OrtEnvironment env, ModelConfig config, SessionSettings settings, boolean inPlace)
       throws OrtException, IOException {
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
       String device = ExecutionProviders.configure(options, settings.provider());
@@ -110,9 +146,10 @@ public final class OnnxDecoder implements AutoCloseable {
       int threads = settings.intraOpThreads() > 0 ? settings.intraOpThreads() : autoThreads(config);
       options.setIntraOpNumThreads(threads);
       options.setInterOpNumThreads(1);
-      OrtSession session = env.createSession(config.modelFile().toString(), options);
+      Path file = inPlace ? config.inPlaceModelFile() : config.modelFile();
+      OrtSession session = env.createSession(file.toString(), options);
       try {
-        OnnxDecoder d = new OnnxDecoder(env, session, config, device);
+        OnnxDecoder d = new OnnxDecoder(env, session, config, device, inPlace);
         d.threads = threads;
         return d;
       } catch (OrtException | IOException | RuntimeException e) {
@@ -128,9 +165,19 @@ public final class OnnxDecoder implements AutoCloseable {
    * preference.
    */
   public record SessionSettings(String provider, OrtSession.SessionOptions.OptLevel optLevel, int intraOpThreads,
-                                List<String> variants) {
+                                List<String> variants, boolean inPlaceCache) {
+    public SessionSettings(String provider, OrtSession.SessionOptions.OptLevel optLevel, int intraOpThreads,
+                           List<String> variants) {
+      this(provider, optLevel, intraOpThreads, variants, true);
+    }
+
     public SessionSettings(String provider, OrtSession.SessionOptions.OptLevel optLevel, int intraOpThreads) {
       this(provider, optLevel, intraOpThreads, List.of("fp32", "int8", "int4"));
+    }
+
+    /** The same settings, with or without the in-place cache decoder. */
+    public SessionSettings withInPlaceCache(boolean on) {
+      return new SessionSettings(provider, optLevel, intraOpThreads, variants, on);
     }
   }
 
@@ -150,6 +197,9 @@ public final class OnnxDecoder implements AutoCloseable {
 
   public int threads() { return threads; }
 
+  /** Whether this session runs the in-place cache decoder (see the class comment). */
+  public boolean inPlace() { return inPlace; }
+
   public ModelConfig config() { return config; }
 
   /**
@@ -161,6 +211,7 @@ public final class OnnxDecoder implements AutoCloseable {
    * @return the cache of these rows, [B, kv, Lmax, d] per layer, row r left-padded by Lmax - prompts[r].length
    */
   public KvCache prefill(List<int[]> prompts, float[] logitsOut) throws OrtException {
+    if (inPlace) return prefillInPlace(prompts, logitsOut);
     if (prompts.size() == 1 && prompts.get(0).length > prefillChunk) return prefillChunked(prompts.get(0), logitsOut);
     int b = prompts.size();
     int n = 0;
@@ -221,7 +272,7 @@ public final class OnnxDecoder implements AutoCloseable {
         }
       }
       ok = true;
-      return new KvCache(present, data, n, b);
+      return new KvCache(present, data, n, b, false);
     } finally {
       for (OnnxTensor t : created) if (t != null) t.close();
       if (!ok) for (OnnxTensor t : present) if (t != null) t.close();
@@ -315,9 +366,151 @@ public final class OnnxDecoder implements AutoCloseable {
         done += c;
       }
       ok = true;
-      return new KvCache(past, null, tokens.length, 1);
+      return new KvCache(past, null, tokens.length, 1, false);
     } finally {
       if (!ok && past != null) for (OnnxTensor t : past) t.close();
+    }
+  }
+
+  /**
+   * {@link #prefill} on the in-place graph: the prompts right-padded into one batch, each row's keys and values
+   * written into new direct buffers [B, kv, Lmax, d] from position 0 (ONNX Runtime writes them in place; the padding
+   * positions get values nobody attends to, as every real query only sees keys at or before it). A prompt longer
+   * than the prefill limit runs in chunks on the same buffers.
+   */
+  private KvCache prefillInPlace(List<int[]> prompts, float[] logitsOut) throws OrtException {
+    int b = prompts.size();
+    boolean chunked = b == 1 && prompts.get(0).length > prefillChunk;
+    int n = 0;
+    for (int[] p : prompts) n = Math.max(n, p.length);
+    long[] shape = {b, config.kvHeads(), n, config.headDim()};
+    int size = b * config.kvHeads() * n * config.headDim();
+    OnnxTensor[] cache = new OnnxTensor[presentNames.length];
+    FloatBuffer[] data = new FloatBuffer[presentNames.length];
+    boolean ok = false;
+    try {
+      for (int i = 0; i < cache.length; i++) {
+        data[i] = ByteBuffer.allocateDirect(size * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        cache[i] = OnnxTensor.createTensor(env, data[i], shape);
+      }
+      if (chunked) {
+        int[] tokens = prompts.get(0);
+        for (int done = 0; done < tokens.length; ) {
+          int c = Math.min(prefillChunk, tokens.length - done);
+          int[] chunk = java.util.Arrays.copyOfRange(tokens, done, done + c);
+          runInPlace(List.of(chunk), done, cache, done + c == tokens.length ? logitsOut : null);
+          done += c;
+        }
+      } else {
+        runInPlace(prompts, 0, cache, logitsOut);
+      }
+      ok = true;
+      return new KvCache(cache, data, n, b, true);
+    } finally {
+      if (!ok) for (OnnxTensor t : cache) if (t != null) t.close();
+    }
+  }
+
+  /**
+   * One run of the in-place graph over prompt rows that all follow {@code past} cached tokens (0, or the chunks
+   * before), right-padded; writes each row's last logits into {@code logitsOut} (prompt order) when not null.
+   */
+  private void runInPlace(List<int[]> rows, int past, OnnxTensor[] cache, float[] logitsOut) throws OrtException {
+    int b = rows.size();
+    int n = 0;
+    for (int[] p : rows) n = Math.max(n, p.length);
+    LongBuffer ids = directLongs(b * n);
+    LongBuffer pos = directLongs(b * n);
+    IntBuffer seqlens = directInts(b);
+    for (int r = 0; r < b; r++) {
+      int[] tokens = rows.get(r);
+      for (int c = 0; c < n; c++) {
+        ids.put(r * n + c, c < tokens.length ? tokens[c] : 0);
+        pos.put(r * n + c, past + c);
+      }
+      seqlens.put(r, past + tokens.length - 1);
+    }
+    IntBuffer total = directInts(1);
+    total.put(0, past + n);
+    Map<String, OnnxTensor> in = new HashMap<>();
+    Map<String, OnnxTensor> pinned = new HashMap<>();
+    OnnxTensor[] created = new OnnxTensor[4];
+    try {
+      created[0] = OnnxTensor.createTensor(env, ids, new long[] {b, n});
+      created[1] = OnnxTensor.createTensor(env, pos, new long[] {b, n});
+      created[2] = OnnxTensor.createTensor(env, seqlens, new long[] {b});
+      created[3] = OnnxTensor.createTensor(env, total, new long[] {1});
+      in.put("input_ids", created[0]);
+      in.put("position_ids", created[1]);
+      in.put("seqlens_k", created[2]);
+      in.put("total_sequence_length", created[3]);
+      for (int i = 0; i < pastNames.length; i++) {
+        in.put(pastNames[i], cache[i]);
+        pinned.put(presentNames[i], cache[i]);
+      }
+      OrtSession.Result result = session.run(in, prefillOthers, pinned);
+      for (Map.Entry<String, OnnxValue> e : result) {
+        if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
+      }
+      try (OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow()) {
+        if (logitsOut != null) {
+          FloatBuffer fb = logits.getFloatBuffer();
+          int vocab = config.vocabSize();
+          for (int r = 0; r < b; r++) {
+            fb.position((r * n + rows.get(r).length - 1) * vocab);
+            fb.get(logitsOut, r * vocab, vocab);
+          }
+        }
+      }
+    } finally {
+      for (OnnxTensor t : created) if (t != null) t.close();
+    }
+  }
+
+  /**
+   * {@link #decode} on the in-place graph: each member's new key and value are written into the batch's buffers at
+   * its own length (no padding, no copy of the past), and it attends to its own tokens only.
+   */
+  private void decodeInPlace(DecodeBatch batch, float[] logitsOut) throws OrtException {
+    int b = batch.size();
+    OnnxTensor[] cache = batch.inPlaceCache();
+    idsBuf = ensure(idsBuf, b);
+    posBuf = ensure(posBuf, b);
+    if (seqlensBuf == null || seqlensBuf.capacity() < b) seqlensBuf = directInts(powerOfTwoAtLeast(b, 64));
+    int total = 0;
+    for (int r = 0; r < b; r++) {
+      int p = batch.memberPast(r);
+      idsBuf.put(r, batch.memberInput(r));
+      posBuf.put(r, p);
+      seqlensBuf.put(r, p);
+      total = Math.max(total, p + 1);
+    }
+    totalBuf.put(0, total);
+    pinLogits(b);
+    Map<String, OnnxTensor> in = decodeInputs;
+    Map<String, OnnxTensor> pinned = pinnedAll;
+    OnnxTensor[] created = new OnnxTensor[4];
+    try {
+      created[0] = OnnxTensor.createTensor(env, idsBuf.slice(0, b), new long[] {b, 1});
+      created[1] = OnnxTensor.createTensor(env, posBuf.slice(0, b), new long[] {b, 1});
+      created[2] = OnnxTensor.createTensor(env, seqlensBuf.slice(0, b), new long[] {b});
+      created[3] = OnnxTensor.createTensor(env, totalBuf, new long[] {1});
+      in.put("input_ids", created[0]);
+      in.put("position_ids", created[1]);
+      in.put("seqlens_k", created[2]);
+      in.put("total_sequence_length", created[3]);
+      pinned.put("logits", pinnedLogits);
+      for (int i = 0; i < pastNames.length; i++) {
+        in.put(pastNames[i], cache[i]);
+        pinned.put(presentNames[i], cache[i]);
+      }
+      session.run(in, Set.of(), pinned);
+      batch.advanceInPlace();
+      pinnedLogitsBuffer.get(0, logitsOut, 0, b * config.vocabSize());
+    } finally {
+      in.clear();
+      pinned.clear();
+      for (OnnxTensor t : created) if (t != null) t.close();
     }
   }
 
@@ -337,6 +530,10 @@ public final class OnnxDecoder implements AutoCloseable {
    * @param logitsOut receives B rows of logits, member order
    */
   public void decode(DecodeBatch batch, float[] logitsOut) throws OrtException {
+    if (inPlace) {
+      decodeInPlace(batch, logitsOut);
+      return;
+    }
     int b = batch.size();
     int t = batch.pastLength();
     int vocab = config.vocabSize();
@@ -352,20 +549,7 @@ public final class OnnxDecoder implements AutoCloseable {
       int row = r * (t + 1);
       for (int c = 0; c <= t; c++) maskBuf.put(row + c, c < pad ? 0 : 1);
     }
-    if (pinnedBatch != b) {
-      if (pinnedLogits != null) pinnedLogits.close();
-      // the batch size changes whenever sequences join or leave: the buffer grows in powers of two and is only
-      // viewed at the new size, so a changing batch does not allocate (and zero) a new buffer each time
-      if (pinnedLogitsBuffer == null || pinnedLogitsBuffer.capacity() < b * vocab
-          || pinnedLogitsBuffer.capacity() > 4L * b * vocab && pinnedLogitsBuffer.capacity() > (16 << 20)) {
-        int rows = powerOfTwoAtLeast(b, 8);
-        pinnedLogitsBuffer = ByteBuffer.allocateDirect(rows * vocab * 4).order(ByteOrder.nativeOrder())
-            .asFloatBuffer();
-      }
-      pinnedLogits = OnnxTensor.createTensor(env, pinnedLogitsBuffer.slice(0, b * vocab), new long[] {b, 1, vocab});
-      pinnedOutputs = Map.of("logits", pinnedLogits);
-      pinnedBatch = b;
-    }
+    pinLogits(b);
     Map<String, OnnxTensor> in = decodeInputs;
     OnnxTensor ids = null;
     OnnxTensor mask = null;
@@ -421,6 +605,24 @@ public final class OnnxDecoder implements AutoCloseable {
     }
   }
 
+  /** The pinned logits output [b, 1, vocab] for a decode step of {@code b} rows. */
+  private void pinLogits(int b) throws OrtException {
+    if (pinnedBatch == b) return;
+    int vocab = config.vocabSize();
+    if (pinnedLogits != null) pinnedLogits.close();
+    // the batch size changes whenever sequences join or leave: the buffer grows in powers of two and is only
+    // viewed at the new size, so a changing batch does not allocate (and zero) a new buffer each time
+    if (pinnedLogitsBuffer == null || pinnedLogitsBuffer.capacity() < b * vocab
+        || pinnedLogitsBuffer.capacity() > 4L * b * vocab && pinnedLogitsBuffer.capacity() > (16 << 20)) {
+      int rows = powerOfTwoAtLeast(b, 8);
+      pinnedLogitsBuffer = ByteBuffer.allocateDirect(rows * vocab * 4).order(ByteOrder.nativeOrder())
+          .asFloatBuffer();
+    }
+    pinnedLogits = OnnxTensor.createTensor(env, pinnedLogitsBuffer.slice(0, b * vocab), new long[] {b, 1, vocab});
+    pinnedOutputs = Map.of("logits", pinnedLogits);
+    pinnedBatch = b;
+  }
+
   /** The smallest power of two that is at least {@code n} and {@code min}: reused buffers grow in such steps. */
   private static int powerOfTwoAtLeast(int n, int min) {
     return Math.max(min, Integer.highestOneBit(Math.max(1, n - 1)) << 1);
@@ -440,7 +642,11 @@ public final class OnnxDecoder implements AutoCloseable {
   }
 
   /** Tests: whether decode steps write the cache into preallocated buffers. */
-  boolean pinsCache() { return pinKv && pinKvVerified; }
+  boolean pinsCache() { return inPlace || pinKv && pinKvVerified; }
+
+  private static IntBuffer directInts(int n) {
+    return ByteBuffer.allocateDirect(Math.max(1, n) * 4).order(ByteOrder.nativeOrder()).asIntBuffer().limit(n);
+  }
 
   private static LongBuffer directLongs(int n) {
     return ByteBuffer.allocateDirect(Math.max(1, n) * 8).order(ByteOrder.nativeOrder()).asLongBuffer().limit(n);

@@ -16,6 +16,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,8 +35,12 @@ class BatchingTest {
     folder = ModelFixtures.importModel(M, models);
   }
 
-  @Test void greedyOutputIsTheSameAloneAndBatched() throws Exception {
-    try (LoadedModel model = EngineHarness.load(folder)) {
+  /** With the in-place cache graph (the default) and with the standard one. */
+  @ParameterizedTest(name = "in-place cache: {0}")
+  @ValueSource(booleans = {true, false})
+  void greedyOutputIsTheSameAloneAndBatched(boolean inPlace) throws Exception {
+    try (LoadedModel model = EngineHarness.load(folder, EngineHarness.LIMITS, inPlace)) {
+      assertEquals(inPlace, model.decoder().inPlace());
       List<List<Integer>> alone = new ArrayList<>();
       List<String> aloneText = new ArrayList<>();
       for (int i = 0; i < PROMPTS.size(); i++) {
@@ -74,9 +80,37 @@ class BatchingTest {
       LOG.info("batched {} streams, peak batch {}, peak prefill group {}", PROMPTS.size(), peak,
           model.scheduler().peakPrefillGroup());
       assertEquals(PROMPTS.size(), peak);
-      // the five that arrived together were prefilled together, left-padded to the longest prompt
+      // the five that arrived together were prefilled together, padded to the longest prompt
       assertEquals(PROMPTS.size() - 1, model.scheduler().peakPrefillGroup());
     }
+  }
+
+  /**
+   * The in-place cache graph decodes exactly what the standard graph does: prompts of different lengths prefilled
+   * together (right-padded there, left-padded here), streams of different lengths leaving the batch at different
+   * steps (their rows compacted in place there, copied to the other buffers here).
+   */
+  @Test void theInPlaceCacheGraphDecodesWhatTheStandardGraphDecodes() throws Exception {
+    List<List<List<Integer>>> runs = new ArrayList<>();
+    for (boolean inPlace : new boolean[] {true, false}) {
+      try (LoadedModel model = EngineHarness.load(folder, EngineHarness.LIMITS, inPlace)) {
+        List<EngineHarness.Stream> streams = new ArrayList<>();
+        for (int k = 0; k < 3; k++) {
+          for (int i = 0; i < PROMPTS.size(); i++) {
+            streams.add(EngineHarness.start(model, EngineHarness.completion(M, PROMPTS.get(i),
+                EngineHarness.greedy(5 + 11 * ((i + k) % 6)))));
+          }
+        }
+        List<List<Integer>> tokens = new ArrayList<>();
+        for (EngineHarness.Stream s : streams) {
+          assertEquals(StreamEvent.Type.DONE, s.await().type());
+          tokens.add(s.tokenIds());
+        }
+        runs.add(tokens);
+        assertTrue(model.scheduler().peakBatch() > 1, "peak batch " + model.scheduler().peakBatch());
+      }
+    }
+    assertEquals(runs.get(1), runs.get(0));
   }
 
   @Test void manyStreamsTogetherThenAloneAgain() throws Exception {

@@ -22,8 +22,14 @@ final class EngineHarness {
   }
 
   static LoadedModel load(Path folder, DecodeScheduler.Limits limits) throws Exception {
+    return load(folder, limits, true);
+  }
+
+  /** {@code inPlace}: serve the in-place cache decoder the importer wrote (false: the standard model.onnx). */
+  static LoadedModel load(Path folder, DecodeScheduler.Limits limits, boolean inPlace) throws Exception {
     return LoadedModel.load(folder,
-        new OnnxDecoder.SessionSettings("cpu", OrtSession.SessionOptions.OptLevel.ALL_OPT, 1), limits, null);
+        new OnnxDecoder.SessionSettings("cpu", OrtSession.SessionOptions.OptLevel.ALL_OPT, 1).withInPlaceCache(inPlace),
+        limits, null);
   }
 
   /** A running stream: its events, complete once the terminal one arrived. */

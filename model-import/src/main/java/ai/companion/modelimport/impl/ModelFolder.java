@@ -31,6 +31,13 @@ public final class ModelFolder {
 
   public static final String MODEL_FILE = "model.onnx";
   public static final String EXTERNAL_DATA_FILE = "model.onnx_data";
+  /**
+   * The same decoder with its key/value cache updated in place ({@link LlamaGraph#buildInPlace}), for ONNX Runtime
+   * only (a contrib operator; transformers.js loads model.onnx). The worker prefers it when present
+   * ({@code ModelConfig.IN_PLACE_MODEL} there).
+   */
+  public static final String IN_PLACE_MODEL_FILE = "model_inplace_kv.onnx";
+  public static final String IN_PLACE_EXTERNAL_DATA_FILE = "model_inplace_kv.onnx_data";
   /** Above this many bytes of weights, they go to {@link #EXTERNAL_DATA_FILE}. */
   public static final long EXTERNAL_DATA_THRESHOLD = 1L << 30;
 
@@ -89,7 +96,10 @@ public final class ModelFolder {
     }
   }
 
-  /** Builds the decoder graph and writes model.onnx (plus model.onnx_data for big models). */
+  /**
+   * Builds the decoder graph and writes model.onnx (plus model.onnx_data for big models), then the same weights as
+   * the in-place cache decoder, {@value #IN_PLACE_MODEL_FILE}.
+   */
   public static void writeOnnx(Path dir, LlamaWeights weights, String task, ProgressListener progress,
       Map<String, String> metadata) throws IOException {
     writeOnnx(dir, weights, task, progress, metadata,
@@ -112,6 +122,16 @@ public final class ModelFolder {
         external ? dir.resolve(EXTERNAL_DATA_FILE) : null, progress)) {
       LlamaGraph.build(g, weights);
       g.write(dir.resolve(MODEL_FILE), metadata);
+      ok = true;
+    } finally {
+      progress.end(ok);
+    }
+    progress.begin(task + " (in-place cache decoder)", bytes, tensors);
+    ok = false;
+    try (GraphBuilder g = new GraphBuilder("llama_inplace_kv",
+        external ? dir.resolve(IN_PLACE_EXTERNAL_DATA_FILE) : null, progress)) {
+      LlamaGraph.buildInPlace(g, weights);
+      g.write(dir.resolve(IN_PLACE_MODEL_FILE), metadata);
       ok = true;
     } finally {
       progress.end(ok);
