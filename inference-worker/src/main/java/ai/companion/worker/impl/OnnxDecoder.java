@@ -186,7 +186,11 @@ public final class OnnxDecoder implements AutoCloseable {
 
   /**
    * Every core for a real model; one thread for a tiny one, where splitting each small operator costs more in
-   * synchronisation than it saves (stories260K on 2 cores: ~310 us per decode step with 1 thread, 790+ with 2).
+   * synchronisation than it saves (stories260K on 2 cores: ~310 us per decode step with 1 thread, 790+ with 2, on the
+   * standard graph). On the in-place graph 2 threads made the engine alone faster with many streams (400-token
+   * streams, 16 of them: 26,000 tokens/s against 19,000-20,500), but on a node, where the gateway shares the cores,
+   * ONNX Runtime's spinning threads took CPU from it (2000 streaming clients: 3.4-3.8 ms of node CPU per request
+   * against 2.6-2.8, later first tokens); without spinning it was level with one thread. So one it stays.
    */
   static int autoThreads(ModelConfig config) {
     int cores = Runtime.getRuntime().availableProcessors();
