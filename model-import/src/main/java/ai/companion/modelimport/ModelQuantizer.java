@@ -87,9 +87,11 @@ public final class ModelQuantizer {
 
   /**
    * Quantizes {@code modelFolder/model.onnx} with {@link Options#of(int)} and writes
-   * {@link #fileName(int)} beside it, replacing an older one.
+   * {@link #fileName(int)} beside it, replacing an older one; the in-place cache decoder
+   * ({@code model_inplace_kv.onnx}), where the folder has one, likewise into
+   * {@link #inPlaceFileName(String) its sibling} (model_q4_inplace_kv.onnx).
    *
-   * @return the written file
+   * @return the written file (the standard one)
    */
   public static Path quantize(Path modelFolder, int bits, ProgressListener progress)
       throws ModelImportException {
@@ -100,10 +102,25 @@ public final class ModelQuantizer {
       throws ModelImportException {
     ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
     Path source = modelFolder.resolve(ModelFolder.MODEL_FILE);
-    Path target = modelFolder.resolve(fileName(options.bits()));
     if (!Files.isRegularFile(source)) {
       throw new ModelImportException(source, "no such model file (quantize works on a model folder)");
     }
+    Path target = quantize(modelFolder, source, fileName(options.bits()), options, listener);
+    Path inPlace = modelFolder.resolve(ModelFolder.IN_PLACE_MODEL_FILE);
+    if (Files.isRegularFile(inPlace)) {
+      quantize(modelFolder, inPlace, inPlaceFileName(fileName(options.bits())), options, listener);
+    }
+    return target;
+  }
+
+  /** The in-place cache decoder's file for a variant's file: model_q4.onnx gives model_q4_inplace_kv.onnx. */
+  public static String inPlaceFileName(String modelFile) {
+    return modelFile.replaceFirst("\\.onnx$", "") + "_inplace_kv.onnx";
+  }
+
+  private static Path quantize(Path modelFolder, Path source, String targetName, Options options,
+      ProgressListener listener) throws ModelImportException {
+    Path target = modelFolder.resolve(targetName);
     ModelProto model;
     try (InputStream in = Files.newInputStream(source)) {
       model = ModelProto.parseFrom(in);
@@ -114,15 +131,16 @@ public final class ModelQuantizer {
     if (plan.isEmpty()) {
       throw new ModelImportException(source, "has no float32 MatMul weight or embedding to quantize");
     }
-    listener.begin("Quantizing " + modelFolder.getFileName() + " to " + options.bits() + " bits",
+    listener.begin("Quantizing " + modelFolder.getFileName() + " to " + options.bits() + " bits ("
+            + source.getFileName() + ")",
         plan.bytes(), plan.matMulWeights.size() + plan.embeddings.size());
     boolean ok = false;
     try {
       ModelProto out = new Rewriter(modelFolder, model.getGraph(), plan, options, listener).run(model);
       writeAtomically(out, target, source);
       ok = true;
-      LOG.info("Quantized {} to {} bits: {} is {} bytes, model.onnx {} bytes", modelFolder,
-          options.bits(), target.getFileName(), Files.size(target), Files.size(source));
+      LOG.info("Quantized {} to {} bits: {} is {} bytes, {} {} bytes", modelFolder, options.bits(),
+          target.getFileName(), Files.size(target), source.getFileName(), Files.size(source));
       return target;
     } catch (IOException e) {
       throw new ModelImportException(target, "cannot write: " + e, e);

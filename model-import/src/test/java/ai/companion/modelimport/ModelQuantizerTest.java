@@ -163,6 +163,10 @@ class ModelQuantizerTest {
       assertEquals(4 * c.nLayers() + 1, ops.getOrDefault("MatMulNBits", 0), ops.toString());
       assertEquals(1, ops.getOrDefault("GatherBlockQuantized", 0), ops.toString());
       assertTrue(!ops.containsKey("Gather"), ops.toString());
+      // the in-place cache decoder the importer wrote is quantized the same way, beside it
+      var inPlaceOps = opTypes(folder.resolve(ModelQuantizer.inPlaceFileName(file.getFileName().toString())));
+      assertEquals(4 * c.nLayers() + 1, inPlaceOps.getOrDefault("MatMulNBits", 0), inPlaceOps.toString());
+      assertEquals(c.nLayers(), inPlaceOps.getOrDefault("GroupQueryAttention", 0), inPlaceOps.toString());
       try (OnnxDecoder d = new OnnxDecoder(file, c.nLayers(), c.nKvHeads(), c.headDim(), 512)) {
         int[] greedy = d.greedy(60);
         int same = 0;

@@ -99,10 +99,13 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
         variant, params);
   }
 
-  /** The in-place cache decoder with the weights of the served file, or null (only fp32 has one so far). */
+  /**
+   * The in-place cache decoder with the weights of the served file ({@link #IN_PLACE_MODEL} for model.onnx,
+   * model_q4_inplace_kv.onnx for model_q4.onnx: the quantizer writes both), or null when the folder has none.
+   */
   public Path inPlaceModelFile() {
-    if (!modelFile.getFileName().toString().equals(MODEL)) return null;
-    Path p = folder.resolve(IN_PLACE_MODEL);
+    String name = modelFile.getFileName().toString();
+    Path p = folder.resolve(name.replaceFirst("\\.onnx$", "") + "_inplace_kv.onnx");
     return Files.isRegularFile(p) ? p : null;
   }
 

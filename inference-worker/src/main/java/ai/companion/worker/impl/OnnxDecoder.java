@@ -132,8 +132,8 @@ public final class OnnxDecoder implements AutoCloseable {
             config.modelFile().getFileName());
       }
     } else if (settings.inPlaceCache()) {
-      LOG.info("Model {}: no in-place cache decoder beside {} (only fp32 imports write one); the cache is copied "
-          + "each step", config.id(), config.modelFile().getFileName());
+      LOG.info("Model {}: no in-place cache decoder beside {} (importing or quantizing again writes one); the cache "
+          + "is copied each step", config.id(), config.modelFile().getFileName());
     }
     return open(env, config, settings, false);
   }

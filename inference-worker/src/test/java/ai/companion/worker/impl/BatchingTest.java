@@ -113,6 +113,32 @@ class BatchingTest {
     assertEquals(runs.get(1), runs.get(0));
   }
 
+  /** A quantized variant gets its in-place decoder from the quantizer, and it decodes what its standard graph does. */
+  @Test void aQuantizedVariantIsServedInPlaceToo(@TempDir Path dir) throws Exception {
+    Path q = ModelFixtures.importModel(M, dir);
+    ai.companion.modelimport.ModelQuantizer.quantize(q, 4, null);
+    List<List<Integer>> runs = new ArrayList<>();
+    for (boolean inPlace : new boolean[] {true, false}) {
+      OnnxDecoder.SessionSettings settings = new OnnxDecoder.SessionSettings("cpu",
+          ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT, 1, List.of("int4"), inPlace);
+      try (LoadedModel model = LoadedModel.load(q, settings, EngineHarness.LIMITS, null)) {
+        assertEquals("model_q4.onnx", model.config().modelFile().getFileName().toString());
+        assertEquals(inPlace, model.decoder().inPlace());
+        List<EngineHarness.Stream> streams = new ArrayList<>();
+        for (String prompt : PROMPTS) {
+          streams.add(EngineHarness.start(model, EngineHarness.completion(M, prompt, EngineHarness.greedy(30))));
+        }
+        List<Integer> tokens = new ArrayList<>();
+        for (EngineHarness.Stream s : streams) {
+          s.await();
+          tokens.addAll(s.tokenIds());
+        }
+        runs.add(tokens);
+      }
+    }
+    assertEquals(runs.get(1), runs.get(0));
+  }
+
   @Test void manyStreamsTogetherThenAloneAgain() throws Exception {
     try (LoadedModel model = EngineHarness.load(folder)) {
       List<List<Integer>> alone = new ArrayList<>();
