@@ -287,9 +287,10 @@ public final class DecodeBatch implements AutoCloseable {
   }
 
   /**
-   * The in-place rebuild: members that stay keep their order; when the buffers are big enough their rows move down
-   * over the gaps in place (a row only ever moves to a lower index, so nothing is overwritten before it is read),
-   * otherwise everything goes into bigger buffers. Joiners' rows follow.
+   * The in-place rebuild. Members that stay keep their rows, except those beyond the new staying count, which move
+   * into the rows of members that left (so a compaction copies as many rows as left, not the whole batch); joiners'
+   * rows follow the staying ones. The order of {@link #members} therefore need not be the order of {@code next}.
+   * When the buffers are too small everything goes into bigger ones, in the same arrangement.
    */
   private void rebuildInPlace(List<Sequence> next) throws OrtException {
     int b = next.size();
@@ -297,47 +298,59 @@ public final class DecodeBatch implements AutoCloseable {
     for (Sequence s : next) t = Math.max(t, s.cached());
     java.util.Map<Sequence, Integer> oldRows = new java.util.IdentityHashMap<>();
     for (int r = 0; r < members.size(); r++) oldRows.put(members.get(r), r);
-    boolean ordered = true;
-    int last = -1;
-    boolean joiners = false;
+    List<Sequence> staying = new ArrayList<>();
+    List<Sequence> joining = new ArrayList<>();
     for (Sequence s : next) {
-      Integer o = oldRows.get(s);
-      if (o == null) {
-        joiners = true;
-      } else {
-        if (joiners || o <= last) ordered = false;
-        last = o;
-      }
+      if (oldRows.containsKey(s)) staying.add(s);
+      else if (s.ownCache() != null) joining.add(s);
+      else throw new IllegalStateException("sequence " + s.requestId() + " has no cache");
     }
+    // the new arrangement: stayers below the staying count keep their row, the others fill the rows left free
+    int keep = staying.size();
+    Sequence[] arranged = new Sequence[b];
+    List<Sequence> movers = new ArrayList<>();
+    for (Sequence s : staying) {
+      int o = oldRows.get(s);
+      if (o < keep) arranged[o] = s;
+      else movers.add(s);
+    }
+    int hole = 0;
+    for (Sequence s : movers) {
+      while (arranged[hole] != null) hole++;
+      arranged[hole] = s;
+    }
+    for (int j = 0; j < joining.size(); j++) arranged[keep + j] = joining.get(j);
     peakFloats = Math.max(peakFloats, (long) b * kvHeads * (t + 1) * headDim);
     boolean fits = buffers[0][0] != null && rowCapacity >= b && stride >= t + 1;
     FloatBuffer[] from = buffers[0];
     int fromStride = stride;
-    FloatBuffer[] to = fits && ordered ? from : grown(b, t + 1);
+    FloatBuffer[] to = fits ? from : grown(b, t + 1);
     java.util.Map<KvCache, FloatBuffer> groupData = new java.util.IdentityHashMap<>();
     for (int i = 0; i < tensors; i++) {
+      // stayers first: a mover's old row may be where a joiner goes
+      for (int r = 0; r < keep; r++) {
+        Sequence s = arranged[r];
+        int o = oldRows.get(s);
+        if (to != from || o != r) copyRow(from[i], o, fromStride, 0, to[i], r, stride, 0, s.cached());
+      }
       groupData.clear();
-      for (int r = 0; r < b; r++) {
-        Sequence s = next.get(r);
-        int p = s.cached();
+      for (int r = keep; r < b; r++) {
+        Sequence s = arranged[r];
         KvCache own = s.ownCache();
-        if (own != null) {
-          final int layer = i;
-          FloatBuffer src = groupData.computeIfAbsent(own, c -> floats(c.tensors()[layer], c.data(), layer));
-          copyRow(src, s.cacheRow(), own.length(), own.start(p), to[i], r, stride, 0, p);
-        } else {
-          Integer o = oldRows.get(s);
-          if (o == null) throw new IllegalStateException("sequence " + s.requestId() + " has no cache");
-          if (to != from || o != r) copyRow(from[i], o, fromStride, 0, to[i], r, stride, 0, p);
-        }
+        final int layer = i;
+        FloatBuffer src = groupData.computeIfAbsent(own, c -> floats(c.tensors()[layer], c.data(), layer));
+        copyRow(src, s.cacheRow(), own.length(), own.start(s.cached()), to[i], r, stride, 0, s.cached());
       }
     }
     closePast();
     buffers[0] = to;
     for (Sequence s : next) s.joinedBatch();
     pastLength = t;
-    members = new ArrayList<>(next);
+    members = new ArrayList<>(java.util.Arrays.asList(arranged));
   }
+
+  /** Whether a rebuild costs only the rows that move (the in-place graph), not a copy of the whole cache. */
+  boolean cheapRebuilds() { return inPlace; }
 
   /**
    * New in-place buffers for at least {@code rows} rows of {@code minStride} tokens. What grows gets headroom (a

@@ -16,8 +16,9 @@ import org.slf4j.LoggerFactory;
  * The decode loop of one model, on its own thread (ordered: one session step at a time; ONNX Runtime is never run
  * on an event loop). Each turn it prefills the sequences admitted since the last turn (in left-padded groups; the
  * first token of each comes out of its prefill), then runs one decode step for the whole running batch: requests
- * join and leave at token granularity (continuous batching). Newcomers join the batch in bunches and finished rows
- * are dropped lazily, because each change of membership copies the batch cache.
+ * join and leave at token granularity (continuous batching). With the standard graph newcomers join the batch in
+ * bunches and finished rows are dropped lazily, because each change of membership copies the batch cache; with the
+ * in-place graph a change copies only the rows that move, so both happen at the next step.
  *
  * <p>Admission: at most {@code maxConcurrent} sequences run, and their key/value caches (reserved for prompt +
  * max_tokens) stay within {@code kvBudgetBytes}; the rest wait in a queue of at most {@code maxQueued}, past which
@@ -156,14 +157,17 @@ public final class DecodeScheduler implements AutoCloseable {
         for (Sequence s : batch.members()) if (!s.finished() && s.blocked()) park.add(s);
         int live = liveMembers() - park.size();
         int dead = batch.size() - liveMembers();
-        // a rebuild copies the whole cache: join newcomers in bunches, and drop finished rows only when they
-        // are a good share of the batch (until then they ride along, masked from nobody, their output unused)
+        // with the standard graph a rebuild copies the whole cache: join newcomers in bunches, and drop finished
+        // rows only when they are a good share of the batch (until then they ride along, masked from nobody, their
+        // output unused). In place a rebuild copies only the rows that move: join and drop at once, so no step
+        // computes rows nobody reads and a newcomer's second token does not wait for the next bunch.
+        boolean cheap = batch.cheapRebuilds();
         boolean holding = holdsDecode(System.nanoTime());
         // while decode steps are held for a burst, newcomers join once it is over: one copy of the cache, not one
         // per bunch
-        boolean join = !pending.isEmpty()
-            && (live == 0 || !holding && (stepsSinceRebuild >= JOIN_EVERY_STEPS || pending.size() * 8 >= live));
-        boolean compact = dead > 0 && (live == 0 || dead * 4 >= batch.size());
+        boolean join = !pending.isEmpty() && (live == 0 || !holding
+            && (cheap || stepsSinceRebuild >= JOIN_EVERY_STEPS || pending.size() * 8 >= live));
+        boolean compact = dead > 0 && (live == 0 || cheap || dead * 4 >= batch.size());
         if (join || compact || !park.isEmpty()) {
           List<Sequence> next = new ArrayList<>();
           for (Sequence s : batch.members()) if (!s.finished() && !park.contains(s)) next.add(s);
