@@ -61,13 +61,14 @@ public final class BenchModels {
     if (complete && !rewrite) return served(folder);
     deleteTree(folder);
     LOG.info("Writing the SmolLM2-135M-shaped random model into {} (once)", folder);
-    return served(SyntheticModels.write(cacheDir, SMOL, SyntheticModels.Shape.SMOLLM2_135M, SMOL_SEED,
-        new ai.companion.modelimport.ConsoleProgress(System.err, ai.companion.modelimport.ConsoleProgress.DEFAULT_WIDTH)));
+    var progress = new ai.companion.modelimport.ConsoleProgress(System.err,
+        ai.companion.modelimport.ConsoleProgress.DEFAULT_WIDTH);
+    return served(SyntheticModels.write(cacheDir, SMOL, SyntheticModels.Shape.SMOLLM2_135M, SMOL_SEED, progress));
   }
 
   /**
    * The folder as written, or with the standard cache: a folder of the same name (the model id) beside the cache
-   * dir, {@code ../standard-cache/NAME}, linking every file but the in-place cache decoder, so that whatever loads
+   * dir, {@code ../standard-cache/NAME}, linking every file but the in-place cache decoders, so that whatever loads
    * it serves model.onnx.
    */
   private Path served(Path folder) throws IOException {
@@ -77,7 +78,7 @@ public final class BenchModels {
     Files.createDirectories(view);
     try (Stream<Path> files = Files.list(folder)) {
       for (Path f : files.toList()) {
-        if (f.getFileName().toString().startsWith("model_inplace_kv.onnx")) continue;
+        if (f.getFileName().toString().contains("_inplace_kv.onnx")) continue;   // and its quantized siblings
         Files.createSymbolicLink(view.resolve(f.getFileName()), f.toAbsolutePath());
       }
     }

@@ -365,7 +365,9 @@ public final class DecodeBatch implements AutoCloseable {
     if (floats > Integer.MAX_VALUE / 4) {
       newRows = rows;
       floats = (long) newRows * kvHeads * newStride * headDim;
-      if (floats > Integer.MAX_VALUE / 4) throw new IllegalStateException("a batch cache of " + floats + " floats is too big");
+      if (floats > Integer.MAX_VALUE / 4) {
+        throw new IllegalStateException("a batch cache of " + floats + " floats is too big");
+      }
     }
     FloatBuffer[] out = new FloatBuffer[tensors];
     for (int i = 0; i < tensors; i++) {
@@ -390,7 +392,9 @@ public final class DecodeBatch implements AutoCloseable {
       FloatBuffer[] to = grown(b, pastLength + 1);
       if (from[0] != null) {
         for (int i = 0; i < tensors; i++) {
-          for (int r = 0; r < b; r++) copyRow(from[i], r, fromStride, 0, to[i], r, stride, 0, members.get(r).cached());
+          for (int r = 0; r < b; r++) {
+            copyRow(from[i], r, fromStride, 0, to[i], r, stride, 0, members.get(r).cached());
+          }
         }
       }
       closePast();
