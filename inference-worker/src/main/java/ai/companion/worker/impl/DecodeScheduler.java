@@ -21,8 +21,9 @@ import org.slf4j.LoggerFactory;
  * in-place graph a change copies only the rows that move, so both happen at the next step.
  *
  * <p>Admission: at most {@code maxConcurrent} sequences run, and their key/value caches (reserved for prompt +
- * max_tokens) stay within {@code kvBudgetBytes}; the rest wait in a queue of at most {@code maxQueued}, past which
- * {@link #submit} refuses with {@link ErrorCode#OVERLOADED}.
+ * max_tokens, and counted as the padded batch cache they make: rows x the largest reservation) stay within
+ * {@code kvBudgetBytes}; the rest wait in a queue of at most {@code maxQueued}, past which {@link #submit} refuses
+ * with {@link ErrorCode#OVERLOADED}.
  */
 public final class DecodeScheduler implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DecodeScheduler.class);
@@ -290,11 +291,17 @@ public final class DecodeScheduler implements AutoCloseable {
   private void admitAndPrefill() {
     List<Sequence> admitted = new ArrayList<>();
     int live = liveMembers() + pending.size() + parked.size();
+    long widest = largestReservation();
     while (!waiting.isEmpty()) {
       Sequence s = waiting.peek();
       int running = live + admitted.size();
       if (running >= limits.maxConcurrent()) break;
-      if (running > 0 && reservedKv + s.kvReservation() > limits.kvBudgetBytes()) break;
+      // the batch cache is padded (every row as long as the longest), so it costs rows x the largest reservation,
+      // not their sum: one long request among many short ones would otherwise take many times the budget
+      long wider = Math.max(widest, s.kvReservation());
+      long projected = Math.max(reservedKv + s.kvReservation(), (running + 1L) * wider);
+      if (running > 0 && projected > limits.kvBudgetBytes()) break;
+      widest = wider;
       waiting.poll();
       waitingCount.decrementAndGet();
       reservedKv += s.kvReservation();
@@ -323,6 +330,15 @@ public final class DecodeScheduler implements AutoCloseable {
       prefillGroup(admitted.subList(i, j), pending);
       i = j;
     }
+  }
+
+  /** The largest cache reservation among the sequences running (in the batch, waiting to join, or parked). */
+  private long largestReservation() {
+    long max = 0;
+    for (Sequence s : batch.members()) if (!s.finished()) max = Math.max(max, s.kvReservation());
+    for (Sequence s : pending) if (!s.finished()) max = Math.max(max, s.kvReservation());
+    for (Sequence s : parked) max = Math.max(max, s.kvReservation());
+    return max;
   }
 
   private void prefillGroup(List<Sequence> group, List<Sequence> joiners) {

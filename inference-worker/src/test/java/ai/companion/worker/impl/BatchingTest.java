@@ -260,6 +260,28 @@ class BatchingTest {
     }
   }
 
+  /**
+   * The batch cache is padded to its longest member, so a long request among short ones counts as rows x its
+   * reservation: with a budget of four long rows, at most four sequences run while the long one does (summing the
+   * reservations, all thirteen would start at once).
+   */
+  @Test void aLongRequestAmongShortOnesIsBudgetedAsThePaddedCacheItMakes() throws Exception {
+    ModelConfig c = ModelConfig.read(folder);
+    long perToken = 2L * c.layers() * c.kvHeads() * c.headDim() * Float.BYTES;
+    DecodeScheduler.Limits limits = new DecodeScheduler.Limits(16, 16, perToken * 500 * 4);
+    try (LoadedModel model = EngineHarness.load(folder, limits)) {
+      List<EngineHarness.Stream> streams = new ArrayList<>();
+      streams.add(EngineHarness.start(model, EngineHarness.completion(M, "", EngineHarness.greedy(499))));
+      for (int i = 0; i < 12; i++) {
+        streams.add(EngineHarness.start(model, EngineHarness.completion(M, PROMPTS.get(i % PROMPTS.size()),
+            EngineHarness.greedy(20))));
+      }
+      for (EngineHarness.Stream s : streams) assertEquals(StreamEvent.Type.DONE, s.await().type());
+      assertTrue(model.scheduler().peakBatch() <= 4, "peak batch " + model.scheduler().peakBatch());
+      assertTrue(model.scheduler().peakBatch() >= 2, "peak batch " + model.scheduler().peakBatch());
+    }
+  }
+
   @Test void memoryBudgetMakesRequestsWaitTheirTurn() throws Exception {
     // a budget of one sequence's cache (prompt + max_tokens): the second request waits for the first to end
     ModelConfig c = ModelConfig.read(folder);
