@@ -13,8 +13,10 @@ import java.util.UUID;
  * {@code medium}, the default (all optimizations, threads sized to the model and cores, the fp32 model, so
  * greedy output equals the reference), {@code high} (the same, serving the smallest variant the folder has: int4,
  * int8, fp32).
- * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count. {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for
- * prompt + max_tokens); past it requests queue, past {@code maxQueuedRequests} they are refused as overloaded.
+ * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count.
+ * {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for prompt + max_tokens, counted as
+ * the padded batch cache: rows x the largest reservation); past it requests queue, past {@code maxQueuedRequests}
+ * they are refused as overloaded.
  * {@code prefillFirstMs}: while requests keep arriving, the running batch's next decode step waits up to this long
  * so that newcomers get their first token first (0: never waits). {@code inPlaceCache} (default true) serves a
  * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside the fp32 model) when
