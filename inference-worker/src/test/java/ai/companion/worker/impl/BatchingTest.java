@@ -139,6 +139,56 @@ class BatchingTest {
     assertEquals(runs.get(1), runs.get(0));
   }
 
+  /**
+   * A churning batch on both graphs: 240 streams of mixed prompts and lengths arrive in waves while others run, and
+   * every fifth is cancelled after a few tokens, so rows leave from anywhere in the batch (in place, the rows above
+   * the new size move into their places) while newcomers join. Every stream that was not cancelled decodes exactly
+   * what it decodes alone.
+   */
+  @ParameterizedTest(name = "in-place cache: {0}")
+  @ValueSource(booleans = {true, false})
+  void aChurningBatchDecodesWhatEachStreamDecodesAlone(boolean inPlace) throws Exception {
+    try (LoadedModel model = EngineHarness.load(folder, EngineHarness.LIMITS, inPlace)) {
+      List<List<Integer>> alone = new ArrayList<>();
+      for (String prompt : PROMPTS) {
+        alone.add(EngineHarness.run(model, EngineHarness.completion(M, prompt, EngineHarness.greedy(70))).tokenIds());
+      }
+      int n = 240;
+      List<EngineHarness.Stream> streams = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        final boolean cancel = i % 5 == 3;
+        LoadedModel.Prepared p = model.prepare(EngineHarness.completion(M, PROMPTS.get(i % PROMPTS.size()),
+            EngineHarness.greedy(10 + (i * 7) % 61)));
+        String id = p.request().requestId();
+        EngineHarness.Stream s = new EngineHarness.Stream() {
+          @Override void accept(StreamEvent e) {
+            super.accept(e);
+            if (cancel && e.seq() == 2) assertTrue(model.cancel(id), "cancel " + id);
+          }
+        };
+        s.sequence = model.start(p, "test-worker", s::accept);
+        streams.add(s);
+        if (i % 40 == 39) Thread.sleep(15);
+      }
+      int compared = 0;
+      for (int i = 0; i < n; i++) {
+        EngineHarness.Stream s = streams.get(i);
+        StreamEvent end = s.await();
+        if (i % 5 == 3) {
+          assertEquals("cancelled", end.finishReason(), "stream " + i);
+          assertTrue(s.tokenIds().size() < 10 + (i * 7) % 61, "stream " + i + " stopped early");
+          continue;
+        }
+        assertEquals("length", end.finishReason(), "stream " + i);
+        int len = 10 + (i * 7) % 61;
+        assertEquals(alone.get(i % PROMPTS.size()).subList(0, len), s.tokenIds(), "stream " + i);
+        compared++;
+      }
+      assertEquals(n - n / 5, compared);
+      assertTrue(model.scheduler().peakBatch() > 20, "peak batch " + model.scheduler().peakBatch());
+    }
+  }
+
   @Test void manyStreamsTogetherThenAloneAgain() throws Exception {
     try (LoadedModel model = EngineHarness.load(folder)) {
       List<List<Integer>> alone = new ArrayList<>();
