@@ -32,6 +32,12 @@ public class NodeOptions {
   /** The worker's execution provider; auto takes the best one this machine's ONNX Runtime offers. */
   public static final List<String> DEVICES = List.of("auto", "cpu", "cuda", "coreml", "directml");
   public static final String DEFAULT_DEVICE = "auto";
+  /**
+   * The worker's key/value cache: in-place (a model's model_inplace_kv.onnx, where its folder has one) or standard
+   * (model.onnx, which copies the whole cache each step).
+   */
+  public static final List<String> KV_CACHES = List.of("in-place", "standard");
+  public static final String DEFAULT_KV_CACHE = "in-place";
 
   private Set<String> roles = new LinkedHashSet<>(ALL_ROLES);
   private String host = DEFAULT_HOST;
@@ -53,6 +59,7 @@ public class NodeOptions {
   private List<String> seedPaths = new ArrayList<>();
   private String embeddingVariant;
   private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
+  private String kvCache = DEFAULT_KV_CACHE;
   private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
@@ -84,6 +91,7 @@ public class NodeOptions {
     setEmbeddingVariant(json.getString("embeddingVariant"));
     setOptimizationLevel(json.getString("optimizationLevel", DEFAULT_OPTIMIZATION_LEVEL));
     setDevice(json.getString("device", DEFAULT_DEVICE));
+    setKvCache(json.getString("kvCache", DEFAULT_KV_CACHE));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -96,7 +104,7 @@ public class NodeOptions {
         .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
         .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
-        .put("optimizationLevel", optimizationLevel).put("device", device);
+        .put("optimizationLevel", optimizationLevel).put("device", device).put("kvCache", kvCache);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -344,6 +352,16 @@ public class NodeOptions {
   /** The worker's execution provider: auto, cpu, cuda, coreml or directml. */
   public NodeOptions setDevice(String device) {
     this.device = oneOf("device", device, DEVICES);
+    return this;
+  }
+
+  public String getKvCache() {
+    return kvCache;
+  }
+
+  /** in-place or standard: which decoder graph the worker serves (see {@link #KV_CACHES}). */
+  public NodeOptions setKvCache(String kvCache) {
+    this.kvCache = oneOf("kvCache", kvCache, KV_CACHES);
     return this;
   }
 

@@ -95,6 +95,12 @@ class CompanionCliTest {
     assertThrows(IllegalArgumentException.class, () -> parseStart(Map.of(), Map.of(), "start", "--device", "tpu"));
     assertThrows(IllegalArgumentException.class,
         () -> parseStart(Map.of(), Map.of(), "start", "--optimization-level", "ultra"));
+    // the key/value cache: in place by default; standard from a flag, the environment or the file
+    assertEquals("in-place", flags.getKvCache());
+    assertEquals("standard", parseStart(Map.of(), Map.of(), "start", "--kv-cache", "standard").getKvCache());
+    assertEquals("standard", parseStart(Map.of("COMPANION_KV_CACHE", "standard"), Map.of(), "start").getKvCache());
+    assertEquals("standard", parseStart(Map.of(), Map.of("kv-cache", "standard"), "start").getKvCache());
+    assertThrows(IllegalArgumentException.class, () -> parseStart(Map.of(), Map.of(), "start", "--kv-cache", "paged"));
   }
 
   @Test

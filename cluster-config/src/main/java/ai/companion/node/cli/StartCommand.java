@@ -89,6 +89,11 @@ public class StartCommand implements Callable<Integer> {
       description = "Execution provider of the worker; auto picks the best available (default: ${DEFAULT-VALUE}).")
   String device = NodeOptions.DEFAULT_DEVICE;
 
+  @Option(names = "--kv-cache", paramLabel = "in-place|standard", description = "The worker's key/value cache: "
+      + "in-place (each model's model_inplace_kv.onnx, where its folder has one) or standard (model.onnx, which "
+      + "copies the whole cache every step) (default: ${DEFAULT-VALUE}).")
+  String kvCache = NodeOptions.DEFAULT_KV_CACHE;
+
   /** What this command line means, as node options (throws on nonsense). */
   public NodeOptions toOptions() {
     return new NodeOptions().setRoles(roles).setHost(host).setHttpPort(httpPort).setGrpcPort(grpcPort)
@@ -96,7 +101,7 @@ public class StartCommand implements Callable<Integer> {
         .setNodeName(nodeName).setClusterSecret(clusterSecret).setInterfaceCidr(interfaceCidr).setMulticast(multicast)
         .setKubernetes(kubernetes).setKubernetesServiceDns(kubernetesServiceDns).setTlsDir(tlsDir)
         .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant)
-        .setOptimizationLevel(optimizationLevel).setDevice(device);
+        .setOptimizationLevel(optimizationLevel).setDevice(device).setKvCache(kvCache);
   }
 
   @Override
