@@ -19,8 +19,9 @@ import java.util.UUID;
  * they are refused as overloaded.
  * {@code prefillFirstMs}: while requests keep arriving, the running batch's next decode step waits up to this long
  * so that newcomers get their first token first (0: never waits). {@code inPlaceCache} (default true) serves a
- * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside the fp32 model) when
- * it has one; false always serves the standard graph, which copies the whole cache each step.
+ * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside model.onnx and by the
+ * quantizer beside its files) when it has one; false always serves the standard graph, which copies the whole cache
+ * each step. The node sets it from {@code --kv-cache}.
  */
 public final class WorkerOptions {
   public static final String DEFAULT_NODE_NAME = "local";
