@@ -291,7 +291,7 @@ public final class DecodeScheduler implements AutoCloseable {
   private void admitAndPrefill() {
     List<Sequence> admitted = new ArrayList<>();
     int live = liveMembers() + pending.size() + parked.size();
-    long widest = largestReservation();
+    long widest = waiting.isEmpty() ? 0 : largestReservation();
     while (!waiting.isEmpty()) {
       Sequence s = waiting.peek();
       int running = live + admitted.size();
