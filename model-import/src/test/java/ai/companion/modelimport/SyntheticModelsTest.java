@@ -90,16 +90,58 @@ class SyntheticModelsTest {
     assertTrue(Files.size(external.resolve("model.onnx")) < 100_000);
     assertTrue(!Files.exists(inline.resolve("model.onnx_data")));
     long[] prompt = {1, 300, 400, 500, 600};
+    float[] last;
     try (OnnxDecoder a = OnnxDecoder.open(inline, c); OnnxDecoder b = OnnxDecoder.open(external, c)) {
       float[][] la = a.forward(prompt);
       float[][] lb = b.forward(prompt);
       for (int i = 0; i < prompt.length; i++) assertArrayEquals(la[i], lb[i]);
+      last = la[prompt.length - 1];
     }
+    // the in-place cache decoder likewise, its weights in its own data file: same logits as model.onnx
+    assertTrue(Files.size(external.resolve("model_inplace_kv.onnx_data")) > 4 * c.parameterCount() * 9 / 10);
+    assertArrayEquals(inPlaceLastLogits(inline.resolve("model_inplace_kv.onnx"), c, prompt),
+        inPlaceLastLogits(external.resolve("model_inplace_kv.onnx"), c, prompt));
+    assertArrayEquals(last, inPlaceLastLogits(external.resolve("model_inplace_kv.onnx"), c, prompt), 1e-5f);
     Path qa = ModelQuantizer.quantize(inline, 4, null);
     Path qb = ModelQuantizer.quantize(external, 4, null);
     try (OnnxDecoder a = new OnnxDecoder(qa, c.nLayers(), c.nKvHeads(), c.headDim(), c.vocabSize());
         OnnxDecoder b = new OnnxDecoder(qb, c.nLayers(), c.nKvHeads(), c.headDim(), c.vocabSize())) {
       assertArrayEquals(a.greedy(20), b.greedy(20));
+    }
+  }
+
+  /** The last position's logits of a prompt run through an in-place cache decoder (model_inplace_kv.onnx). */
+  static float[] inPlaceLastLogits(Path file, LlamaConfig c, long[] prompt) throws Exception {
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    int n = prompt.length;
+    long[] pos = new long[n];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    Map<String, OnnxTensor> in = new HashMap<>();
+    Map<String, OnnxTensor> pinned = new HashMap<>();
+    try (OrtSession s = env.createSession(file.toString(), new OrtSession.SessionOptions())) {
+      in.put("input_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(prompt), new long[] {1, n}));
+      in.put("position_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(pos), new long[] {1, n}));
+      in.put("seqlens_k", OnnxTensor.createTensor(env, java.nio.IntBuffer.wrap(new int[] {n - 1}), new long[] {1}));
+      in.put("total_sequence_length",
+          OnnxTensor.createTensor(env, java.nio.IntBuffer.wrap(new int[] {n}), new long[] {1}));
+      for (int l = 0; l < c.nLayers(); l++) {
+        for (String kind : new String[] {"key", "value"}) {
+          FloatBuffer buf = java.nio.ByteBuffer.allocateDirect(4 * c.nKvHeads() * n * c.headDim())
+              .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+          OnnxTensor t = OnnxTensor.createTensor(env, buf, new long[] {1, c.nKvHeads(), n, c.headDim()});
+          in.put("past_key_values." + l + "." + kind, t);
+          pinned.put("present." + l + "." + kind, t);
+        }
+      }
+      try (OrtSession.Result r = s.run(in, java.util.Set.of("logits"), pinned)) {
+        FloatBuffer fb = ((OnnxTensor) r.get("logits").orElseThrow()).getFloatBuffer();
+        float[] out = new float[c.vocabSize()];
+        fb.position((n - 1) * c.vocabSize());
+        fb.get(out);
+        return out;
+      }
+    } finally {
+      for (OnnxTensor t : in.values()) t.close();
     }
   }
 
