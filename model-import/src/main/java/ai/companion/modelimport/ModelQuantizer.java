@@ -115,7 +115,7 @@ public final class ModelQuantizer {
 
   /** The in-place cache decoder's file for a variant's file: model_q4.onnx gives model_q4_inplace_kv.onnx. */
   public static String inPlaceFileName(String modelFile) {
-    return modelFile.replaceFirst("\\.onnx$", "") + "_inplace_kv.onnx";
+    return ModelFolder.inPlaceFileName(modelFile);
   }
 
   private static Path quantize(Path modelFolder, Path source, String targetName, Options options,

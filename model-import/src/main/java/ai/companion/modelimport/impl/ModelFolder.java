@@ -36,8 +36,13 @@ public final class ModelFolder {
    * only (a contrib operator; transformers.js loads model.onnx). The worker prefers it when present
    * ({@code ModelConfig.IN_PLACE_MODEL} there).
    */
-  public static final String IN_PLACE_MODEL_FILE = "model_inplace_kv.onnx";
-  public static final String IN_PLACE_EXTERNAL_DATA_FILE = "model_inplace_kv.onnx_data";
+  public static final String IN_PLACE_MODEL_FILE = inPlaceFileName(MODEL_FILE);
+  public static final String IN_PLACE_EXTERNAL_DATA_FILE = IN_PLACE_MODEL_FILE + "_data";
+
+  /** The in-place cache decoder's file for a model file: model.onnx gives model_inplace_kv.onnx. */
+  public static String inPlaceFileName(String modelFile) {
+    return modelFile.replaceFirst("\\.onnx$", "") + "_inplace_kv.onnx";
+  }
   /** Above this many bytes of weights, they go to {@link #EXTERNAL_DATA_FILE}. */
   public static final long EXTERNAL_DATA_THRESHOLD = 1L << 30;
 
@@ -98,7 +103,7 @@ public final class ModelFolder {
 
   /**
    * Builds the decoder graph and writes model.onnx (plus model.onnx_data for big models), then the same weights as
-   * the in-place cache decoder, {@value #IN_PLACE_MODEL_FILE}.
+   * the in-place cache decoder, model_inplace_kv.onnx.
    */
   public static void writeOnnx(Path dir, LlamaWeights weights, String task, ProgressListener progress,
       Map<String, String> metadata) throws IOException {
@@ -116,22 +121,27 @@ public final class ModelFolder {
     // weights plus the two RoPE tables (inverse frequencies, pair rotation)
     long bytes = 4 * (c.parameterCount() + c.headDim() + (long) c.headDim() * c.headDim());
     int tensors = 4 + c.nLayers() * 6 + (c.sharedClassifier() ? 0 : 1);
+    writeGraph(dir, weights, task, progress, metadata, bytes, tensors, "llama", LlamaGraph::build, MODEL_FILE,
+        external ? EXTERNAL_DATA_FILE : null);
+    writeGraph(dir, weights, task + " (in-place cache decoder)", progress, metadata, bytes, tensors,
+        "llama_inplace_kv", LlamaGraph::buildInPlace, IN_PLACE_MODEL_FILE,
+        external ? IN_PLACE_EXTERNAL_DATA_FILE : null);
+  }
+
+  /** One of {@link LlamaGraph}'s builds. */
+  private interface GraphBuild {
+    void build(GraphBuilder g, LlamaWeights weights) throws IOException;
+  }
+
+  /** Builds one graph and writes it as {@code dir/file}, its weights in {@code dir/dataFile} when not null. */
+  private static void writeGraph(Path dir, LlamaWeights weights, String task, ProgressListener progress,
+      Map<String, String> metadata, long bytes, int tensors, String name, GraphBuild build, String file,
+      String dataFile) throws IOException {
     progress.begin(task, bytes, tensors);
     boolean ok = false;
-    try (GraphBuilder g = new GraphBuilder("llama",
-        external ? dir.resolve(EXTERNAL_DATA_FILE) : null, progress)) {
-      LlamaGraph.build(g, weights);
-      g.write(dir.resolve(MODEL_FILE), metadata);
-      ok = true;
-    } finally {
-      progress.end(ok);
-    }
-    progress.begin(task + " (in-place cache decoder)", bytes, tensors);
-    ok = false;
-    try (GraphBuilder g = new GraphBuilder("llama_inplace_kv",
-        external ? dir.resolve(IN_PLACE_EXTERNAL_DATA_FILE) : null, progress)) {
-      LlamaGraph.buildInPlace(g, weights);
-      g.write(dir.resolve(IN_PLACE_MODEL_FILE), metadata);
+    try (GraphBuilder g = new GraphBuilder(name, dataFile == null ? null : dir.resolve(dataFile), progress)) {
+      build.build(g, weights);
+      g.write(dir.resolve(file), metadata);
       ok = true;
     } finally {
       progress.end(ok);
