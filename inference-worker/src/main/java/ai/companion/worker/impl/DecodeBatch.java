@@ -2,8 +2,6 @@ package ai.companion.worker.impl;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -92,13 +90,17 @@ public final class DecodeBatch implements AutoCloseable {
     if (buf == null || buf.capacity() < n) {
       long want = Math.max(n + (long) b * kvHeads * headDim * 16, n + n / 4L);
       if (buf != null) want = Math.max(want, 2L * buf.capacity());
-      buf = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE / 4, want) * 4)
-          .order(ByteOrder.nativeOrder()).asFloatBuffer();
+      buf = allocate((int) Math.min(Integer.MAX_VALUE / 4, want));
       buffers[onSide][i] = buf;
-      bufferAllocations++;
-      floatsAllocated += buf.capacity();
     }
     return buf;
+  }
+
+  /** A new cache buffer of {@code floats} floats, counted in {@link #bufferAllocations}. */
+  private FloatBuffer allocate(int floats) {
+    bufferAllocations++;
+    floatsAllocated += floats;
+    return OnnxDecoder.directFloats(floats);
   }
 
   public int size() { return members.size(); }
@@ -254,8 +256,7 @@ public final class DecodeBatch implements AutoCloseable {
         for (int k = 0; k < park.size(); k++) {
           Sequence s = park.get(k);
           int p = s.cached();
-          FloatBuffer dst = ByteBuffer.allocateDirect(kvHeads * p * headDim * 4).order(ByteOrder.nativeOrder())
-              .asFloatBuffer();
+          FloatBuffer dst = OnnxDecoder.directFloats(kvHeads * p * headDim);
           if (inPlace) copyRow(src, rows.get(s), stride, 0, dst, 0, p, 0, p);
           else copyRow(src, rows.get(s), pastLength, pastLength - p, dst, 0, p, 0, p);
           data[k][i] = dst;
@@ -370,11 +371,7 @@ public final class DecodeBatch implements AutoCloseable {
       }
     }
     FloatBuffer[] out = new FloatBuffer[tensors];
-    for (int i = 0; i < tensors; i++) {
-      out[i] = ByteBuffer.allocateDirect((int) floats * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
-      bufferAllocations++;
-      floatsAllocated += floats;
-    }
+    for (int i = 0; i < tensors; i++) out[i] = allocate((int) floats);
     stride = newStride;
     rowCapacity = newRows;
     return out;

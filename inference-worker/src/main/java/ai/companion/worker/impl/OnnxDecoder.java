@@ -40,6 +40,7 @@ public final class OnnxDecoder implements AutoCloseable {
   private final ModelConfig config;
   private final String device;
   private int threads;
+  private final Path file;                    // the graph this session runs
   private final boolean inPlace;
   private final String[] pastNames;
   private final String[] presentNames;
@@ -60,17 +61,20 @@ public final class OnnxDecoder implements AutoCloseable {
   private LongBuffer posBuf;
   private LongBuffer maskBuf;
   private IntBuffer seqlensBuf;
-  private final IntBuffer totalBuf = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).asIntBuffer();
+  // the in-place graph's total_sequence_length: one tensor over one int, rewritten before each decode step
+  private final IntBuffer totalBuf = directInts(1);
+  private OnnxTensor totalLength;
   private int prefillChunk;
   private boolean pinKv = true;
   private boolean pinKvVerified;
 
-  private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device, boolean inPlace)
-      throws OrtException, IOException {
+  private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device, Path file,
+                      boolean inPlace) throws OrtException, IOException {
     this.env = env;
     this.session = session;
     this.config = config;
     this.device = device;
+    this.file = file;
     this.inPlace = inPlace;
     int layers = config.layers();
     pastNames = new String[2 * layers];
@@ -86,7 +90,7 @@ public final class OnnxDecoder implements AutoCloseable {
     requireLong(inputs, "input_ids");
     if (inPlace) {
       for (String name : new String[] {"seqlens_k", "total_sequence_length"}) {
-        if (!inputs.containsKey(name)) throw new IOException(file() + " has no input " + name);
+        if (!inputs.containsKey(name)) throw new IOException(file + " has no input " + name);
       }
     } else {
       requireLong(inputs, "attention_mask");
@@ -94,30 +98,27 @@ public final class OnnxDecoder implements AutoCloseable {
     hasPositionIds = inputs.containsKey("position_ids");
     if (hasPositionIds) requireLong(inputs, "position_ids");
     for (String n : pastNames) {
-      if (!inputs.containsKey(n)) throw new IOException(file() + " has no input " + n);
+      if (!inputs.containsKey(n)) throw new IOException(file + " has no input " + n);
     }
-    if (!outputs.containsKey("logits")) throw new IOException(file() + " has no output logits");
+    if (!outputs.containsKey("logits")) throw new IOException(file + " has no output logits");
     for (String n : presentNames) {
-      if (!outputs.containsKey(n)) throw new IOException(file() + " has no output " + n);
+      if (!outputs.containsKey(n)) throw new IOException(file + " has no output " + n);
     }
     prefillOutputs = new java.util.HashSet<>(outputs.keySet());
     presentSet = Set.of(presentNames);
     prefillOthers = new java.util.HashSet<>(prefillOutputs);
     prefillOthers.removeAll(presentSet);
     prefillChunk = (int) Math.max(1, Math.min(8192, (128L << 20) / (4L * config.vocabSize())));
+    if (inPlace) totalLength = OnnxTensor.createTensor(env, totalBuf, new long[] {1});
     emptyPast = OnnxTensor.createTensor(env, FloatBuffer.allocate(0),
         new long[] {1, config.kvHeads(), 0, config.headDim()});
   }
 
-  private String file() {
-    return String.valueOf(inPlace ? config.inPlaceModelFile() : config.modelFile());
-  }
-
   private void requireLong(Map<String, NodeInfo> inputs, String name) throws IOException {
     NodeInfo info = inputs.get(name);
-    if (info == null) throw new IOException(file() + " has no input " + name);
+    if (info == null) throw new IOException(file + " has no input " + name);
     if (!(info.getInfo() instanceof TensorInfo t) || t.type != OnnxJavaType.INT64) {
-      throw new IOException(file() + " input " + name + " must be an int64 tensor");
+      throw new IOException(file + " input " + name + " must be an int64 tensor");
     }
   }
 
@@ -149,7 +150,7 @@ public final class OnnxDecoder implements AutoCloseable {
       Path file = inPlace ? config.inPlaceModelFile() : config.modelFile();
       OrtSession session = env.createSession(file.toString(), options);
       try {
-        OnnxDecoder d = new OnnxDecoder(env, session, config, device, inPlace);
+        OnnxDecoder d = new OnnxDecoder(env, session, config, device, file, inPlace);
         d.threads = threads;
         return d;
       } catch (OrtException | IOException | RuntimeException e) {
@@ -264,9 +265,7 @@ public final class OnnxDecoder implements AutoCloseable {
         }
       }
       // the result owns the outputs ONNX Runtime allocated (not the presents): we keep the presents, close the rest
-      for (Map.Entry<String, OnnxValue> e : result) {
-        if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
-      }
+      closeExtraOutputs(result);
       try (OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow()) {
         FloatBuffer fb = logits.getFloatBuffer();
         int vocab = config.vocabSize();
@@ -295,7 +294,7 @@ public final class OnnxDecoder implements AutoCloseable {
     Map<String, OnnxTensor> pinned = new HashMap<>();
     try {
       for (int i = 0; i < presentNames.length; i++) {
-        data[i] = ByteBuffer.allocateDirect(size * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        data[i] = directFloats(size);
         present[i] = OnnxTensor.createTensor(env, data[i], shape);
         pinned.put(presentNames[i], present[i]);
       }
@@ -352,9 +351,7 @@ public final class OnnxDecoder implements AutoCloseable {
           for (int i = 0; i < presentNames.length; i++) {
             present[i] = (OnnxTensor) result.get(presentNames[i]).orElseThrow();
           }
-          for (Map.Entry<String, OnnxValue> e : result) {
-            if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
-          }
+          closeExtraOutputs(result);
           if (past != null) for (OnnxTensor t : past) t.close();
           past = present;
           try (OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow()) {
@@ -394,7 +391,7 @@ public final class OnnxDecoder implements AutoCloseable {
     boolean ok = false;
     try {
       for (int i = 0; i < cache.length; i++) {
-        data[i] = ByteBuffer.allocateDirect(size * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        data[i] = directFloats(size);
         cache[i] = OnnxTensor.createTensor(env, data[i], shape);
       }
       if (chunked) {
@@ -453,9 +450,7 @@ public final class OnnxDecoder implements AutoCloseable {
         pinned.put(presentNames[i], cache[i]);
       }
       OrtSession.Result result = session.run(in, prefillOthers, pinned);
-      for (Map.Entry<String, OnnxValue> e : result) {
-        if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
-      }
+      closeExtraOutputs(result);
       try (OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow()) {
         if (logitsOut != null) {
           FloatBuffer fb = logits.getFloatBuffer();
@@ -493,16 +488,15 @@ public final class OnnxDecoder implements AutoCloseable {
     pinLogits(b);
     Map<String, OnnxTensor> in = decodeInputs;
     Map<String, OnnxTensor> pinned = pinnedAll;
-    OnnxTensor[] created = new OnnxTensor[4];
+    OnnxTensor[] created = new OnnxTensor[3];
     try {
       created[0] = OnnxTensor.createTensor(env, idsBuf.slice(0, b), new long[] {b, 1});
       created[1] = OnnxTensor.createTensor(env, posBuf.slice(0, b), new long[] {b, 1});
       created[2] = OnnxTensor.createTensor(env, seqlensBuf.slice(0, b), new long[] {b});
-      created[3] = OnnxTensor.createTensor(env, totalBuf, new long[] {1});
       in.put("input_ids", created[0]);
       in.put("position_ids", created[1]);
       in.put("seqlens_k", created[2]);
-      in.put("total_sequence_length", created[3]);
+      in.put("total_sequence_length", totalLength);
       pinned.put("logits", pinnedLogits);
       for (int i = 0; i < pastNames.length; i++) {
         in.put(pastNames[i], cache[i]);
@@ -609,6 +603,13 @@ public final class OnnxDecoder implements AutoCloseable {
     }
   }
 
+  /** Closes a run's outputs other than the logits and the presents (which the caller takes or already owns). */
+  private static void closeExtraOutputs(OrtSession.Result result) {
+    for (Map.Entry<String, OnnxValue> e : result) {
+      if (!e.getKey().startsWith("present.") && !e.getKey().equals("logits")) e.getValue().close();
+    }
+  }
+
   /** The pinned logits output [b, 1, vocab] for a decode step of {@code b} rows. */
   private void pinLogits(int b) throws OrtException {
     if (pinnedBatch == b) return;
@@ -619,8 +620,7 @@ public final class OnnxDecoder implements AutoCloseable {
     if (pinnedLogitsBuffer == null || pinnedLogitsBuffer.capacity() < b * vocab
         || pinnedLogitsBuffer.capacity() > 4L * b * vocab && pinnedLogitsBuffer.capacity() > (16 << 20)) {
       int rows = powerOfTwoAtLeast(b, 8);
-      pinnedLogitsBuffer = ByteBuffer.allocateDirect(rows * vocab * 4).order(ByteOrder.nativeOrder())
-          .asFloatBuffer();
+      pinnedLogitsBuffer = directFloats(rows * vocab);
     }
     pinnedLogits = OnnxTensor.createTensor(env, pinnedLogitsBuffer.slice(0, b * vocab), new long[] {b, 1, vocab});
     pinnedOutputs = Map.of("logits", pinnedLogits);
@@ -648,6 +648,11 @@ public final class OnnxDecoder implements AutoCloseable {
   /** Tests: whether decode steps write the cache into preallocated buffers. */
   boolean pinsCache() { return inPlace || pinKv && pinKvVerified; }
 
+  /** A zeroed direct buffer of {@code n} floats in native order, which ONNX Runtime reads and writes in place. */
+  static FloatBuffer directFloats(int n) {
+    return ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+  }
+
   private static IntBuffer directInts(int n) {
     return ByteBuffer.allocateDirect(Math.max(1, n) * 4).order(ByteOrder.nativeOrder()).asIntBuffer().limit(n);
   }
@@ -658,6 +663,7 @@ public final class OnnxDecoder implements AutoCloseable {
 
   @Override public void close() throws OrtException {
     emptyPast.close();
+    if (totalLength != null) totalLength.close();
     if (pinnedLogits != null) pinnedLogits.close();
     session.close();
   }
