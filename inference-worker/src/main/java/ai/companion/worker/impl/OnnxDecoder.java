@@ -289,15 +289,10 @@ public final class OnnxDecoder implements AutoCloseable {
    */
   private OrtSession.Result runIntoBuffers(Map<String, OnnxTensor> in, int rows, int length, OnnxTensor[] present,
                                            FloatBuffer[] data) throws OrtException {
-    long[] shape = {rows, config.kvHeads(), length, config.headDim()};
-    int size = rows * config.kvHeads() * length * config.headDim();
     Map<String, OnnxTensor> pinned = new HashMap<>();
     try {
-      for (int i = 0; i < presentNames.length; i++) {
-        data[i] = directFloats(size);
-        present[i] = OnnxTensor.createTensor(env, data[i], shape);
-        pinned.put(presentNames[i], present[i]);
-      }
+      newCacheBuffers(rows, length, present, data);
+      for (int i = 0; i < presentNames.length; i++) pinned.put(presentNames[i], present[i]);
       OrtSession.Result result = session.run(in, prefillOthers, pinned);
       pinKvVerified = true;
       return result;
@@ -384,16 +379,11 @@ public final class OnnxDecoder implements AutoCloseable {
     boolean chunked = b == 1 && prompts.get(0).length > prefillChunk;
     int n = 0;
     for (int[] p : prompts) n = Math.max(n, p.length);
-    long[] shape = {b, config.kvHeads(), n, config.headDim()};
-    int size = b * config.kvHeads() * n * config.headDim();
     OnnxTensor[] cache = new OnnxTensor[presentNames.length];
     FloatBuffer[] data = new FloatBuffer[presentNames.length];
     boolean ok = false;
     try {
-      for (int i = 0; i < cache.length; i++) {
-        data[i] = directFloats(size);
-        cache[i] = OnnxTensor.createTensor(env, data[i], shape);
-      }
+      newCacheBuffers(b, n, cache, data);
       if (chunked) {
         int[] tokens = prompts.get(0);
         for (int done = 0; done < tokens.length; ) {
@@ -600,6 +590,19 @@ public final class OnnxDecoder implements AutoCloseable {
       if (ids != null) ids.close();
       if (mask != null) mask.close();
       if (pos != null) pos.close();
+    }
+  }
+
+  /**
+   * Fills {@code tensors} and {@code data} with one new cache tensor per present, [rows, kv, length, d], over new
+   * direct buffers (the caller closes the tensors made so far if this throws).
+   */
+  private void newCacheBuffers(int rows, int length, OnnxTensor[] tensors, FloatBuffer[] data) throws OrtException {
+    long[] shape = {rows, config.kvHeads(), length, config.headDim()};
+    int size = rows * config.kvHeads() * length * config.headDim();
+    for (int i = 0; i < tensors.length; i++) {
+      data[i] = directFloats(size);
+      tensors[i] = OnnxTensor.createTensor(env, data[i], shape);
     }
   }
 
