@@ -31,8 +31,20 @@ public final class DecodeScheduler implements AutoCloseable {
   /**
    * Limits of one model's scheduler. {@code prefillFirstMs}: while requests keep arriving, decode steps of the
    * running batch wait up to this long so that the newcomers' prefills (and first tokens) go first; 0 never waits.
+   * {@code arrivalGapMs}: two arrivals less than this apart begin a burst, a pause this long ends it.
    */
-  public record Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs) {
+  public record Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs, long arrivalGapMs) {
+    /** A pause of 5 ms ends a burst: well above the spacing of a client's parallel requests on a LAN. */
+    public static final long DEFAULT_ARRIVAL_GAP_MS = 5;
+
+    public Limits {
+      if (arrivalGapMs <= 0) throw new IllegalArgumentException("arrivalGapMs must be positive, got " + arrivalGapMs);
+    }
+
+    public Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs) {
+      this(maxConcurrent, maxQueued, kvBudgetBytes, prefillFirstMs, DEFAULT_ARRIVAL_GAP_MS);
+    }
+
     public Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes) {
       this(maxConcurrent, maxQueued, kvBudgetBytes, 0);
     }
@@ -67,7 +79,7 @@ public final class DecodeScheduler implements AutoCloseable {
   private boolean arrivedThisTurn;
   private boolean inBurst;      // two arrivals came less than the gap apart, and no gap since
   // a pause this long between two arrivals ends a burst: the held decode steps go on
-  private static final long ARRIVAL_GAP_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+  private final long arrivalGapNanos;
   // the batch's cache buffers stay across short gaps between bursts and go after this long without work
   private static final long IDLE_RELEASE_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final int JOIN_EVERY_STEPS = 4;
@@ -78,6 +90,7 @@ public final class DecodeScheduler implements AutoCloseable {
   public DecodeScheduler(OnnxDecoder decoder, Limits limits, Runnable onLoadChange) {
     this.decoder = decoder;
     this.limits = limits;
+    this.arrivalGapNanos = TimeUnit.MILLISECONDS.toNanos(limits.arrivalGapMs());
     this.onLoadChange = onLoadChange;
     this.batch = new DecodeBatch(decoder);
     this.scratch = new Sampler.Scratch(decoder.config().vocabSize());
@@ -132,7 +145,7 @@ public final class DecodeScheduler implements AutoCloseable {
         boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty();
         arrivedThisTurn = false;
         Object in = idle ? incoming.poll(1, TimeUnit.SECONDS)
-            : holdsDecode(System.nanoTime()) ? incoming.poll(ARRIVAL_GAP_NANOS, TimeUnit.NANOSECONDS)
+            : holdsDecode(System.nanoTime()) ? incoming.poll(arrivalGapNanos, TimeUnit.NANOSECONDS)
             : incoming.poll();
         if (!idle || in != null || !parked.isEmpty()) {
           idleSince = -1;
@@ -145,7 +158,7 @@ public final class DecodeScheduler implements AutoCloseable {
           if (in instanceof Sequence s) {
             waiting.add(s);
             long now = System.nanoTime();
-            if (now - lastArrivalNanos < ARRIVAL_GAP_NANOS) inBurst = true;
+            if (now - lastArrivalNanos < arrivalGapNanos) inBurst = true;
             lastArrivalNanos = now;
             arrivedThisTurn = true;
           }
@@ -213,7 +226,7 @@ public final class DecodeScheduler implements AutoCloseable {
   }
 
   /**
-   * Prefill first: while requests keep arriving (two or more, none more than {@link #ARRIVAL_GAP_NANOS} apart)
+   * Prefill first: while requests keep arriving (two or more, none more than {@link Limits#arrivalGapMs} apart)
    * the running batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst the newcomers'
    * first tokens then do not queue behind whole-batch steps (and the tokens those steps would send), at the cost
    * of a longer gap between two tokens of the streams already running.
@@ -223,7 +236,7 @@ public final class DecodeScheduler implements AutoCloseable {
     // while this turn took in newcomers (a big prefill can outlast the gap), more wait in the queue, or the last
     // came in less than the gap ago
     boolean queuedNow = waitingCount.get() > waiting.size();   // submitted, not taken from the queue yet
-    if (!arrivedThisTurn && !queuedNow && now - lastArrivalNanos >= ARRIVAL_GAP_NANOS) inBurst = false;
+    if (!arrivedThisTurn && !queuedNow && now - lastArrivalNanos >= arrivalGapNanos) inBurst = false;
     if (limits.prefillFirstMs() <= 0 || !inBurst) return false;
     if (holdingSince < 0) holdingSince = now;
     return now - holdingSince < TimeUnit.MILLISECONDS.toNanos(limits.prefillFirstMs());

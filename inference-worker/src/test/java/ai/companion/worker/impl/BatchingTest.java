@@ -229,8 +229,10 @@ class BatchingTest {
     int[] advanced = new int[2];
     for (int run = 0; run < 2; run++) {
       long prefillFirstMs = run == 0 ? 10_000 : 0;
+      // a 100 ms burst gap: on a loaded 2-core CI machine a 1 ms sleep sometimes took longer than the 5 ms default
+      // and ended the burst (the running stream advanced 7 tokens once)
       try (LoadedModel model = EngineHarness.load(folder, new DecodeScheduler.Limits(64, 1024, 1L << 30,
-          prefillFirstMs))) {
+          prefillFirstMs, 100))) {
         List<Integer> aloneRunning = EngineHarness.run(model,
             EngineHarness.completion(M, "", EngineHarness.greedy(250))).tokenIds();
         List<Integer> aloneNewcomer = EngineHarness.run(model,
@@ -244,26 +246,33 @@ class BatchingTest {
           burst.add(model.prepare(EngineHarness.completion(M, "The cat", EngineHarness.greedy(10))));
         }
         java.util.concurrent.atomic.AtomicInteger firsts = new java.util.concurrent.atomic.AtomicInteger();
-        // counted from the first newcomer's first token: how fast the test thread submits is not measured
-        CompletableFuture<Integer> runningAtFirstFirst = new CompletableFuture<>();
+        // counted from the second newcomer's first token (a burst begins with its second arrival; a lone newcomer
+        // holds nothing), so how fast the test thread submits the first two is not measured
+        CompletableFuture<Integer> runningAtSecondFirst = new CompletableFuture<>();
         CompletableFuture<Integer> runningAtLastFirst = new CompletableFuture<>();
         List<EngineHarness.Stream> newcomers = new ArrayList<>();
         for (LoadedModel.Prepared p : burst) {
+          CompletableFuture<Void> first = new CompletableFuture<>();
           EngineHarness.Stream s = new EngineHarness.Stream() {
             @Override void accept(StreamEvent e) {
               if (e.seq() == 0) {
                 int k = firsts.incrementAndGet();
-                if (k == 1) runningAtFirstFirst.complete(running.events.size());
+                if (k == 2) runningAtSecondFirst.complete(running.events.size());
                 if (k == n) runningAtLastFirst.complete(running.events.size());
               }
               super.accept(e);
+              if (e.seq() == 0) first.complete(null);
             }
           };
           s.sequence = model.start(p, "w", s::accept);
           newcomers.add(s);
-          Thread.sleep(1);     // arrivals about a millisecond apart, well inside the burst gap
+          // each arrival after the one before has its first token (then about a millisecond more): without the wait
+          // the decode thread has a turn, so a step, between any two arrivals, however slow the machine; with it
+          // the arrivals stay far inside the burst gap
+          first.get(10, TimeUnit.SECONDS);
+          Thread.sleep(1);
         }
-        advanced[run] = runningAtLastFirst.get(60, TimeUnit.SECONDS) - runningAtFirstFirst.get();
+        advanced[run] = runningAtLastFirst.get(60, TimeUnit.SECONDS) - runningAtSecondFirst.get();
         for (EngineHarness.Stream s : newcomers) {
           s.await();
           assertEquals(aloneNewcomer, s.tokenIds());
