@@ -37,6 +37,29 @@ class TokenizerAndStreamerTest {
     for (int i = 1; i < ids.length; i++) assertTrue(ids[i] != 1, "a second BOS at " + i);
   }
 
+  /**
+   * Windows of one and two ids are remembered: every remembered answer is what the native decode gives for those
+   * ids, however many windows came before (a key mixing the two ids, or their order, would answer for another).
+   */
+  @Test void rememberedWindowsDecodeAsTheNativeCallDoes() {
+    java.util.Random r = new java.util.Random(7);
+    int vocab = 512;
+    for (int round = 0; round < 2; round++) {         // the second round answers from memory
+      for (int a = 0; a < vocab; a++) {
+        int[] one = {a};
+        assertEquals(tok.decodeNative(one, 0, 1), tok.decode(one, 0, 1), "token " + a);
+      }
+      java.util.Random pairs = new java.util.Random(11);
+      for (int i = 0; i < 3000; i++) {
+        int a = pairs.nextInt(vocab);
+        int b = pairs.nextInt(vocab);
+        int[] ids = {r.nextInt(vocab), a, b, a};
+        assertEquals(tok.decodeNative(ids, 1, 3), tok.decode(ids, 1, 3), a + "," + b);
+        assertEquals(tok.decodeNative(ids, 2, 4), tok.decode(ids, 2, 4), b + "," + a);
+      }
+    }
+  }
+
   @Test void byteFallbackRoundTrips() {
     String text = "Lily saw a 😀 and said: «ça va?» 日本";
     int[] ids = tok.encodeWithBos(text);
