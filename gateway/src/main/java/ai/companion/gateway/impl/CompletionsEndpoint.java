@@ -4,6 +4,7 @@ import ai.companion.api.ErrorCode;
 import ai.companion.api.RouteDecision;
 import ai.companion.gateway.GatewayOptions;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonObject;
@@ -133,6 +134,7 @@ public final class CompletionsEndpoint {
     private final boolean includeUsage;
     private final GenerationCall call;
     private boolean routePending;
+    private TokenChunks tokenChunks;
 
     StreamAnswer(RoutingContext ctx, String id, boolean chat, boolean includeUsage, GenerationCall call) {
       super(ctx, id, chat);
@@ -165,6 +167,13 @@ public final class CompletionsEndpoint {
     @Override
     public void onTokens(String text, List<Integer> tokenIds) {
       if (text.isEmpty()) return;
+      if (!routePending) {
+        if (tokenChunks == null || !tokenChunks.model().equals(route.model())) {
+          tokenChunks = new TokenChunks(id, created, route.model(), chat, includeUsage);
+        }
+        writeEvent(tokenChunks.event(text));
+        return;
+      }
       JsonObject chunk = chat
           ? OpenAiResponses.chatChunk(id, created, route.model(), new JsonObject().put("content", text), null)
           : OpenAiResponses.completionChunk(id, created, route.model(), text, null);
@@ -200,7 +209,12 @@ public final class CompletionsEndpoint {
     private void write(JsonObject chunk) {
       if (resp.closed() || resp.ended()) return;
       if (includeUsage && !chunk.containsKey("usage")) chunk.putNull("usage");
-      resp.write(Sse.event(chunk));
+      writeEvent(Sse.event(chunk));
+    }
+
+    private void writeEvent(Buffer event) {
+      if (resp.closed() || resp.ended()) return;
+      resp.write(event);
       if (resp.writeQueueFull()) call.pause();
     }
   }
