@@ -177,7 +177,8 @@ public final class Node {
     if (options.hasRole("gateway")) {
       plan.add(new Deployment(GATEWAY_VERTICLE, new JsonObject().put("host", options.getHost())
           .put("httpPort", options.getHttpPort()).put("grpcPort", options.getGrpcPort()).put("nodeName", nodeName)
-          .put("dataDir", dataDir).put("roles", new JsonArray(new ArrayList<>(options.getRoles())))));
+          .put("dataDir", dataDir).put("roles", new JsonArray(new ArrayList<>(options.getRoles())))
+          .put("httpEventLoops", options.getHttpEventLoops())));
     }
     Future<Void> chain = Future.succeededFuture();
     // one after another: the gateway binds last, so READY means every service behind it is registered

@@ -60,6 +60,7 @@ public class NodeOptions {
   private String embeddingVariant;
   private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
   private String kvCache = DEFAULT_KV_CACHE;
+  private int httpEventLoops;
   private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
@@ -92,6 +93,7 @@ public class NodeOptions {
     setOptimizationLevel(json.getString("optimizationLevel", DEFAULT_OPTIMIZATION_LEVEL));
     setDevice(json.getString("device", DEFAULT_DEVICE));
     setKvCache(json.getString("kvCache", DEFAULT_KV_CACHE));
+    setHttpEventLoops(json.getInteger("httpEventLoops", 0));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -104,7 +106,8 @@ public class NodeOptions {
         .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
         .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
-        .put("optimizationLevel", optimizationLevel).put("device", device).put("kvCache", kvCache);
+        .put("optimizationLevel", optimizationLevel).put("device", device).put("kvCache", kvCache)
+        .put("httpEventLoops", httpEventLoops);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -357,6 +360,19 @@ public class NodeOptions {
 
   public String getKvCache() {
     return kvCache;
+  }
+
+  public int getHttpEventLoops() {
+    return httpEventLoops;
+  }
+
+  /** Event loops of the gateway's HTTP server; 0: one per core, at most eight. */
+  public NodeOptions setHttpEventLoops(int httpEventLoops) {
+    if (httpEventLoops < 0 || httpEventLoops > 64) {
+      throw new IllegalArgumentException("httpEventLoops must be in 0..64 (0: one per core), got " + httpEventLoops);
+    }
+    this.httpEventLoops = httpEventLoops;
+    return this;
   }
 
   /** in-place or standard: which decoder graph the worker serves (see {@link #KV_CACHES}). */

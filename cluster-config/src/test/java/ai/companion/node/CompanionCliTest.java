@@ -101,6 +101,12 @@ class CompanionCliTest {
     assertEquals("standard", parseStart(Map.of("COMPANION_KV_CACHE", "standard"), Map.of(), "start").getKvCache());
     assertEquals("standard", parseStart(Map.of(), Map.of("kv-cache", "standard"), "start").getKvCache());
     assertThrows(IllegalArgumentException.class, () -> parseStart(Map.of(), Map.of(), "start", "--kv-cache", "paged"));
+    assertEquals(0, flags.getHttpEventLoops());
+    assertEquals(3, parseStart(Map.of(), Map.of(), "start", "--http-event-loops", "3").getHttpEventLoops());
+    assertEquals(2, parseStart(Map.of("COMPANION_HTTP_EVENT_LOOPS", "2"), Map.of(), "start").getHttpEventLoops());
+    assertEquals(4, parseStart(Map.of(), Map.of("http-event-loops", "4"), "start").getHttpEventLoops());
+    assertThrows(IllegalArgumentException.class,
+        () -> parseStart(Map.of(), Map.of(), "start", "--http-event-loops", "-2"));
   }
 
   @Test

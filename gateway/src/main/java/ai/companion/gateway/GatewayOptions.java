@@ -29,6 +29,12 @@ public class GatewayOptions {
    * bounded by the model's context, so this bounds memory per request; beyond it the request fails.
    */
   public static final int DEFAULT_STREAM_BUFFER_EVENTS = 16_384;
+  /**
+   * Event loops serving HTTP (REST, SSE, WebSocket; connections are spread over them). 0: one per core, at most
+   * {@link #MAX_AUTO_HTTP_EVENT_LOOPS}.
+   */
+  public static final int DEFAULT_HTTP_EVENT_LOOPS = 0;
+  public static final int MAX_AUTO_HTTP_EVENT_LOOPS = 8;
 
   private String host = DEFAULT_HOST;
   private int httpPort = DEFAULT_HTTP_PORT;
@@ -39,6 +45,7 @@ public class GatewayOptions {
   private long workerCheckIntervalMs = DEFAULT_WORKER_CHECK_INTERVAL_MS;
   private int maxFailovers = DEFAULT_MAX_FAILOVERS;
   private int streamBufferEvents = DEFAULT_STREAM_BUFFER_EVENTS;
+  private int httpEventLoops = DEFAULT_HTTP_EVENT_LOOPS;
 
   public GatewayOptions() {}
 
@@ -58,6 +65,7 @@ public class GatewayOptions {
     setWorkerCheckIntervalMs(json.getLong("workerCheckIntervalMs", DEFAULT_WORKER_CHECK_INTERVAL_MS));
     setMaxFailovers(json.getInteger("maxFailovers", DEFAULT_MAX_FAILOVERS));
     setStreamBufferEvents(json.getInteger("streamBufferEvents", DEFAULT_STREAM_BUFFER_EVENTS));
+    setHttpEventLoops(json.getInteger("httpEventLoops", DEFAULT_HTTP_EVENT_LOOPS));
   }
 
   public JsonObject toJson() {
@@ -65,7 +73,7 @@ public class GatewayOptions {
         .put("nodeName", nodeName)
         .put("maxBodyBytes", maxBodyBytes).put("requestTimeoutMs", requestTimeoutMs)
         .put("workerCheckIntervalMs", workerCheckIntervalMs).put("maxFailovers", maxFailovers)
-        .put("streamBufferEvents", streamBufferEvents);
+        .put("streamBufferEvents", streamBufferEvents).put("httpEventLoops", httpEventLoops);
   }
 
   public String getHost() { return host; }
@@ -149,6 +157,22 @@ public class GatewayOptions {
       throw new IllegalArgumentException("streamBufferEvents must be >= 16, got " + streamBufferEvents);
     }
     this.streamBufferEvents = streamBufferEvents;
+    return this;
+  }
+
+  public int getHttpEventLoops() { return httpEventLoops; }
+
+  /** The event loops the HTTP server runs on: the configured count, or one per core (at most 8) for 0. */
+  public int resolvedHttpEventLoops() {
+    return httpEventLoops > 0 ? httpEventLoops
+        : Math.max(1, Math.min(MAX_AUTO_HTTP_EVENT_LOOPS, Runtime.getRuntime().availableProcessors()));
+  }
+
+  public GatewayOptions setHttpEventLoops(int httpEventLoops) {
+    if (httpEventLoops < 0 || httpEventLoops > 64) {
+      throw new IllegalArgumentException("httpEventLoops must be in 0..64 (0: one per core), got " + httpEventLoops);
+    }
+    this.httpEventLoops = httpEventLoops;
     return this;
   }
 }

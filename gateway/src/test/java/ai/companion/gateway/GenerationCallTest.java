@@ -347,6 +347,66 @@ class GenerationCallTest {
         })));
   }
 
+  /**
+   * With several HTTP event loops the connections are spread over them: each loop has its own stream sink, so
+   * the sink addresses that requests name tell how many loops took connections. Six streams on six connections
+   * at once: three loops take two each; with one loop every stream names the same sink. Every stream gets its
+   * text either way.
+   */
+  @Test
+  void connectionsAreSpreadOverTheHttpEventLoops(Vertx vertx, VertxTestContext ctx) {
+    router(vertx, "w1");
+    List<GenerationRequest> held = new CopyOnWriteArrayList<>();
+    List<Message<JsonObject>> heldMsgs = new CopyOnWriteArrayList<>();
+    int streams = 6;
+    worker(vertx, "w1", (req, msg) -> {
+      held.add(req);
+      heldMsgs.add(msg);
+      if (held.size() % streams != 0) return;      // answer once all of this round are in, so all six connections are open together
+      for (int i = held.size() - streams; i < held.size(); i++) {
+        GenerationRequest r = held.get(i);
+        accept(heldMsgs.get(i), "w1");
+        send(vertx, r.streamAddress(), tok(r, 0, "x" + i % streams, 10));
+        send(vertx, r.streamAddress(), StreamEvent.done(r.requestId(), 1, "!", List.of(11), "length", 1, 2, "w1"));
+      }
+    });
+    io.vertx.core.http.HttpClientAgent client = vertx.httpClientBuilder()
+        .with(new io.vertx.core.http.PoolOptions().setHttp1MaxSize(streams)).build();
+    Future<Integer> three = register(vertx).compose(v -> sinksUsed(vertx, client, 3, held, streams));
+    three.compose(n3 -> sinksUsed(vertx, client, 1, held, streams).map(n1 -> List.of(n3, n1)))
+        .onComplete(ctx.succeeding(n -> ctx.verify(() -> {
+          assertEquals(3, n.get(0), "three loops: the sinks the streams named");
+          assertEquals(1, n.get(1), "one loop");
+          ctx.completeNow();
+        })));
+  }
+
+  /** Deploys a gateway with {@code loops} HTTP event loops, runs six streams at once, counts the sinks named. */
+  private Future<Integer> sinksUsed(Vertx vertx, io.vertx.core.http.HttpClientAgent client, int loops,
+                                    List<GenerationRequest> held, int streams) {
+    GatewayVerticle gateway = new GatewayVerticle();
+    int from = held.size();
+    return vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(new GatewayOptions()
+            .setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0).setHttpEventLoops(loops).toJson()))
+        .compose(dep -> {
+          List<Future<String>> bodies = new ArrayList<>();
+          for (int i = 0; i < streams; i++) {
+            bodies.add(client.request(HttpMethod.POST, gateway.actualPort(), "127.0.0.1", "/v1/completions")
+                .compose(req -> req.putHeader("content-type", "application/json")
+                    .send(new JsonObject().put("model", "m").put("prompt", "hi").put("stream", true).toBuffer()))
+                .compose(resp -> resp.body().map(Buffer::toString)));
+          }
+          return Future.all(bodies).map(all -> {
+            for (Future<String> b : bodies) {
+              assertTrue(b.result().contains("\"text\":\"!\"") && b.result().endsWith("data: [DONE]\n\n"),
+                  b.result());
+            }
+            return (int) held.subList(from, held.size()).stream().map(GenerationRequest::streamAddress).distinct()
+                .count();
+          }).eventually(() -> vertx.undeploy(dep));
+        });
+  }
+
   // ---- scripted peers
 
   private Future<Void> register(Vertx vertx) {

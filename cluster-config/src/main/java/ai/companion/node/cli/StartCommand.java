@@ -94,6 +94,10 @@ public class StartCommand implements Callable<Integer> {
       + "copies the whole cache every step) (default: ${DEFAULT-VALUE}).")
   String kvCache = NodeOptions.DEFAULT_KV_CACHE;
 
+  @Option(names = "--http-event-loops", paramLabel = "N", description = "Event loops of the HTTP server (REST, SSE, "
+      + "WebSocket), connections spread over them; 0: one per core, at most 8 (default: ${DEFAULT-VALUE}).")
+  int httpEventLoops;
+
   /** What this command line means, as node options (throws on nonsense). */
   public NodeOptions toOptions() {
     return new NodeOptions().setRoles(roles).setHost(host).setHttpPort(httpPort).setGrpcPort(grpcPort)
@@ -101,7 +105,8 @@ public class StartCommand implements Callable<Integer> {
         .setNodeName(nodeName).setClusterSecret(clusterSecret).setInterfaceCidr(interfaceCidr).setMulticast(multicast)
         .setKubernetes(kubernetes).setKubernetesServiceDns(kubernetesServiceDns).setTlsDir(tlsDir)
         .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant)
-        .setOptimizationLevel(optimizationLevel).setDevice(device).setKvCache(kvCache);
+        .setOptimizationLevel(optimizationLevel).setDevice(device).setKvCache(kvCache)
+        .setHttpEventLoops(httpEventLoops);
   }
 
   @Override
