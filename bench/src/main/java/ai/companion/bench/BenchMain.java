@@ -13,13 +13,14 @@ import picocli.CommandLine.Option;
 /**
  * {@code ./companion bench}: single-stream decode against transformers.js ({@code decode}, the default),
  * aggregate throughput under concurrency ({@code concurrency}), 2000 streaming HTTP clients ({@code clients}) and
- * cluster join time and cross-node overhead ({@code cluster}). Each run prints a markdown table; {@code --out}
+ * cluster join time and cross-node overhead ({@code cluster}); one decode step through ONNX Runtime alone
+ * ({@code step}). Each run prints a markdown table; {@code --out}
  * appends it to a file. Figures are measured on this machine now, next to a peer measured in the same run.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-    description = "Benchmarks: decode (default), concurrency, clients, cluster, all.",
+    description = "Benchmarks: decode (default), concurrency, clients, cluster, all; step (ONNX Runtime alone).",
     subcommands = {DecodeBench.class, ConcurrencyBench.class, ClientsBench.class, ClusterBench.class,
-        BenchMain.All.class})
+        BenchMain.All.class, StepBench.class})
 public final class BenchMain implements Callable<Integer> {
 
   @Option(names = "--out", scope = CommandLine.ScopeType.INHERIT, paramLabel = "FILE", description = "Append each markdown table to FILE.")
