@@ -35,6 +35,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
 
   @ParentCommand BenchMain main;
 
+  @Option(names = "--roles", description = "The node's roles (default: ${DEFAULT-VALUE}; add knowledge for what a "
+      + "plain ./companion start runs, which logs every question with the knowledge service).")
+  String roles = "gateway,router,worker";
+
   @Option(names = "--clients", description = "Concurrent streams (default: ${DEFAULT-VALUE}).")
   int clients = 2000;
 
@@ -67,7 +71,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     Path folder = main.models().stories();
     Path dataDir = main.models().dataDirFor(folder);
     Path log = main.workDir().resolve("logs").resolve("clients-node.log");
-    ChildNode node = ChildNode.start("clients", List.of("--roles", "gateway,router,worker", "--http-port", "0",
+    ChildNode node = ChildNode.start("clients", List.of("--roles", roles, "--http-port", "0",
         "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(Ports.free()),
         "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
         "--cluster-secret", "bench-" + UUID.randomUUID()), log, nodeJvmOptions);
@@ -145,7 +149,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         errorKinds.forEach((k, v) -> r.note("wave " + w + ": " + v + " stream(s) failed: " + k));
       }
       vertx.cancelTimer(sampler);
-      r.note("Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
+      r.note("One node with roles " + roles + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
           + "(loopback), streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per "
           + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling); each "
           + "further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "

@@ -6,6 +6,7 @@ import ai.companion.api.ErrorCode;
 import ai.companion.api.spi.Embedder;
 import ai.companion.embeddings.MiniLmEmbedder;
 import ai.companion.knowledge.impl.Learning;
+import ai.companion.knowledge.impl.QuestionVectors;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.WorkerExecutor;
@@ -61,6 +62,7 @@ public class KnowledgeVerticle extends VerticleBase {
   private KnowledgeOptions options;
   private KnowledgeStore store;
   private Learning learning;
+  private QuestionVectors questionVectors;
   private ExtractiveAnswerer answerer;
   private WorkerExecutor pool;
 
@@ -86,6 +88,7 @@ public class KnowledgeVerticle extends VerticleBase {
       Embedder e = injected != null ? injected
           : MiniLmEmbedder.shared(MiniLmEmbedder.Variant.parse(options.getEmbeddingVariant()));
       store = KnowledgeStore.open(options, e);
+      questionVectors = new QuestionVectors(e, QuestionVectors.DEFAULT_CAPACITY);
       learning = new Learning(options.storeDir().resolve("interactions.jsonl"), options.getPatternThreshold(),
           options.getAnswerThreshold(), options.getGapMinCount(), options.getCoverageWindow());
       answerer = new ExtractiveAnswerer(store, options.getAnswerThreshold());
@@ -326,7 +329,7 @@ public class KnowledgeVerticle extends VerticleBase {
     }
     String requestId = body.getValue("request_id") instanceof String s ? s : null;
     return () -> {
-      float[] v = store.embedder().embed(q);
+      float[] v = questionVectors.of(q);
       // the caller's retrieval scores may come from elsewhere; the gap logic needs this store's own view
       double best = bestV != null ? ((Number) bestV).doubleValue() : store.bestSimilarity(tenant, v);
       Learning.Interaction in = learning.recordQuestion(tenant, q, route, v, best, scores, (String) answerV, requestId);
