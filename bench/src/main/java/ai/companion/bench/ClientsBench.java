@@ -39,6 +39,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
       + "plain ./companion start runs, which logs every question with the knowledge service).")
   String roles = "gateway,router,worker";
 
+  @Option(names = "--distinct-prompts", description = "Each client asks its own question (\"Once upon a time "
+      + "there was N\"), not all the same one: what a knowledge role that logs questions sees as distinct.")
+  boolean distinctPrompts;
+
   @Option(names = "--clients", description = "Concurrent streams (default: ${DEFAULT-VALUE}).")
   int clients = 2000;
 
@@ -101,7 +105,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         long t0 = System.nanoTime();
         List<Future<Timeline>> fs = new ArrayList<>(clients);
         for (int i = 0; i < clients; i++) {
-          fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, wave * 100_000L + i));
+          fs.add(client.complete(BenchModels.STORIES, prompt(wave * 100_000L + i), tokens, 0.8, wave * 100_000L + i));
         }
         try {
           Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
@@ -150,7 +154,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
       }
       vertx.cancelTimer(sampler);
       r.note("One node with roles " + roles + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
-          + "(loopback), streaming /v1/completions with prompt \"Once upon a time\", temperature 0.8, one seed per "
+          + "(loopback), streaming /v1/completions with prompt \"Once upon a time\"" + (distinctPrompts
+          ? " and the client's number (\"... there was N\")" : "") + ", temperature 0.8, one seed per "
           + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling); each "
           + "further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
           + "request. TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after the "
@@ -205,7 +210,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     java.util.concurrent.CompletableFuture<long[]> snapshot = new java.util.concurrent.CompletableFuture<>();
     List<Future<Timeline>> fs = new ArrayList<>(clients);
     for (int i = 0; i < clients; i++) {
-      fs.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, 50_000L + i).onComplete(ar -> {
+      fs.add(client.complete(BenchModels.STORIES, prompt(50_000L + i), tokens, 0.8, 50_000L + i).onComplete(ar -> {
         if (finished.incrementAndGet() == 1) {
           Thread t = new Thread(() -> {
             int open = clients - finished.get();
@@ -237,5 +242,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
         + "of them open (the first had just finished): %.1f KiB per open stream; %s once the wave was over",
         Machine.mib(before), clients, Machine.mib(at[0]), at[1], (at[0] - before) / 1024.0 / Math.max(1, at[1]),
         Machine.mib(after));
+  }
+
+  /** The question client {@code n} asks. */
+  private String prompt(long n) {
+    return distinctPrompts ? "Once upon a time there was " + n : "Once upon a time";
   }
 }
