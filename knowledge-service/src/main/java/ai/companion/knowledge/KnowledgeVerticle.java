@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.concurrent.Executor;
 import java.util.function.Function;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -63,6 +64,7 @@ public class KnowledgeVerticle extends VerticleBase {
   private KnowledgeStore store;
   private Learning learning;
   private QuestionVectors questionVectors;
+  private Executor embedDrains;
   private ExtractiveAnswerer answerer;
   private WorkerExecutor pool;
 
@@ -89,6 +91,10 @@ public class KnowledgeVerticle extends VerticleBase {
           : MiniLmEmbedder.shared(MiniLmEmbedder.Variant.parse(options.getEmbeddingVariant()));
       store = KnowledgeStore.open(options, e);
       questionVectors = new QuestionVectors(e, QuestionVectors.DEFAULT_CAPACITY);
+      embedDrains = drain -> pool.executeBlocking(() -> {
+        drain.run();
+        return null;
+      }, false).onFailure(questionVectors::failWaiting);
       learning = new Learning(options.storeDir().resolve("interactions.jsonl"), options.getPatternThreshold(),
           options.getAnswerThreshold(), options.getGapMinCount(), options.getCoverageWindow());
       answerer = new ExtractiveAnswerer(store, options.getAnswerThreshold());
@@ -107,7 +113,8 @@ public class KnowledgeVerticle extends VerticleBase {
           bus.<JsonObject>consumer(Addresses.KNOWLEDGE_ANSWER, m -> handle(m, this::answer)).completion(),
           bus.<JsonObject>consumer(Addresses.KNOWLEDGE_GAPS, m -> handle(m, this::gaps)).completion(),
           bus.<JsonObject>consumer(Addresses.KNOWLEDGE_PATTERNS, m -> handle(m, this::patterns)).completion(),
-          bus.<JsonObject>consumer(Addresses.KNOWLEDGE_INTERACTION, m -> handle(m, this::interaction)).completion(),
+          bus.<JsonObject>consumer(Addresses.KNOWLEDGE_INTERACTION, m -> handleAsync(m, this::interaction))
+              .completion(),
           bus.<JsonObject>consumer(Addresses.KNOWLEDGE_FEEDBACK, m -> handle(m, this::feedback)).completion(),
           bus.<JsonObject>consumer(Addresses.KNOWLEDGE_STATS, m -> handle(m, this::stats)).completion()));
     }).onSuccess(v -> LOG.info("Knowledge service ready at {}", options.storeDir()));
@@ -141,7 +148,27 @@ public class KnowledgeVerticle extends VerticleBase {
       msg.fail(ErrorCode.INVALID_REQUEST.wire(), e.getMessage());
       return;
     }
-    pool.executeBlocking(work, false).onComplete(ar -> {
+    reply(msg, pool.executeBlocking(work, false));
+  }
+
+  /** As {@link #handle}, for an operation that composes its own blocking steps. */
+  private void handleAsync(Message<JsonObject> msg, Function<JsonObject, Future<JsonObject>> op) {
+    Future<JsonObject> work;
+    try {
+      if (msg.body() == null) throw new IllegalArgumentException("request body must be a JSON object");
+      work = op.apply(msg.body());
+    } catch (CompanionException e) {
+      msg.fail(e.failureCode(), e.getMessage());
+      return;
+    } catch (IllegalArgumentException | ClassCastException e) {
+      msg.fail(ErrorCode.INVALID_REQUEST.wire(), e.getMessage());
+      return;
+    }
+    reply(msg, work);
+  }
+
+  private void reply(Message<JsonObject> msg, Future<JsonObject> work) {
+    work.onComplete(ar -> {
       if (ar.succeeded()) {
         msg.reply(ar.result());
       } else if (ar.cause() instanceof CompanionException ce) {
@@ -310,7 +337,7 @@ public class KnowledgeVerticle extends VerticleBase {
     };
   }
 
-  private Callable<JsonObject> interaction(JsonObject body) {
+  private Future<JsonObject> interaction(JsonObject body) {
     String tenant = tenant(body);
     String q = requiredString(body, "question", "q");
     String route = body.getValue("route") == null ? "unknown" : String.valueOf(body.getValue("route"));
@@ -328,14 +355,17 @@ public class KnowledgeVerticle extends VerticleBase {
       }
     }
     String requestId = body.getValue("request_id") instanceof String s ? s : null;
-    return () -> {
-      float[] v = questionVectors.of(q);
-      // the caller's retrieval scores may come from elsewhere; the gap logic needs this store's own view
-      double best = bestV != null ? ((Number) bestV).doubleValue() : store.bestSimilarity(tenant, v);
-      Learning.Interaction in = learning.recordQuestion(tenant, q, route, v, best, scores, (String) answerV, requestId);
-      return new JsonObject().put("interaction_id", in.id).put("best_score", best)
-          .put("answered", best >= options.getAnswerThreshold());
-    };
+    // the vector first: questions that arrive together are embedded together (QuestionVectors), without holding
+    // a pool thread each while they wait
+    return Future.fromCompletionStage(questionVectors.ofAsync(q, embedDrains), vertx.getOrCreateContext())
+        .compose(v -> pool.executeBlocking(() -> {
+          // the caller's retrieval scores may come from elsewhere; the gap logic needs this store's own view
+          double best = bestV != null ? ((Number) bestV).doubleValue() : store.bestSimilarity(tenant, v);
+          Learning.Interaction in = learning.recordQuestion(tenant, q, route, v, best, scores, (String) answerV,
+              requestId);
+          return new JsonObject().put("interaction_id", in.id).put("best_score", best)
+              .put("answered", best >= options.getAnswerThreshold());
+        }, false));
   }
 
   private Callable<JsonObject> feedback(JsonObject body) {
