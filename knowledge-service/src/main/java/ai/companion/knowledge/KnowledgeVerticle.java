@@ -137,21 +137,13 @@ public class KnowledgeVerticle extends VerticleBase {
 
   /** Parses on the event loop (cheap), runs the work on the pool, maps failures to typed codes. */
   private void handle(Message<JsonObject> msg, Function<JsonObject, Callable<JsonObject>> op) {
-    Callable<JsonObject> work;
-    try {
-      if (msg.body() == null) throw new IllegalArgumentException("request body must be a JSON object");
-      work = op.apply(msg.body());
-    } catch (CompanionException e) {
-      msg.fail(e.failureCode(), e.getMessage());
-      return;
-    } catch (IllegalArgumentException | ClassCastException e) {
-      msg.fail(ErrorCode.INVALID_REQUEST.wire(), e.getMessage());
-      return;
-    }
-    reply(msg, pool.executeBlocking(work, false));
+    handleAsync(msg, body -> pool.executeBlocking(op.apply(body), false));
   }
 
-  /** As {@link #handle}, for an operation that composes its own blocking steps. */
+  /**
+   * As {@link #handle}, for an operation that composes its own blocking steps: {@code op} parses on the event loop
+   * and may throw there (a typed code or invalid_request); its future's failure is mapped the same way.
+   */
   private void handleAsync(Message<JsonObject> msg, Function<JsonObject, Future<JsonObject>> op) {
     Future<JsonObject> work;
     try {
@@ -164,10 +156,6 @@ public class KnowledgeVerticle extends VerticleBase {
       msg.fail(ErrorCode.INVALID_REQUEST.wire(), e.getMessage());
       return;
     }
-    reply(msg, work);
-  }
-
-  private void reply(Message<JsonObject> msg, Future<JsonObject> work) {
     work.onComplete(ar -> {
       if (ar.succeeded()) {
         msg.reply(ar.result());
