@@ -31,7 +31,7 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
    * The same decoder as {@link #MODEL} with the key/value cache updated in place (ONNX Runtime's GroupQueryAttention),
    * written beside it by the importer (its ModelFolder.IN_PLACE_MODEL_FILE); the worker prefers it.
    */
-  public static final String IN_PLACE_MODEL = "model_inplace_kv.onnx";
+  public static final String IN_PLACE_MODEL = inPlaceFileName(MODEL);
 
   /** Model files per variant, named as optimum / transformers.js name them; the first present wins. */
   public static final Map<String, List<String>> VARIANT_FILES = Map.of(
@@ -104,9 +104,16 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
    * model_q4_inplace_kv.onnx for model_q4.onnx: the quantizer writes both), or null when the folder has none.
    */
   public Path inPlaceModelFile() {
-    String name = modelFile.getFileName().toString();
-    Path p = folder.resolve(name.replaceFirst("\\.onnx$", "") + "_inplace_kv.onnx");
+    Path p = folder.resolve(inPlaceFileName(modelFile.getFileName().toString()));
     return Files.isRegularFile(p) ? p : null;
+  }
+
+  /**
+   * The in-place cache decoder's file for a model file: model.onnx gives model_inplace_kv.onnx, model_q4.onnx
+   * model_q4_inplace_kv.onnx (the importer and quantizer name them by the same rule, ModelFolder.inPlaceFileName).
+   */
+  static String inPlaceFileName(String modelFile) {
+    return modelFile.replaceFirst("\\.onnx$", "") + "_inplace_kv.onnx";
   }
 
   public boolean isEos(int token) {
