@@ -61,7 +61,8 @@ final class ConcurrencyBench implements BenchMain.BenchCommand {
       int n = stories ? tokens : bigTokens;
       Map<Integer, Agg> engine = new LinkedHashMap<>();
       try (Engine e = Engine.load(folder)) {
-        runEngine(e, 4, n);  // warm-up
+        // warm-up: one run at every level, so that each decode lane and batch shape has run before the timings
+        for (int c : levels) runEngine(e, c, n);
         for (int c : levels) {
           System.err.println("concurrency: " + name + " engine, " + c + " streams");
           Agg best = null;
@@ -73,7 +74,7 @@ final class ConcurrencyBench implements BenchMain.BenchCommand {
       Map<Integer, String> loads = new LinkedHashMap<>();
       try (InProcessNode node = InProcessNode.start(main.models().dataDirFor(folder));
            HttpStreams client = new HttpStreams(node.vertx(), "127.0.0.1", node.httpPort(), 256)) {
-        runHttp(client, name, 4, n);  // warm-up
+        for (int c : levels) runHttp(client, name, c, n);  // warm-up, as for the engine
         for (int c : levels) {
           System.err.println("concurrency: " + name + " HTTP, " + c + " streams");
           Agg best = null;
@@ -95,7 +96,8 @@ final class ConcurrencyBench implements BenchMain.BenchCommand {
     r.note("All streams start together; tokens/s = all tokens / (last token - first request). Sampling at "
         + "temperature 0.8 with one seed per stream; a stream may end early at EOS (its tokens count as made). "
         + "'vs 1 stream' is against the first level of the same path. Each level: best of " + repeats
-        + " runs by tokens/s (the machine is shared; other load only ever slows a run down), errors of all runs.");
+        + " runs by tokens/s (the machine is shared; other load only ever slows a run down), errors of all runs, after "
+        + "one untimed run at every level (engine and HTTP each).");
     main.emit(r);
     return 0;
   }

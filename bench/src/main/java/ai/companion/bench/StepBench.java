@@ -47,6 +47,10 @@ final class StepBench implements BenchMain.BenchCommand {
   @Option(names = "--threads", split = ",", description = "Intra-op thread counts (default: 1,2).")
   List<Integer> threads = List.of(1, 2);
 
+  @Option(names = "--lanes", split = ",", description = "Concurrent batches on one session, the rows split among "
+      + "them, each stepped by its own thread (default: 1).")
+  List<Integer> lanes = List.of(1);
+
   @Option(names = "--context", description = "Tokens in each row's cache (default: ${DEFAULT-VALUE}).")
   int context = 64;
 
@@ -64,7 +68,7 @@ final class StepBench implements BenchMain.BenchCommand {
 
   @Override public Integer call() throws Exception {
     Report r = new Report("One decode step through ONNX Runtime alone", main.commandLine())
-        .columns("model", "context", "threads", "rows", "us / step", "us / row", "rows x one-row step / step",
+        .columns("model", "context", "threads", "lanes", "rows", "us / step", "us / row", "rows x one-row step / step",
             "cores busy");
     for (String name : which) {
       Path folder = name.equals(BenchModels.STORIES) ? main.models().stories() : main.models().smol(main.rewriteModels);
@@ -72,20 +76,24 @@ final class StepBench implements BenchMain.BenchCommand {
       if (!Files.isRegularFile(graph)) throw new IllegalStateException("no " + graph);
       JsonObject config = new JsonObject(Files.readString(folder.resolve("config.json")));
       int n = name.equals(BenchModels.STORIES) ? steps : Math.max(20, steps / 100);
+      double oneRow = Double.NaN;   // one row, one thread, one lane: what every ratio is against
       for (int t : threads) {
-        double oneRow = Double.NaN;
-        for (int b : rows) {
-          System.err.println("step: " + name + ", " + t + " thread(s), " + b + " row(s)");
-          Timing m = time(graph, config, b, t, n, null);
-          if (b == 1) oneRow = m.micros();
-          if (opProfile) {
-            Path dir = Files.createTempDirectory("ort-profile");
-            time(graph, config, b, t, Math.min(n, 300), dir);
-            r.note(name + ", " + t + " thread(s), " + b + " row(s), share of kernel time: " + opShares(dir));
+        for (int lane : lanes) {
+          for (int b : rows) {
+            if (b < lane) continue;
+            System.err.println("step: " + name + ", " + t + " thread(s), " + lane + " lane(s), " + b + " row(s)");
+            Timing m = time(graph, config, b, t, lane, n, null);
+            if (b == 1 && Double.isNaN(oneRow)) oneRow = m.micros();
+            if (opProfile) {
+              Path dir = Files.createTempDirectory("ort-profile");
+              time(graph, config, b, t, lane, Math.min(n, 300), dir);
+              r.note(name + ", " + t + " thread(s), " + lane + " lane(s), " + b + " row(s), share of kernel time: "
+                  + opShares(dir));
+            }
+            r.row(name, String.valueOf(context), String.valueOf(t), String.valueOf(lane), String.valueOf(b),
+                Stats.f1(m.micros()), Stats.f1(m.micros() / b),
+                Double.isNaN(oneRow) ? "" : Stats.ratio(b * oneRow, m.micros()), String.format("%.2f", m.cores()));
           }
-          r.row(name, String.valueOf(context), String.valueOf(t), String.valueOf(b), Stats.f1(m.micros()),
-              Stats.f1(m.micros() / b), Double.isNaN(oneRow) ? "" : Stats.ratio(b * oneRow, m.micros()),
-              String.format("%.2f", m.cores()));
         }
       }
     }
@@ -126,14 +134,14 @@ final class StepBench implements BenchMain.BenchCommand {
     return sb.toString();
   }
 
-  /** Times {@code n} steps (best of 5); with {@code profileDir}, ONNX Runtime profiles them into it instead. */
-  private Timing time(Path graph, JsonObject c, int b, int threads, int n, Path profileDir) throws OrtException {
-    int layers = c.getInteger("num_hidden_layers");
-    int heads = c.getInteger("num_attention_heads");
-    int kv = c.getInteger("num_key_value_heads", heads);
-    int d = c.getInteger("head_dim", c.getInteger("hidden_size") / heads);
-    int vocab = c.getInteger("vocab_size");
-    int m = (context + 64) / 64 * 64;   // the buffer a little longer than the context, as the worker grows it
+  /**
+   * Times {@code n} steps (best of 5); with {@code profileDir}, ONNX Runtime profiles them into it instead. With
+   * {@code lanes} above 1 the {@code b} rows are split into that many batches, each stepped by its own thread on the
+   * same session at the same time (ONNX Runtime allows concurrent runs of one session): a step is then one step of
+   * every lane.
+   */
+  private Timing time(Path graph, JsonObject c, int b, int threads, int lanes, int n, Path profileDir)
+      throws Exception {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     List<AutoCloseable> open = new ArrayList<>();
     try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
@@ -142,51 +150,39 @@ final class StepBench implements BenchMain.BenchCommand {
       so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
       if (profileDir != null) so.enableProfiling(profileDir.resolve("step").toString());
       try (OrtSession session = env.createSession(graph.toString(), so)) {
-        Map<String, OnnxTensor> in = new HashMap<>();
-        Map<String, OnnxTensor> out = new HashMap<>();
-        Random random = new Random(1);
-        for (int l = 0; l < layers; l++) {
-          for (String part : new String[] {"key", "value"}) {
-            FloatBuffer f = floats(b * kv * m * d);
-            for (int i = 0; i < f.capacity(); i++) f.put(i, (float) random.nextGaussian());
-            OnnxTensor t = OnnxTensor.createTensor(env, f, new long[] {b, kv, m, d});
-            open.add(t);
-            in.put("past_key_values." + l + "." + part, t);
-            out.put("present." + l + "." + part, t);   // the same buffer: the step writes into the cache
+        List<Callable<Long>> runs = new ArrayList<>();
+        for (int lane = 0; lane < lanes; lane++) {
+          int rows = b / lanes + (lane < b % lanes ? 1 : 0);
+          Map<String, OnnxTensor> in = new HashMap<>();
+          Map<String, OnnxTensor> out = new HashMap<>();
+          bind(env, c, rows, lane, open, in, out);
+          runs.add(() -> {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < n; i++) session.run(in, Set.of(), out);
+            return System.nanoTime() - t0;
+          });
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(lanes);
+        try {
+          pool.invokeAll(runs);   // warm-up
+          if (profileDir != null) {
+            session.endProfiling();
+            return null;
           }
+          OperatingSystemMXBean os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+          long best = Long.MAX_VALUE;
+          long cpu0 = os.getProcessCpuTime();
+          long wall0 = System.nanoTime();
+          for (int rep = 0; rep < 5; rep++) {
+            long t0 = System.nanoTime();
+            for (java.util.concurrent.Future<Long> f : pool.invokeAll(runs)) f.get();
+            best = Math.min(best, System.nanoTime() - t0);
+          }
+          double cores = (os.getProcessCpuTime() - cpu0) / (double) (System.nanoTime() - wall0);
+          return new Timing(best / 1e3 / n, cores);
+        } finally {
+          pool.shutdownNow();
         }
-        OnnxTensor logits = OnnxTensor.createTensor(env, floats(b * vocab), new long[] {b, 1, vocab});
-        open.add(logits);
-        out.put("logits", logits);
-        long[] ids = new long[b];
-        long[] pos = new long[b];
-        int[] seqlens = new int[b];
-        for (int i = 0; i < b; i++) {
-          ids[i] = 5 + i % (vocab - 5);
-          pos[i] = context;
-          seqlens[i] = context;          // the new token's length - 1: context tokens already in the cache
-        }
-        in.put("input_ids", track(open, OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {b, 1})));
-        in.put("position_ids", track(open, OnnxTensor.createTensor(env, LongBuffer.wrap(pos), new long[] {b, 1})));
-        in.put("seqlens_k", track(open, OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {b})));
-        in.put("total_sequence_length", track(open, OnnxTensor.createTensor(env,
-            IntBuffer.wrap(new int[] {context + 1}), new long[] {1})));
-        for (int i = 0; i < n; i++) session.run(in, Set.of(), out);   // warm-up
-        if (profileDir != null) {
-          session.endProfiling();
-          return null;
-        }
-        OperatingSystemMXBean os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
-        long best = Long.MAX_VALUE;
-        long cpu0 = os.getProcessCpuTime();
-        long wall0 = System.nanoTime();
-        for (int rep = 0; rep < 5; rep++) {
-          long t0 = System.nanoTime();
-          for (int i = 0; i < n; i++) session.run(in, Set.of(), out);
-          best = Math.min(best, System.nanoTime() - t0);
-        }
-        double cores = (os.getProcessCpuTime() - cpu0) / (double) (System.nanoTime() - wall0);
-        return new Timing(best / 1e3 / n, cores);
       }
     } finally {
       for (AutoCloseable a : open) {
@@ -197,6 +193,41 @@ final class StepBench implements BenchMain.BenchCommand {
         }
       }
     }
+  }
+
+  /** One batch of {@code b} rows: cache buffers bound as both input and output, and the step's other inputs. */
+  private void bind(OrtEnvironment env, JsonObject c, int b, int seed, List<AutoCloseable> open,
+      Map<String, OnnxTensor> in, Map<String, OnnxTensor> out) throws OrtException {
+    int layers = c.getInteger("num_hidden_layers");
+    int heads = c.getInteger("num_attention_heads");
+    int kv = c.getInteger("num_key_value_heads", heads);
+    int d = c.getInteger("head_dim", c.getInteger("hidden_size") / heads);
+    int vocab = c.getInteger("vocab_size");
+    int m = (context + 64) / 64 * 64;   // the buffer a little longer than the context, as the worker grows it
+    Random random = new Random(1 + seed);
+    for (int l = 0; l < layers; l++) {
+      for (String part : new String[] {"key", "value"}) {
+        FloatBuffer f = floats(b * kv * m * d);
+        for (int i = 0; i < f.capacity(); i++) f.put(i, (float) random.nextGaussian());
+        OnnxTensor t = track(open, OnnxTensor.createTensor(env, f, new long[] {b, kv, m, d}));
+        in.put("past_key_values." + l + "." + part, t);
+        out.put("present." + l + "." + part, t);   // the same buffer: the step writes into the cache
+      }
+    }
+    out.put("logits", track(open, OnnxTensor.createTensor(env, floats(b * vocab), new long[] {b, 1, vocab})));
+    long[] ids = new long[b];
+    long[] pos = new long[b];
+    int[] seqlens = new int[b];
+    for (int i = 0; i < b; i++) {
+      ids[i] = 5 + i % (vocab - 5);
+      pos[i] = context;
+      seqlens[i] = context;          // the new token's length - 1: context tokens already in the cache
+    }
+    in.put("input_ids", track(open, OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {b, 1})));
+    in.put("position_ids", track(open, OnnxTensor.createTensor(env, LongBuffer.wrap(pos), new long[] {b, 1})));
+    in.put("seqlens_k", track(open, OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {b})));
+    in.put("total_sequence_length", track(open, OnnxTensor.createTensor(env,
+        IntBuffer.wrap(new int[] {context + 1}), new long[] {1})));
   }
 
   private static OnnxTensor track(List<AutoCloseable> open, OnnxTensor t) {

@@ -61,6 +61,7 @@ public class NodeOptions {
   private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
   private String kvCache = DEFAULT_KV_CACHE;
   private int httpEventLoops;
+  private int decodeLanes;
   private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
@@ -94,6 +95,7 @@ public class NodeOptions {
     setDevice(json.getString("device", DEFAULT_DEVICE));
     setKvCache(json.getString("kvCache", DEFAULT_KV_CACHE));
     setHttpEventLoops(json.getInteger("httpEventLoops", 0));
+    setDecodeLanes(json.getInteger("decodeLanes", 0));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -107,7 +109,7 @@ public class NodeOptions {
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
         .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
         .put("optimizationLevel", optimizationLevel).put("device", device).put("kvCache", kvCache)
-        .put("httpEventLoops", httpEventLoops);
+        .put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -372,6 +374,20 @@ public class NodeOptions {
       throw new IllegalArgumentException("httpEventLoops must be in 0..64 (0: one per core), got " + httpEventLoops);
     }
     this.httpEventLoops = httpEventLoops;
+    return this;
+  }
+
+  public int getDecodeLanes() {
+    return decodeLanes;
+  }
+
+  /** Decode loops the worker runs per model side by side; 0: one per core for a tiny model, else one. */
+  public NodeOptions setDecodeLanes(int decodeLanes) {
+    if (decodeLanes < 0 || decodeLanes > 64) {
+      throw new IllegalArgumentException("decodeLanes must be in 0..64 (0: sized to the model and cores), got "
+          + decodeLanes);
+    }
+    this.decodeLanes = decodeLanes;
     return this;
   }
 

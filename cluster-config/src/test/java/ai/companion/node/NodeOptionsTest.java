@@ -30,11 +30,24 @@ class NodeOptionsTest {
         .setGrpcPort(9191).setClusterPort(5801).setEventBusPort(5802).setJoin(List.of("10.0.0.1:5701", "10.0.0.2"))
         .setDataDir("/srv/companion").setNodeName("w-1").setClusterSecret("s3cret").setInterfaceCidr("10.0.0.0/24")
         .setMulticast(false).setKubernetes(true).setKubernetesServiceDns("x.y.svc.cluster.local").setTlsDir("/tls")
-        .setTlsPassword("pw").setSeedPaths(List.of("/a/README.md")).setEmbeddingVariant("int8");
+        .setTlsPassword("pw").setSeedPaths(List.of("/a/README.md")).setEmbeddingVariant("int8").setDecodeLanes(3)
+        .setHttpEventLoops(2);
     JsonObject json = o.toJson();
+    assertEquals(3, new NodeOptions(json).getDecodeLanes());
     assertEquals(json, new NodeOptions(json).toJson());
     assertEquals(json, new NodeOptions(o).toJson());
     assertEquals(List.of("worker", "router"), List.copyOf(new NodeOptions(json).getRoles()));
+  }
+
+  @Test
+  void aNodeThatServesHttpGivesItsWorkerHalfTheCoresForDecodeLanes() {
+    NodeOptions all = new NodeOptions().setRoles(List.of("gateway", "router", "worker"));
+    NodeOptions worker = new NodeOptions().setRoles(List.of("worker"));
+    assertEquals(1, Node.laneCores(all, 2));
+    assertEquals(4, Node.laneCores(all, 8));
+    assertEquals(1, Node.laneCores(all, 1));
+    assertEquals(2, Node.laneCores(worker, 2));
+    assertEquals(8, Node.laneCores(worker, 8));
   }
 
   @Test

@@ -13,7 +13,10 @@ import java.util.UUID;
  * {@code medium}, the default (all optimizations, threads sized to the model and cores, the fp32 model, so
  * greedy output equals the reference), {@code high} (the same, serving the smallest variant the folder has: int4,
  * int8, fp32).
- * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count.
+ * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count;
+ * {@code decodeLanes} above 0 how many decode loops each model runs side by side, each with its own batch (0: one per
+ * core for a tiny model, one otherwise; low: one; {@code laneCores} above 0 counts fewer cores). The queue,
+ * concurrency and cache limits are the model's, split evenly over its lanes.
  * {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for prompt + max_tokens, counted as
  * the padded batch cache: rows x the largest reservation); past it requests queue, past {@code maxQueuedRequests}
  * they are refused as overloaded.
@@ -46,6 +49,8 @@ public final class WorkerOptions {
   private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
   private String modelVariant = DEFAULT_MODEL_VARIANT;
   private int intraOpThreads = DEFAULT_INTRA_OP_THREADS;
+  private int decodeLanes;
+  private int laneCores;
   private int maxConcurrentSequences = DEFAULT_MAX_CONCURRENT_SEQUENCES;
   private int maxQueuedRequests = DEFAULT_MAX_QUEUED_REQUESTS;
   private long kvBudgetMb = DEFAULT_KV_BUDGET_MB;
@@ -69,6 +74,8 @@ public final class WorkerOptions {
     setOptimizationLevel(j.getString("optimizationLevel", optimizationLevel));
     setModelVariant(j.getString("modelVariant", modelVariant));
     setIntraOpThreads(j.getInteger("intraOpThreads", intraOpThreads));
+    setDecodeLanes(j.getInteger("decodeLanes", decodeLanes));
+    setLaneCores(j.getInteger("laneCores", laneCores));
     setMaxConcurrentSequences(j.getInteger("maxConcurrentSequences", maxConcurrentSequences));
     setMaxQueuedRequests(j.getInteger("maxQueuedRequests", maxQueuedRequests));
     setKvBudgetMb(j.getLong("kvBudgetMb", kvBudgetMb));
@@ -81,6 +88,7 @@ public final class WorkerOptions {
     return new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName).put("workerId", workerId)
         .put("provider", provider).put("optimizationLevel", optimizationLevel)
         .put("modelVariant", modelVariant).put("intraOpThreads", intraOpThreads)
+        .put("decodeLanes", decodeLanes).put("laneCores", laneCores)
         .put("maxConcurrentSequences", maxConcurrentSequences).put("maxQueuedRequests", maxQueuedRequests)
         .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs)
         .put("prefillFirstMs", prefillFirstMs).put("inPlaceCache", inPlaceCache);
@@ -156,6 +164,24 @@ public final class WorkerOptions {
   }
 
   public int getIntraOpThreads() { return intraOpThreads; }
+
+  /** Decode loops per model, each stepping its own batch at the same time; 0 (default): sized to model and cores. */
+  public int getDecodeLanes() { return decodeLanes; }
+
+  /** Cores the automatic decode lanes may take (0, the default: every core; the node halves it beside a gateway). */
+  public int getLaneCores() { return laneCores; }
+
+  public WorkerOptions setLaneCores(int n) {
+    if (n < 0) throw new IllegalArgumentException("laneCores must be >= 0, got " + n);
+    this.laneCores = n;
+    return this;
+  }
+
+  public WorkerOptions setDecodeLanes(int n) {
+    if (n < 0 || n > 64) throw new IllegalArgumentException("decodeLanes must be in 0..64 (0: auto), got " + n);
+    this.decodeLanes = n;
+    return this;
+  }
 
   /** 0: sized by the optimization level and the cores. */
   public WorkerOptions setIntraOpThreads(int n) {

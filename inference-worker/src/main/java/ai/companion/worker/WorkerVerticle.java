@@ -154,7 +154,9 @@ public class WorkerVerticle extends VerticleBase {
   /**
    * optimizationLevel → ONNX Runtime graph optimization level, intra-op threads and model variant: low = basic
    * optimizations on one thread, fp32; medium (default) = all optimizations with threads sized to the model
-   * (every core, one for a tiny model), fp32; high = the same with the smallest variant present (int4, int8). intraOpThreads above 0 and modelVariant other than auto override.
+   * (every core, one for a tiny model, which gets a decode lane per core instead), fp32; high = the same with the
+   * smallest variant present (int4, int8); low runs one decode lane. intraOpThreads and decodeLanes above 0 and
+   * modelVariant other than auto override.
    */
   static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
     int cores = Runtime.getRuntime().availableProcessors();
@@ -174,7 +176,10 @@ public class WorkerVerticle extends VerticleBase {
       for (String v : List.of("fp32", "int8", "int4")) if (!order.contains(v)) order.add(v);
       variants = List.copyOf(order);
     }
-    return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads, variants, o.isInPlaceCache());
+    // decodeLanes above 0 overrides; else low runs one lane (the least CPU), the others size it to model and cores
+    int lanes = o.getDecodeLanes() > 0 ? o.getDecodeLanes() : o.getOptimizationLevel().equals("low") ? 1 : 0;
+    return new OnnxDecoder.SessionSettings(o.getProvider(), level, threads, variants, o.isInPlaceCache(), lanes,
+        o.getLaneCores());
   }
 
   private void onGenerate(Message<JsonObject> msg) {
@@ -275,9 +280,9 @@ public class WorkerVerticle extends VerticleBase {
     String device = "cpu";
     for (LoadedModel m : models.values()) {
       infos.add(m.info());
-      active += m.scheduler().active();
-      queued += m.scheduler().queued();
-      outstanding += m.scheduler().outstandingTokens();
+      active += m.active();
+      queued += m.queued();
+      outstanding += m.outstandingTokens();
       device = m.device();
     }
     return new WorkerInfo(workerId, options.getNodeName(), infos, device, active, queued, outstanding,

@@ -38,25 +38,34 @@ class WorkerOptionsTest {
         () -> new WorkerOptions(new JsonObject().put("optimizationLevel", "max")));
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("modelVariant", "fp8")));
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("nodeName", "")));
+    assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("decodeLanes", -1)));
+    assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("laneCores", -2)));
   }
 
   @Test void optimizationLevelsMapToOrtSettingsAndVariants() {
     OnnxDecoder.SessionSettings low = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("low"));
     assertEquals(OptLevel.BASIC_OPT, low.optLevel());
     assertEquals(1, low.intraOpThreads());
+    assertEquals(1, low.decodeLanes());
     assertEquals("fp32", low.variants().get(0));
     // the default is medium: fp32, so greedy output stays equal to the reference
     OnnxDecoder.SessionSettings medium = WorkerVerticle.sessionSettings(new WorkerOptions());
     assertEquals(OptLevel.ALL_OPT, medium.optLevel());
     assertEquals(List.of("fp32", "int8", "int4"), medium.variants());
+    assertEquals(0, medium.decodeLanes());           // sized to the model and cores at load
+    assertEquals(0, medium.laneCores());
     OnnxDecoder.SessionSettings high = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("high"));
     assertEquals(OptLevel.ALL_OPT, high.optLevel());
     assertEquals(0, high.intraOpThreads());          // sized to the model at load
     assertEquals(List.of("int4", "int8", "fp32"), high.variants());
     OnnxDecoder.SessionSettings forced = WorkerVerticle.sessionSettings(new WorkerOptions().setModelVariant("fp32")
-        .setIntraOpThreads(3));
+        .setIntraOpThreads(3).setDecodeLanes(2).setOptimizationLevel("low"));
     assertEquals("fp32", forced.variants().get(0));
     assertEquals(3, forced.intraOpThreads());
+    assertEquals(2, forced.decodeLanes());
+    WorkerOptions halved = new WorkerOptions(new JsonObject().put("laneCores", 3).put("decodeLanes", 0));
+    assertEquals(3, WorkerVerticle.sessionSettings(halved).laneCores());
+    assertEquals(halved.toJson(), new WorkerOptions(halved.toJson()).toJson());
   }
 
   @Test void providerFallsBackToTheCpuWithAReason() throws Exception {

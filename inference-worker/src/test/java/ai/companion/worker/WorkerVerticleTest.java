@@ -251,7 +251,7 @@ class WorkerVerticleTest {
     String requestId = UUID.randomUUID().toString();
     String address = Addresses.streamAddress(requestId);
     List<StreamEvent> events = new ArrayList<>();
-    long heapCopiesBefore = model.scheduler().cacheHeapCopies();
+    long heapCopiesBefore = model.cacheHeapCopies();
     MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address);
     consumer.handler(m -> {
       StreamEvent e = StreamEvent.fromJson(m.body());
@@ -263,12 +263,12 @@ class WorkerVerticleTest {
         // wait until the worker has parked the stream, check it stopped generating, then read again
         long deadline = System.currentTimeMillis() + 20_000;
         vertx.setPeriodic(20, t -> {
-          if (model.scheduler().parked() == 1) {
+          if (model.parked() == 1) {
             vertx.cancelTimer(t);
-            before[0] = model.scheduler().tokensGenerated();
+            before[0] = model.tokensGenerated();
             vertx.setTimer(300, t2 -> ctx.verify(() -> {
-              assertEquals(1, model.scheduler().parked());
-              assertEquals(before[0], model.scheduler().tokensGenerated());
+              assertEquals(1, model.parked());
+              assertEquals(before[0], model.tokensGenerated());
               consumer.resume();
             }));
           } else if (System.currentTimeMillis() > deadline) {
@@ -286,9 +286,9 @@ class WorkerVerticleTest {
           assertTrue(text.toString().startsWith(ModelFixtures.STORIES_TEXT + ".\nLily's mom said"), text.toString());
           assertTrue(text.toString().endsWith("Lily didn't want to help her mom, so she"), text.toString());
           for (int i = 0; i < events.size(); i++) assertEquals(i, events.get(i).seq());
-          assertEquals(0, model.scheduler().parked());
+          assertEquals(0, model.parked());
           // parking copied the rows into direct buffers, and joining again read them there: no heap copies
-          assertEquals(heapCopiesBefore, model.scheduler().cacheHeapCopies());
+          assertEquals(heapCopiesBefore, model.cacheHeapCopies());
         });
         consumer.unregister();
         ctx.completeNow();
@@ -306,7 +306,7 @@ class WorkerVerticleTest {
     String requestId = UUID.randomUUID().toString();
     String address = Addresses.streamAddress(requestId);
     MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(address);
-    long before = model.scheduler().tokensGenerated();
+    long before = model.tokensGenerated();
     consumer.handler(m -> {
       // the client vanished without a cancel: its stream consumer is simply gone
       consumer.unregister();
@@ -318,10 +318,10 @@ class WorkerVerticleTest {
         .onComplete(ctx.succeeding(reply -> {
           long deadline = System.currentTimeMillis() + 20_000;
           vertx.setPeriodic(20, t -> {
-            if (model.scheduler().active() == 0) {
+            if (model.active() == 0) {
               vertx.cancelTimer(t);
               ctx.verify(() -> {
-                long made = model.scheduler().tokensGenerated() - before;
+                long made = model.tokensGenerated() - before;
                 assertTrue(made < 500, "generated " + made + " tokens for nobody");
               });
               ctx.completeNow();

@@ -21,6 +21,9 @@ import java.util.concurrent.CompletableFuture;
 public final class Engine implements AutoCloseable {
   /** System property: intra-op threads of the in-process engine (default 0: the worker's own sizing). */
   public static final String INTRA_OP_THREADS = "companion.bench.intraOpThreads";
+  /** System property: decode lanes per model of the engine and the in-process node (0, the default: as a worker
+   * sizes them). */
+  public static final String DECODE_LANES = "companion.bench.decodeLanes";
 
   private final LoadedModel model;
 
@@ -35,7 +38,8 @@ public final class Engine implements AutoCloseable {
         ai.companion.worker.WorkerOptions.DEFAULT_KV_BUDGET_MB * 1024 * 1024);
     return new Engine(LoadedModel.load(folder,
         new OnnxDecoder.SessionSettings("auto", OrtSession.SessionOptions.OptLevel.ALL_OPT,
-            Integer.getInteger(INTRA_OP_THREADS, 0)), limits, null));
+            Integer.getInteger(INTRA_OP_THREADS, 0)).withDecodeLanes(Integer.getInteger(DECODE_LANES, 0)), limits,
+        null));
   }
 
   public LoadedModel model() { return model; }

@@ -29,7 +29,8 @@ public final class InProcessNode implements AutoCloseable {
   public static InProcessNode start(Path dataDir) throws Exception {
     NodeOptions o = new NodeOptions().setRoles(List.of("gateway", "router", "worker")).setHttpPort(0)
         .setGrpcPort(Ports.free()).setClusterPort(Ports.free()).setDataDir(dataDir.toString())
-        .setNodeName("bench-inprocess").setClusterSecret("bench-" + UUID.randomUUID());
+        .setNodeName("bench-inprocess").setClusterSecret("bench-" + UUID.randomUUID())
+        .setDecodeLanes(Integer.getInteger(Engine.DECODE_LANES, 0));
     Node node = Node.start(o).await(10, TimeUnit.MINUTES);
     Matcher m = HTTP.matcher(node.readyLineText());
     if (!m.find()) {

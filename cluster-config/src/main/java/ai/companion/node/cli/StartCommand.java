@@ -98,6 +98,11 @@ public class StartCommand implements Callable<Integer> {
       + "WebSocket), connections spread over them; 0: one per core, at most 8 (default: ${DEFAULT-VALUE}).")
   int httpEventLoops;
 
+  @Option(names = "--decode-lanes", paramLabel = "N", description = "Decode loops per model, each stepping its own "
+      + "batch on its own thread; 0: one per core (at most 8) for a tiny model, one for a real one, whose operators "
+      + "use every core instead (default: ${DEFAULT-VALUE}).")
+  int decodeLanes;
+
   /** What this command line means, as node options (throws on nonsense). */
   public NodeOptions toOptions() {
     return new NodeOptions().setRoles(roles).setHost(host).setHttpPort(httpPort).setGrpcPort(grpcPort)
@@ -106,7 +111,7 @@ public class StartCommand implements Callable<Integer> {
         .setKubernetes(kubernetes).setKubernetesServiceDns(kubernetesServiceDns).setTlsDir(tlsDir)
         .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant)
         .setOptimizationLevel(optimizationLevel).setDevice(device).setKvCache(kvCache)
-        .setHttpEventLoops(httpEventLoops);
+        .setHttpEventLoops(httpEventLoops).setDecodeLanes(decodeLanes);
   }
 
   @Override

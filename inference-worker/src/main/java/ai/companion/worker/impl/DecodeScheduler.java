@@ -88,6 +88,11 @@ public final class DecodeScheduler implements AutoCloseable {
   private volatile long steps;
 
   public DecodeScheduler(OnnxDecoder decoder, Limits limits, Runnable onLoadChange) {
+    this(decoder, limits, onLoadChange, "");
+  }
+
+  /** {@code lane}: a suffix for the thread's name ("decode-MODEL" + lane). */
+  public DecodeScheduler(OnnxDecoder decoder, Limits limits, Runnable onLoadChange, String lane) {
     this.decoder = decoder;
     this.limits = limits;
     this.arrivalGapNanos = TimeUnit.MILLISECONDS.toNanos(limits.arrivalGapMs());
@@ -95,7 +100,7 @@ public final class DecodeScheduler implements AutoCloseable {
     this.batch = new DecodeBatch(decoder);
     this.scratch = new Sampler.Scratch(decoder.config().vocabSize());
     this.logits = new float[decoder.config().vocabSize()];
-    this.thread = new Thread(this::loop, "decode-" + decoder.config().id());
+    this.thread = new Thread(this::loop, "decode-" + decoder.config().id() + lane);
     this.thread.setDaemon(true);
     this.thread.start();
   }
@@ -128,10 +133,15 @@ public final class DecodeScheduler implements AutoCloseable {
 
   public int active() { return activeCount; }
 
+  public Limits limits() { return limits; }
+
   /** Streams parked because their consumers are behind. */
   public int parked() { return parkedCount; }
 
   public int queued() { return Math.max(0, waitingCount.get()); }
+
+  /** Sequences this scheduler holds, from {@link #submit} until they end: queued, running and parked. Any thread. */
+  public int load() { return byRequest.size(); }
 
   public long outstandingTokens() { return outstandingTokens; }
 
@@ -185,7 +195,7 @@ public final class DecodeScheduler implements AutoCloseable {
         if (join || compact || !park.isEmpty()) {
           List<Sequence> next = new ArrayList<>();
           for (Sequence s : batch.members()) if (!s.finished() && !park.contains(s)) next.add(s);
-          if (join) for (Sequence s : pending) if (!s.finished()) next.add(s);
+          if (join) for (Sequence s : pending) if (!s.finished()) next.add(s); else forget(s);
           batch.rebuild(next, park);
           if (!park.isEmpty()) LOG.debug("Parked {} stream(s) whose consumers are behind", park.size());
           parked.addAll(park);

@@ -120,7 +120,7 @@ class BatchingTest {
     List<List<Integer>> runs = new ArrayList<>();
     for (boolean inPlace : new boolean[] {true, false}) {
       OnnxDecoder.SessionSettings settings = new OnnxDecoder.SessionSettings("cpu",
-          ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT, 1, List.of("int4"), inPlace);
+          ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT, 1, List.of("int4"), inPlace, 1, 0);
       try (LoadedModel model = LoadedModel.load(q, settings, EngineHarness.LIMITS, null)) {
         assertEquals("model_q4.onnx", model.config().modelFile().getFileName().toString());
         assertEquals(inPlace, model.decoder().inPlace());
