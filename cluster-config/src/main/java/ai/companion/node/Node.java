@@ -168,7 +168,8 @@ public final class Node {
     if (options.hasRole("worker")) {
       // with no model in the data dir the worker itself says how to import one
       plan.add(new Deployment(WORKER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)
-          .put("optimizationLevel", options.getOptimizationLevel()).put("provider", options.getDevice())
+          .put("optimizationLevel", options.getOptimizationLevel()).put("modelVariant", options.getModelVariant())
+          .put("provider", options.getDevice())
           .put("inPlaceCache", options.getKvCache().equals("in-place")).put("decodeLanes", options.getDecodeLanes())
           .put("laneCores", laneCores(options, Runtime.getRuntime().availableProcessors()))));
     }

@@ -29,6 +29,9 @@ public class NodeOptions {
   /** The worker's ONNX Runtime settings: low, medium or high (see the worker's WorkerOptions). */
   public static final List<String> OPTIMIZATION_LEVELS = List.of("low", "medium", "high");
   public static final String DEFAULT_OPTIMIZATION_LEVEL = "medium";
+  /** Which model file the worker serves: auto (the optimization level's choice), fp32, int8 or int4. */
+  public static final List<String> MODEL_VARIANTS = List.of("auto", "fp32", "int8", "int4");
+  public static final String DEFAULT_MODEL_VARIANT = "auto";
   /** The worker's execution provider; auto takes the best one this machine's ONNX Runtime offers. */
   public static final List<String> DEVICES = List.of("auto", "cpu", "cuda", "coreml", "directml");
   public static final String DEFAULT_DEVICE = "auto";
@@ -59,6 +62,7 @@ public class NodeOptions {
   private List<String> seedPaths = new ArrayList<>();
   private String embeddingVariant;
   private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
+  private String modelVariant = DEFAULT_MODEL_VARIANT;
   private String kvCache = DEFAULT_KV_CACHE;
   private int httpEventLoops;
   private int decodeLanes;
@@ -92,6 +96,7 @@ public class NodeOptions {
     setSeedPaths(strings(json.getJsonArray("seedPaths", new JsonArray())));
     setEmbeddingVariant(json.getString("embeddingVariant"));
     setOptimizationLevel(json.getString("optimizationLevel", DEFAULT_OPTIMIZATION_LEVEL));
+    setModelVariant(json.getString("modelVariant", DEFAULT_MODEL_VARIANT));
     setDevice(json.getString("device", DEFAULT_DEVICE));
     setKvCache(json.getString("kvCache", DEFAULT_KV_CACHE));
     setHttpEventLoops(json.getInteger("httpEventLoops", 0));
@@ -108,7 +113,7 @@ public class NodeOptions {
         .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
         .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
-        .put("optimizationLevel", optimizationLevel).put("device", device).put("kvCache", kvCache)
+        .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device).put("kvCache", kvCache)
         .put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
@@ -344,9 +349,19 @@ public class NodeOptions {
     return optimizationLevel;
   }
 
-  /** low, medium or high: the worker's graph optimizations, threads and model variant (high: the smallest). */
+  /** low, medium or high: the worker's graph optimizations, threads and model variant (high: int4 where present). */
   public NodeOptions setOptimizationLevel(String level) {
     this.optimizationLevel = oneOf("optimizationLevel", level, OPTIMIZATION_LEVELS);
+    return this;
+  }
+
+  public String getModelVariant() {
+    return modelVariant;
+  }
+
+  /** auto, fp32, int8 or int4: the model file the worker serves where a folder has it (auto: as the level says). */
+  public NodeOptions setModelVariant(String variant) {
+    this.modelVariant = oneOf("modelVariant", variant, MODEL_VARIANTS);
     return this;
   }
 

@@ -107,6 +107,11 @@ class CompanionCliTest {
     assertEquals(4, parseStart(Map.of(), Map.of("http-event-loops", "4"), "start").getHttpEventLoops());
     assertThrows(IllegalArgumentException.class,
         () -> parseStart(Map.of(), Map.of(), "start", "--http-event-loops", "-2"));
+    assertEquals("auto", flags.getModelVariant());
+    assertEquals("int8", parseStart(Map.of(), Map.of(), "start", "--model-variant", "int8").getModelVariant());
+    assertEquals("int4", parseStart(Map.of("COMPANION_MODEL_VARIANT", "int4"), Map.of(), "start").getModelVariant());
+    assertThrows(IllegalArgumentException.class,
+        () -> parseStart(Map.of(), Map.of(), "start", "--model-variant", "fp8"));
     assertEquals(0, flags.getDecodeLanes());
     assertEquals(1, parseStart(Map.of(), Map.of(), "start", "--decode-lanes", "1").getDecodeLanes());
     assertEquals(2, parseStart(Map.of("COMPANION_DECODE_LANES", "2"), Map.of(), "start").getDecodeLanes());

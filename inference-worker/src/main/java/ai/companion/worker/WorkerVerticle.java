@@ -9,6 +9,7 @@ import ai.companion.api.ModelPaths;
 import ai.companion.api.WorkerInfo;
 import ai.companion.worker.impl.DecodeScheduler;
 import ai.companion.worker.impl.LoadedModel;
+import ai.companion.worker.impl.ModelConfig;
 import ai.companion.worker.impl.OnnxDecoder;
 import ai.companion.worker.impl.StreamCredit;
 import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
@@ -139,6 +140,13 @@ public class WorkerVerticle extends VerticleBase {
       try {
         LoadedModel m = LoadedModel.load(folder, settings, limits, this::loadChanged);
         out.put(m.info().id(), m);
+        if (settings.variants() == HIGH_VARIANTS && m.config().modelFile().equals(ModelConfig.variantFile(folder, "fp32"))
+            && ModelConfig.variantFile(folder, "int8") != null) {
+          LOG.info("Model {}: serving fp32, not its int8 file: int8 runs slower than fp32 on ONNX Runtime's CPU "
+              + "provider (its 8-bit MatMulNBits kernel); --model-variant int8 serves it anyway, "
+              + "./companion model quantize {} --bits 4 writes an int4 file that high serves", m.info().id(),
+              m.info().id());
+        }
       } catch (Exception | LinkageError e) {
         LOG.error("Skipping model folder {}: {}", folder, e.getMessage());
         LOG.debug("Model folder {} failed to load", folder, e);
@@ -155,9 +163,11 @@ public class WorkerVerticle extends VerticleBase {
    * optimizationLevel → ONNX Runtime graph optimization level, intra-op threads and model variant: low = basic
    * optimizations on one thread, fp32; medium (default) = all optimizations with threads sized to the model
    * (every core, one for a tiny model, which gets a decode lane per core instead), fp32; high = the same with the
-   * smallest variant present (int4, int8); low runs one decode lane. intraOpThreads and decodeLanes above 0 and
+   * int4 variant where present (int8 only when it is all there is: see below); low runs one decode lane. intraOpThreads and decodeLanes above 0 and
    * modelVariant other than auto override.
    */
+  static final List<String> HIGH_VARIANTS = List.of("int4", "fp32", "int8");
+
   static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
     int cores = Runtime.getRuntime().availableProcessors();
     OptLevel level;
@@ -168,7 +178,10 @@ public class WorkerVerticle extends VerticleBase {
       // medium, the default, keeps the fp32 weights: greedy output stays equal to the reference; only high
       // trades accuracy for memory and bandwidth by serving the smallest quantized file present
       case "medium" -> { level = OptLevel.ALL_OPT; threads = 0; variants = List.of("fp32", "int8", "int4"); }
-      default -> { level = OptLevel.ALL_OPT; threads = 0; variants = List.of("int4", "int8", "fp32"); }
+      // high serves int4 where a folder has it, else fp32: int8 (MatMulNBits at 8 bits, exact accuracy level) runs
+      // far slower than fp32 on ONNX Runtime's CPU provider (stories260K 402 against 98 us a step, the SmolLM2-135M
+      // shape 0.9 against 8-9 tokens/s), so it is served only when asked for (modelVariant int8) or all there is
+      default -> { level = OptLevel.ALL_OPT; threads = 0; variants = HIGH_VARIANTS; }
     }
     if (o.getIntraOpThreads() > 0) threads = o.getIntraOpThreads();
     if (!o.getModelVariant().equals("auto")) {

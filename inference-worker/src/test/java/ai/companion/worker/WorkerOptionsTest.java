@@ -57,7 +57,11 @@ class WorkerOptionsTest {
     OnnxDecoder.SessionSettings high = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("high"));
     assertEquals(OptLevel.ALL_OPT, high.optLevel());
     assertEquals(0, high.intraOpThreads());          // sized to the model at load
-    assertEquals(List.of("int4", "int8", "fp32"), high.variants());
+    // high: int4 where present, else fp32; int8 (slower than fp32 on the CPU provider) only when it is all there is
+    assertEquals(List.of("int4", "fp32", "int8"), high.variants());
+    OnnxDecoder.SessionSettings asked = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("high")
+        .setModelVariant("int8"));
+    assertEquals(List.of("int8", "fp32", "int4"), asked.variants());
     OnnxDecoder.SessionSettings forced = WorkerVerticle.sessionSettings(new WorkerOptions().setModelVariant("fp32")
         .setIntraOpThreads(3).setDecodeLanes(2).setOptimizationLevel("low"));
     assertEquals("fp32", forced.variants().get(0));
@@ -94,5 +98,15 @@ class WorkerOptionsTest {
     assertEquals("model_int8.onnx", int8.modelFile().getFileName().toString());
     assertEquals("int8", int8.variant());
     assertEquals("model.onnx", ModelConfig.read(folder, List.of("fp32", "int8")).modelFile().getFileName().toString());
+    // high passes an int8 file by for fp32, takes int4 where there is one, and int8 only when it is all there is
+    List<String> high = WorkerVerticle.sessionSettings(new WorkerOptions().setOptimizationLevel("high")).variants();
+    assertEquals("model.onnx", ModelConfig.read(folder, high).modelFile().getFileName().toString());
+    assertEquals(folder.resolve("model_int8.onnx"), ModelConfig.variantFile(folder, "int8"));
+    assertEquals(null, ModelConfig.variantFile(folder, "int4"));
+    Files.copy(folder.resolve("model.onnx"), folder.resolve("model_q4.onnx"));
+    assertEquals("model_q4.onnx", ModelConfig.read(folder, high).modelFile().getFileName().toString());
+    Files.delete(folder.resolve("model_q4.onnx"));
+    Files.delete(folder.resolve("model.onnx"));
+    assertEquals("model_int8.onnx", ModelConfig.read(folder, high).modelFile().getFileName().toString());
   }
 }

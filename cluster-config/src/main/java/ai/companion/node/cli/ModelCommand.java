@@ -72,7 +72,8 @@ public class ModelCommand implements Runnable {
   }
 
   @Command(name = "quantize", description = "Write a weight-only quantized variant beside a model's model.onnx: "
-      + "--bits 8 gives model_int8.onnx, --bits 4 model_q4.onnx (served by --optimization-level high).")
+      + "--bits 4 gives model_q4.onnx (served by --optimization-level high), --bits 8 model_int8.onnx (served by "
+      + "--model-variant int8; on the CPU provider it runs slower than fp32).")
   public static class Quantize implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "NAME", description = "The model (a folder under DATA_DIR/models).")
     String name;
@@ -107,7 +108,9 @@ public class ModelCommand implements Runnable {
         long size = Files.size(out);
         System.out.printf("wrote %s: %s, %.2fx the fp32 model (%s)%n", out, ModelsCommand.human(size),
             fp32 == 0 ? 0.0 : (double) size / fp32, ModelsCommand.human(fp32));
-        System.out.println("serve it with: ./companion start --optimization-level high --data-dir " + dataDir);
+        System.out.println(bits == 4 ? "serve it with: ./companion start --optimization-level high --data-dir " + dataDir
+            : "serve it with: ./companion start --model-variant int8 --data-dir " + dataDir + " (on ONNX Runtime's CPU "
+            + "provider int8 runs slower than fp32: it saves memory, not time)");
         return 0;
       } catch (ModelImportException e) {
         System.err.println("companion model quantize: " + e.getMessage());

@@ -81,9 +81,14 @@ public class StartCommand implements Callable<Integer> {
 
   @Option(names = "--optimization-level", paramLabel = "low|medium|high", description = "Inference optimization: "
       + "low (basic graph optimizations, one thread, fp32), medium (all optimizations, every core, fp32), high (the "
-      + "same with the smallest quantized variant the model folder has: ./companion model quantize) "
+      + "same with the int4 variant where the model folder has one: ./companion model quantize NAME --bits 4) "
       + "(default: ${DEFAULT-VALUE}).")
   String optimizationLevel = NodeOptions.DEFAULT_OPTIMIZATION_LEVEL;
+
+  @Option(names = "--model-variant", paramLabel = "auto|fp32|int8|int4", description = "The model file the worker "
+      + "serves where a folder has it: auto follows --optimization-level (high: int4, else fp32; int8 runs slower "
+      + "than fp32 on the CPU provider, so only this flag serves it) (default: ${DEFAULT-VALUE}).")
+  String modelVariant = NodeOptions.DEFAULT_MODEL_VARIANT;
 
   @Option(names = "--device", paramLabel = "auto|cpu|cuda|coreml|directml",
       description = "Execution provider of the worker; auto picks the best available (default: ${DEFAULT-VALUE}).")
@@ -110,7 +115,7 @@ public class StartCommand implements Callable<Integer> {
         .setNodeName(nodeName).setClusterSecret(clusterSecret).setInterfaceCidr(interfaceCidr).setMulticast(multicast)
         .setKubernetes(kubernetes).setKubernetesServiceDns(kubernetesServiceDns).setTlsDir(tlsDir)
         .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant)
-        .setOptimizationLevel(optimizationLevel).setDevice(device).setKvCache(kvCache)
+        .setOptimizationLevel(optimizationLevel).setModelVariant(modelVariant).setDevice(device).setKvCache(kvCache)
         .setHttpEventLoops(httpEventLoops).setDecodeLanes(decodeLanes);
   }
 

@@ -53,6 +53,14 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
    *
    * @param variants variants in order of preference (fp32, int8, int4); the first whose file is present is served
    */
+  /** The folder's file of one variant (fp32, int8, int4), the first name of {@link #VARIANT_FILES} present; or null. */
+  public static Path variantFile(Path folder, String variant) {
+    for (String f : VARIANT_FILES.getOrDefault(variant, List.of())) {
+      if (Files.isRegularFile(folder.resolve(f))) return folder.resolve(f);
+    }
+    return null;
+  }
+
   public static ModelConfig read(Path folder, List<String> variants) throws IOException {
     String id = folder.getFileName().toString();
     JsonObject config = json(folder, CONFIG, true);
@@ -62,11 +70,10 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
     Path modelFile = null;
     String chosen = null;
     for (String v : variants) {
-      for (String f : VARIANT_FILES.getOrDefault(v, List.of())) {
-        if (modelFile == null && Files.isRegularFile(folder.resolve(f))) {
-          modelFile = folder.resolve(f);
-          chosen = v;
-        }
+      Path f = variantFile(folder, v);
+      if (modelFile == null && f != null) {
+        modelFile = f;
+        chosen = v;
       }
     }
     if (modelFile == null) throw new IOException("model folder " + folder + " has no " + MODEL);
