@@ -128,7 +128,19 @@ public final class MiniLmEmbedder implements Embedder {
    * no-op and it lives as long as the JVM.
    */
   public static MiniLmEmbedder shared(Variant variant) {
-    return SHARED.computeIfAbsent(variant, v -> new MiniLmEmbedder(v, 0, DEFAULT_MAX_BATCH, true));
+    return SHARED.computeIfAbsent(variant, v -> new MiniLmEmbedder(v, sharedThreads(Runtime.getRuntime()
+        .availableProcessors()), DEFAULT_MAX_BATCH, true));
+  }
+
+  /**
+   * Intra-op threads of the shared instance: half the cores, at least one. It shares them with the node's event
+   * loops and decode threads, and ONNX Runtime's default (every core, spinning between operators) took CPU they
+   * needed: with 2000 streaming clients on a 2-core node that logs every question with the knowledge role, one
+   * thread instead of two cut node CPU per request by 25-30% and lifted tokens/s by 30-40% (two threads without
+   * spinning got about half of that). Alone, one thread embeds a 17-token question in 5.7 ms against 3.3 ms.
+   */
+  static int sharedThreads(int cores) {
+    return Math.max(1, cores / 2);
   }
 
   public Variant variant() { return variant; }

@@ -121,4 +121,12 @@ class MiniLmEmbedderTest {
     Embedder.Result r = fp32.embedWithUsage(List.of(longText, "hello world"));
     assertEquals(256 + 4, r.promptTokens());   // [CLS] hello world [SEP]
   }
+
+  @Test
+  void theSharedInstanceLeavesHalfTheCoresToTheRestOfTheNode() {
+    assertEquals(1, MiniLmEmbedder.sharedThreads(1));
+    assertEquals(1, MiniLmEmbedder.sharedThreads(2));
+    assertEquals(2, MiniLmEmbedder.sharedThreads(5));
+    assertEquals(4, MiniLmEmbedder.sharedThreads(8));
+  }
 }
