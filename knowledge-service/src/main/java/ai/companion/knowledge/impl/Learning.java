@@ -34,6 +34,12 @@ import org.slf4j.LoggerFactory;
  * were asked at least {@code gapMinCount} times with a best retrieval similarity under {@code answerThreshold};
  * a gap closes when a re-check finds an answer (or an ask of it is answered well), and reopens on a new miss.
  *
+ * <p>The log stays bounded: once it passes {@link #DEFAULT_COMPACT_AT_BYTES} (at open or while appending) and the
+ * state it replays to would take less than half its bytes, it is rewritten as that state (each pattern with its
+ * vector sum and centroid, the interactions kept in memory, the coverage windows, the question count) and swapped in
+ * atomically: a crash leaves the old file or the new one, and replaying either gives the same state. Logged
+ * questions carry their 384-float vectors (about 2.4 kB a line), the snapshot keeps one per pattern.
+ *
  * <p>Thread-safe (one lock); blocking (file I/O): call from worker threads.
  */
 public final class Learning implements AutoCloseable {
@@ -41,8 +47,13 @@ public final class Learning implements AutoCloseable {
   private static final int MAX_EXAMPLES = 5;
   private static final int MAX_INTERACTIONS_IN_MEMORY = 100_000;
 
+  /** A log past this size is compacted where that at least halves it. */
+  public static final long DEFAULT_COMPACT_AT_BYTES = 64L << 20;
+
   private final Path file;
-  private final FileChannel channel;
+  private FileChannel channel;
+  private final long compactAtBytes;
+  private long nextCompactAt;
   private final double patternThreshold;
   private final double answerThreshold;
   private final int gapMinCount;
@@ -114,7 +125,14 @@ public final class Learning implements AutoCloseable {
 
   public Learning(Path file, double patternThreshold, double answerThreshold, int gapMinCount, int coverageWindow)
       throws IOException {
+    this(file, patternThreshold, answerThreshold, gapMinCount, coverageWindow, DEFAULT_COMPACT_AT_BYTES);
+  }
+
+  /** As the other constructor, compacting the log once it passes {@code compactAtBytes}. */
+  public Learning(Path file, double patternThreshold, double answerThreshold, int gapMinCount, int coverageWindow,
+                  long compactAtBytes) throws IOException {
     this.file = file;
+    this.compactAtBytes = compactAtBytes;
     this.patternThreshold = patternThreshold;
     this.answerThreshold = answerThreshold;
     this.gapMinCount = gapMinCount;
@@ -128,6 +146,8 @@ public final class Learning implements AutoCloseable {
       channel.force(true);
     }
     channel.position(good);
+    nextCompactAt = compactAtBytes;
+    compactIfWorthIt();
     LOG.info("Interaction log {}: {} questions, {} patterns, {} open gaps", file, questions, clusterById.size(),
         clusterById.values().stream().filter(c -> isGap(c)).count());
   }
@@ -167,8 +187,102 @@ public final class Learning implements AutoCloseable {
         Cluster c = clusterById.get(r.getString("cluster"));
         if (c != null) closeInMemory(c);
       }
+      case "pattern" -> applyPattern(r);
+      case "interaction" -> {
+        Interaction in = new Interaction(r.getString("id"), r.getString("tenant"), r.getString("question"),
+            r.getString("route"), r.getDouble("best_score"), r.getString("answer"), r.getString("cluster"));
+        in.feedback = r.getInteger("feedback", 0);
+        in.promotedAs = r.getString("promoted");
+        interactions.put(in.id, in);
+      }
+      case "recent" -> {
+        String tenant = r.getString("tenant");
+        ArrayDeque<Boolean> q = tenant == null ? recentAll : recent.computeIfAbsent(tenant, t -> new ArrayDeque<>());
+        for (char ch : r.getString("answered").toCharArray()) push(q, ch == '1');
+      }
+      case "questions" -> questions = r.getLong("count");
       default -> throw new IllegalArgumentException("unknown record type " + r.getString("type"));
     }
+  }
+
+  /** A pattern as a snapshot wrote it: appended to its tenant's list, whose order gives new patterns their ids. */
+  private void applyPattern(JsonObject r) {
+    Cluster c = new Cluster(r.getString("id"), r.getString("tenant"), decode(r.getString("sum")));
+    c.centroid = decode(r.getString("centroid"));
+    c.count = r.getInteger("count");
+    for (Object e : r.getJsonArray("examples")) c.examples.add((String) e);
+    c.misses = r.getInteger("misses");
+    c.bestMissScore = r.getDouble("best_miss_score");
+    c.missQuestion = r.getString("miss_question");
+    c.lastSeen = r.getLong("last_seen");
+    c.gapOpen = r.getBoolean("gap_open");
+    clusters.computeIfAbsent(c.tenant, t -> new ArrayList<>()).add(c);
+    clusterById.put(c.id, c);
+  }
+
+  /** The state as records that {@link #apply} replays to the same state (patterns in their tenants' order). */
+  private byte[] snapshot() {
+    StringBuilder b = new StringBuilder();
+    for (List<Cluster> list : clusters.values()) {
+      for (Cluster c : list) {
+        b.append(new JsonObject().put("type", "pattern").put("id", c.id).put("tenant", c.tenant)
+            .put("sum", encode(c.sum)).put("centroid", encode(c.centroid)).put("count", c.count)
+            .put("examples", new JsonArray(new ArrayList<>(c.examples))).put("misses", c.misses)
+            .put("best_miss_score", c.bestMissScore).put("miss_question", c.missQuestion)
+            .put("last_seen", c.lastSeen).put("gap_open", c.gapOpen).encode()).append('\n');
+      }
+    }
+    for (Interaction in : interactions.values()) {
+      b.append(new JsonObject().put("type", "interaction").put("id", in.id).put("tenant", in.tenant)
+          .put("question", in.question).put("route", in.route).put("best_score", in.bestScore)
+          .put("answer", in.answer).put("cluster", in.clusterId).put("feedback", in.feedback)
+          .put("promoted", in.promotedAs).encode()).append('\n');
+    }
+    recent.forEach((tenant, q) -> b.append(recentRecord(tenant, q)).append('\n'));
+    b.append(recentRecord(null, recentAll)).append('\n');
+    b.append(new JsonObject().put("type", "questions").put("count", questions).encode()).append('\n');
+    return b.toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static String recentRecord(String tenant, ArrayDeque<Boolean> q) {
+    StringBuilder flags = new StringBuilder(q.size());
+    for (boolean answered : q) flags.append(answered ? '1' : '0');
+    return new JsonObject().put("type", "recent").put("tenant", tenant).put("answered", flags.toString()).encode();
+  }
+
+  /**
+   * Past the size mark, rewrites the log as its snapshot where that at least halves it (temporary file, fsync,
+   * atomic rename, fsync of the directory where the platform allows); otherwise moves the mark to twice the size.
+   */
+  private void compactIfWorthIt() throws IOException {
+    long size = channel.size();
+    if (size < nextCompactAt) return;
+    long t0 = System.nanoTime();
+    byte[] snap = snapshot();
+    if (snap.length * 2L > size) {
+      nextCompactAt = Math.max(compactAtBytes, 2 * size);
+      return;
+    }
+    Path tmp = file.resolveSibling(file.getFileName() + ".compact");
+    try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.TRUNCATE_EXISTING)) {
+      ByteBuffer buf = ByteBuffer.wrap(snap);
+      while (buf.hasRemaining()) ch.write(buf);
+      ch.force(true);
+    }
+    channel.close();
+    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    try (FileChannel dir = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
+      dir.force(true);   // the rename itself durable (Linux; elsewhere opening a directory may fail)
+    } catch (IOException e) {
+      LOG.debug("Cannot fsync the directory of {}: {}", file, e.toString());
+    }
+    channel = FileChannel.open(file, StandardOpenOption.WRITE);
+    channel.position(channel.size());
+    nextCompactAt = Math.max(compactAtBytes, 2L * snap.length);
+    LOG.info("Compacted {}: {} bytes to {} ({} patterns, {} interactions kept) in {} ms", file, size, snap.length,
+        clusterById.size(), interactions.size(), (System.nanoTime() - t0) / 1_000_000);
   }
 
   private Interaction applyQuestion(JsonObject r) {
@@ -253,7 +367,9 @@ public final class Learning implements AutoCloseable {
         .put("scores", new JsonArray(scores == null ? List.of() : scores)).put("answer", answer)
         .put("request_id", requestId).put("vec", encode(vector));
     append(r);
-    return applyQuestion(r);
+    Interaction in = applyQuestion(r);
+    maybeCompact();
+    return in;
   }
 
   /** Logs feedback (+1 or -1) for an interaction; false when the id is unknown. */
@@ -288,6 +404,11 @@ public final class Learning implements AutoCloseable {
     ByteBuffer buf = ByteBuffer.wrap((r.encode() + "\n").getBytes(StandardCharsets.UTF_8));
     while (buf.hasRemaining()) channel.write(buf);
     channel.force(false);
+  }
+
+  /** After a record was appended and applied: compacts when the log has grown past its mark. */
+  private void maybeCompact() throws IOException {
+    if (channel.size() >= nextCompactAt) compactIfWorthIt();
   }
 
   // ------------------------------------------------------------------------------------------ reads
