@@ -113,8 +113,8 @@ public class NodeOptions {
         .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
         .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
-        .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device).put("kvCache", kvCache)
-        .put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes);
+        .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device)
+        .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }

@@ -11,8 +11,8 @@ import java.util.UUID;
  *
  * <p>{@code optimizationLevel}: {@code low} (basic graph optimizations, one intra-op thread, the fp32 model),
  * {@code medium}, the default (all optimizations, threads sized to the model and cores, the fp32 model, so
- * greedy output equals the reference), {@code high} (the same, serving the smallest variant the folder has: int4,
- * int8, fp32).
+ * greedy output equals the reference), {@code high} (the same, serving the folder's int4 file where it has one,
+ * else fp32; int8, slower than fp32 on the CPU provider, only when it is all there is).
  * {@code modelVariant} other than {@code auto} picks the variant; {@code intraOpThreads} above 0 the thread count;
  * {@code decodeLanes} above 0 how many decode loops each model runs side by side, each with its own batch (0: one per
  * core for a tiny model, one otherwise; low: one; {@code laneCores} above 0 counts fewer cores). The queue,

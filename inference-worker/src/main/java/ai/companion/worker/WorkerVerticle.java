@@ -140,7 +140,8 @@ public class WorkerVerticle extends VerticleBase {
       try {
         LoadedModel m = LoadedModel.load(folder, settings, limits, this::loadChanged);
         out.put(m.info().id(), m);
-        if (settings.variants() == HIGH_VARIANTS && m.config().modelFile().equals(ModelConfig.variantFile(folder, "fp32"))
+        boolean highAuto = options.getOptimizationLevel().equals("high") && options.getModelVariant().equals("auto");
+        if (highAuto && m.config().modelFile().equals(ModelConfig.variantFile(folder, "fp32"))
             && ModelConfig.variantFile(folder, "int8") != null) {
           LOG.info("Model {}: serving fp32, not its int8 file: int8 runs slower than fp32 on ONNX Runtime's CPU "
               + "provider (its 8-bit MatMulNBits kernel); --model-variant int8 serves it anyway, "
@@ -163,25 +164,22 @@ public class WorkerVerticle extends VerticleBase {
    * optimizationLevel → ONNX Runtime graph optimization level, intra-op threads and model variant: low = basic
    * optimizations on one thread, fp32; medium (default) = all optimizations with threads sized to the model
    * (every core, one for a tiny model, which gets a decode lane per core instead), fp32; high = the same with the
-   * int4 variant where present (int8 only when it is all there is: see below); low runs one decode lane. intraOpThreads and decodeLanes above 0 and
-   * modelVariant other than auto override.
+   * int4 variant where present (int8 only when it is all there is: see below); low runs one decode lane.
+   * intraOpThreads and decodeLanes above 0 and modelVariant other than auto override.
    */
-  static final List<String> HIGH_VARIANTS = List.of("int4", "fp32", "int8");
-
   static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
-    int cores = Runtime.getRuntime().availableProcessors();
     OptLevel level;
     int threads;
     List<String> variants;
     switch (o.getOptimizationLevel()) {
       case "low" -> { level = OptLevel.BASIC_OPT; threads = 1; variants = List.of("fp32", "int8", "int4"); }
       // medium, the default, keeps the fp32 weights: greedy output stays equal to the reference; only high
-      // trades accuracy for memory and bandwidth by serving the smallest quantized file present
+      // trades accuracy for memory and bandwidth by serving an int4 file where there is one
       case "medium" -> { level = OptLevel.ALL_OPT; threads = 0; variants = List.of("fp32", "int8", "int4"); }
       // high serves int4 where a folder has it, else fp32: int8 (MatMulNBits at 8 bits, exact accuracy level) runs
       // far slower than fp32 on ONNX Runtime's CPU provider (stories260K 402 against 98 us a step, the SmolLM2-135M
       // shape 0.9 against 8-9 tokens/s), so it is served only when asked for (modelVariant int8) or all there is
-      default -> { level = OptLevel.ALL_OPT; threads = 0; variants = HIGH_VARIANTS; }
+      default -> { level = OptLevel.ALL_OPT; threads = 0; variants = List.of("int4", "fp32", "int8"); }
     }
     if (o.getIntraOpThreads() > 0) threads = o.getIntraOpThreads();
     if (!o.getModelVariant().equals("auto")) {
