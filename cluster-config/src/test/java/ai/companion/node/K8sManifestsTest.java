@@ -245,4 +245,34 @@ class K8sManifestsTest {
     assertTrue(list(map(gatewaySvc, "spec"), "ports").stream()
         .anyMatch(p -> Integer.parseInt(str(p, "port")) == NodeOptions.DEFAULT_HTTP_PORT));
   }
+
+  /**
+   * The image the CPU manifests run is the one the Dockerfile builds (its tag in the Dockerfile's build line), and its
+   * runtime stage holds what ./companion runs without building: the launcher, cluster-config/target/classes and lib
+   * and the build stamp, at the paths the launcher reads. (No Docker engine runs here: the image itself is not built
+   * in the tests; the layout was checked by copying the same paths and starting a node from them.)
+   */
+  @Test
+  void theImageTheManifestsNameIsWhatTheDockerfileBuildsForTheLauncher() throws IOException {
+    String dockerfile = Files.readString(root.resolve("Dockerfile"));
+    for (Map<String, Object> w : workloads()) {
+      String image = str(container(w), "image");
+      if (image.endsWith("-cuda")) continue;   // the CUDA image needs ONNX Runtime's GPU build: not in this Dockerfile
+      assertTrue(dockerfile.contains("docker build -t " + image + " ."), name(w) + " runs " + image);
+    }
+    assertTrue(dockerfile.contains("ENTRYPOINT [\"/app/companion\"]"));
+    String launcher = Files.readString(root.resolve("companion"));
+    assertTrue(launcher.contains("TARGET=\"$ROOT/cluster-config/target\""));
+    assertTrue(launcher.contains("STAMP=\"$TARGET/.companion-build-stamp\""));
+    for (String path : List.of("classes", "lib", ".companion-build-stamp")) {
+      assertTrue(dockerfile.contains("/src/cluster-config/target/" + path + " /app/cluster-config/target/" + path),
+          "the image holds cluster-config/target/" + path);
+    }
+    // every other file the runtime stage copies is in the checkout
+    for (String line : dockerfile.split("\n")) {
+      if (!line.startsWith("COPY --from=build /src/")) continue;
+      String from = line.substring("COPY --from=build /src/".length()).split(" ")[0];
+      if (!from.contains("/target/")) assertTrue(Files.exists(root.resolve(from)), from);
+    }
+  }
 }
