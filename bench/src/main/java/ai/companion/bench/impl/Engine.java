@@ -16,7 +16,7 @@ import java.util.concurrent.CompletableFuture;
 /**
  * The inference worker's engine driven in-process (no event bus, no HTTP): the same {@link LoadedModel} and decode
  * loop the worker verticle runs, with the worker's default session settings (provider auto, all graph
- * optimizations, threads sized to the model) and limits.
+ * optimizations, threads and decode lanes sized to the model and every core, as on a worker-only node) and limits.
  */
 public final class Engine implements AutoCloseable {
   /** System property: intra-op threads of the in-process engine (default 0: the worker's own sizing). */

@@ -419,6 +419,9 @@ public final class DecodeScheduler implements AutoCloseable {
       if (s.finished()) continue;     // a finished row waiting for the next compaction
       s.sampleAndAccept(logits, r * vocab, scratch);
       tokensOut++;
+      // forgotten at once: its terminal event is out, and a caller that starts the next request on it reads this
+      // scheduler's load (LoadedModel's lane choice) without the finished one
+      if (s.finished()) forget(s);
     }
     releaseFinished();
     updateLoad(false);
