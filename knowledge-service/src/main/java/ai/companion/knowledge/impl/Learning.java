@@ -147,7 +147,7 @@ public final class Learning implements AutoCloseable {
     }
     channel.position(good);
     nextCompactAt = compactAtBytes;
-    compactIfWorthIt();
+    maybeCompact();
     LOG.info("Interaction log {}: {} questions, {} patterns, {} open gaps", file, questions, clusterById.size(),
         clusterById.values().stream().filter(c -> isGap(c)).count());
   }
@@ -271,15 +271,19 @@ public final class Learning implements AutoCloseable {
       ch.force(true);
     }
     channel.close();
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    try {
+      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } finally {
+      // the old log or the new one, whichever the rename left: appends go on
+      channel = FileChannel.open(file, StandardOpenOption.WRITE);
+      channel.position(channel.size());
+    }
     try (FileChannel dir = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
       dir.force(true);   // the rename itself durable (Linux; elsewhere opening a directory may fail)
     } catch (IOException e) {
       LOG.debug("Cannot fsync the directory of {}: {}", file, e.toString());
     }
-    channel = FileChannel.open(file, StandardOpenOption.WRITE);
-    channel.position(channel.size());
     nextCompactAt = Math.max(compactAtBytes, 2L * snap.length);
     LOG.info("Compacted {}: {} bytes to {} ({} patterns, {} interactions kept) in {} ms", file, size, snap.length,
         clusterById.size(), interactions.size(), (System.nanoTime() - t0) / 1_000_000);
@@ -406,9 +410,19 @@ public final class Learning implements AutoCloseable {
     channel.force(false);
   }
 
-  /** After a record was appended and applied: compacts when the log has grown past its mark. */
+  /**
+   * After a record was appended and applied: compacts when the log has grown past its mark. A compaction that fails
+   * leaves the log as it was (the record is in it) and is tried again once the log has doubled.
+   */
   private void maybeCompact() throws IOException {
-    if (channel.size() >= nextCompactAt) compactIfWorthIt();
+    long size = channel.size();
+    if (size < nextCompactAt) return;
+    try {
+      compactIfWorthIt();
+    } catch (IOException e) {
+      LOG.warn("Could not compact {} ({}); it keeps growing until the next try", file, e.toString());
+      nextCompactAt = 2 * size;
+    }
   }
 
   // ------------------------------------------------------------------------------------------ reads

@@ -164,6 +164,25 @@ class LearningCompactionTest {
     l.close();
   }
 
+  @Test void aCompactionThatFailsLeavesTheLogWorking() throws Exception {
+    Path file = dir.resolve("stuck.jsonl");
+    // the snapshot's temporary file cannot be created: a directory with something in it sits at its path
+    Files.createDirectories(dir.resolve("stuck.jsonl.compact"));
+    Files.writeString(dir.resolve("stuck.jsonl.compact").resolve("x"), "x");
+    Learning l = open(file, 64 << 10);
+    Feed feed = new Feed();
+    Learning twin = open(dir.resolve("twin.jsonl"), Long.MAX_VALUE);
+    for (int i = 0; i < 1000; i++) feed.step(i, l, twin);   // past the mark each compaction tries, fails, goes on
+    assertTrue(Files.size(file) > 64 << 10, "past the mark, not compacted");
+    assertEquals(state(twin, feed.fromB), state(l, feed.fromA));
+    l.close();
+    l = open(file, Long.MAX_VALUE);
+    assertEquals(state(twin, feed.fromB), state(l, feed.fromA));
+    assertEquals(1000, l.questions());
+    l.close();
+    twin.close();
+  }
+
   private static List<String> sorted(List<?> items) {
     return items.stream().map(Object::toString).sorted().toList();
   }
