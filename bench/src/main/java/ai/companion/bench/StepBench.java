@@ -99,8 +99,9 @@ final class StepBench implements BenchMain.BenchCommand {
     }
     r.note("The in-place cache graph (model_inplace_kv.onnx), all optimizations, spinning threads (ONNX Runtime's "
         + "default); every row's cache holds 'context' random tokens and the step writes one more. 'rows x "
-        + "one-row step / step': how many times the batch's tokens/s is one row's (the engine's and node's "
-        + "16-stream ratio cannot pass it). 'cores busy': process CPU time / wall time while stepping.");
+        + "one-row step / step': how many times the batch's tokens/s is one row's on one thread and one lane (on one "
+        + "lane and one thread the engine's and node's 16-stream ratio cannot pass it; 'lanes': batches stepped side "
+        + "by side on the same session, one thread each, as the worker's decode lanes). 'cores busy': process CPU time / wall time while stepping.");
     main.emit(r);
     return 0;
   }

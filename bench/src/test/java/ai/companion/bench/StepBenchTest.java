@@ -18,15 +18,18 @@ class StepBenchTest {
     ModelFixtures.checkpoint(ModelFixtures.STORIES);    // fails where CI=true, skips elsewhere, when absent
     Path out = dir.resolve("step.md");
     int exit = new CommandLine(new BenchMain()).execute("step", "--out", out.toString(),
-        "--models-dir", dir.resolve("models").toString(), "--rows", "1,2", "--threads", "1", "--steps", "20",
-        "--op-profile");
+        "--models-dir", dir.resolve("models").toString(), "--rows", "1,2", "--threads", "1", "--lanes", "1,2",
+        "--steps", "20", "--op-profile");
     assertEquals(0, exit);
     List<String> lines = Files.readAllLines(out);
     List<String> rows = lines.stream().filter(l -> l.startsWith("| stories260K | 64 | 1 | ")).toList();
-    assertEquals(2, rows.size(), String.join("\n", lines));
-    assertTrue(rows.get(0).contains("| 1.00x |"), rows.get(0));
+    // one lane at 1 and 2 rows; two lanes at 2 rows (one row each, stepped side by side)
+    assertEquals(3, rows.size(), String.join("\n", lines));
+    assertTrue(rows.get(0).startsWith("| stories260K | 64 | 1 | 1 | 1 |") && rows.get(0).contains("| 1.00x |"),
+        rows.get(0));
+    assertTrue(rows.get(2).startsWith("| stories260K | 64 | 1 | 2 | 2 |"), rows.get(2));
     // the in-place graph's attention is ONNX Runtime's GroupQueryAttention, and the profile says so for each row count
-    assertEquals(2, lines.stream().filter(l -> l.contains("share of kernel time:")
+    assertEquals(3, lines.stream().filter(l -> l.contains("share of kernel time:")
         && l.contains("GroupQueryAttention")).count(), String.join("\n", lines));
   }
 }
