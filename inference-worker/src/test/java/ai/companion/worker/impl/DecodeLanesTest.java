@@ -12,6 +12,8 @@ import ai.onnxruntime.OrtSession;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -75,12 +77,17 @@ class DecodeLanesTest {
       assertEquals(LoadedModel.LANE_FILL, two.lanes().get(0).load());
       assertEquals(0, two.lanes().get(1).load());
       // one more while those run: lane 0 is full, so it goes to lane 1, and cancelling it finds it there
-      EngineHarness.Stream ninth = EngineHarness.start(two, EngineHarness.completion(M, "The cat",
-          EngineHarness.greedy(400)));
+      // (its lane waits at its 10th token until the cancel is in, so that it cannot run to its end first)
+      CountDownLatch gate = new CountDownLatch(1);
+      EngineHarness.Stream ninth = startGated(two, EngineHarness.completion(M, "The cat", EngineHarness.greedy(400)),
+          gate, 10);
       assertEquals(1, two.lanes().get(1).load());
-      while (ninth.tokenIds().size() < 3) Thread.sleep(2);
+      long until = System.nanoTime() + 30_000_000_000L;
+      while (ninth.tokenIds().size() < 10 && System.nanoTime() < until) Thread.sleep(2);
       assertTrue(two.cancel(ninth.sequence.requestId()));
+      gate.countDown();
       assertEquals("cancelled", ninth.await().finishReason());
+      assertTrue(ninth.tokenIds().size() < 400, "cancelled after " + ninth.tokenIds().size() + " tokens");
       for (EngineHarness.Stream s : streams) assertEquals("length", s.await().finishReason());
       assertEquals(LoadedModel.LANE_FILL, two.lanes().get(0).peakBatch());
       assertEquals(1, two.lanes().get(1).peakBatch());
@@ -101,12 +108,14 @@ class DecodeLanesTest {
       assertEquals(2, two.lanes().get(0).limits().maxConcurrent());
       assertEquals(1, two.lanes().get(0).limits().maxQueued());
       List<EngineHarness.Stream> accepted = new ArrayList<>();
-      // two running on each lane (the first fills lane 0 up to its two slots, the next two go to lane 1)
+      // two running on each lane (the first fills lane 0 up to its two slots, the next two go to lane 1); each lane
+      // then waits at a stream's 50th token until the refusal below was checked, so nothing ends or moves meanwhile
+      CountDownLatch gate = new CountDownLatch(1);
       for (int i = 0; i < 4; i++) {
-        accepted.add(EngineHarness.start(two, EngineHarness.completion(M, "The cat", EngineHarness.greedy(400))));
+        accepted.add(startGated(two, EngineHarness.completion(M, "The cat", EngineHarness.greedy(400)), gate, 50));
       }
-      long deadline = System.nanoTime() + 10_000_000_000L;
-      while (two.active() < 4 && System.nanoTime() < deadline) Thread.onSpinWait();
+      long deadline = System.nanoTime() + 30_000_000_000L;
+      while (two.active() < 4 && System.nanoTime() < deadline) Thread.sleep(1);
       assertEquals(2, two.lanes().get(0).active());
       assertEquals(2, two.lanes().get(1).active());
       // then one queue place on each
@@ -120,11 +129,29 @@ class DecodeLanesTest {
           () -> EngineHarness.start(two, EngineHarness.completion(M, "The cat", EngineHarness.greedy(60))));
       assertEquals(ErrorCode.OVERLOADED, refused.code());
       assertTrue(refused.getMessage().contains("2 decode lanes"), refused.getMessage());
+      gate.countDown();
       for (EngineHarness.Stream s : accepted) assertEquals("length", s.await().finishReason());
       for (EngineHarness.Stream s : accepted) assertEquals(accepted.get(0).tokenIds(), s.tokenIds());
       assertTrue(two.lanes().get(0).peakBatch() <= 2, "lane 0 ran " + two.lanes().get(0).peakBatch());
       assertTrue(two.lanes().get(1).peakBatch() <= 2, "lane 1 ran " + two.lanes().get(1).peakBatch());
     }
+  }
+
+  /** A stream whose lane's decode thread waits at its event {@code atSeq} until {@code gate} opens. */
+  private static EngineHarness.Stream startGated(LoadedModel model, ai.companion.api.GenerationRequest request,
+                                                 CountDownLatch gate, long atSeq) {
+    EngineHarness.Stream s = new EngineHarness.Stream();
+    s.sequence = model.start(model.prepare(request), "test-worker", e -> {
+      if (e.seq() == atSeq) {
+        try {
+          gate.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException ex) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      s.accept(e);
+    });
+    return s;
   }
 
   @Test void aTinyModelGetsALanePerCoreAndARealModelOne() throws Exception {
