@@ -259,6 +259,8 @@ public class KnowledgeVerticle extends VerticleBase {
     boolean log = boolParam(body, "log", false);
     return () -> {
       KnowledgeStore.SearchResult r = store.search(tenant, q, k, graph);
+      // the router searches a question before it is answered; logging it afterwards reuses this vector
+      questionVectors.remember(q, r.queryVector());
       // facts about the entities the question names, for knowledge strategies that prompt a generating model
       JsonObject out = new JsonObject().put("results", hitsJson(r.hits())).put("best_score", r.bestSimilarity())
           .put("facts", new JsonArray(graph ? store.facts(tenant, r.seeds(), 8) : List.of()));
@@ -279,6 +281,7 @@ public class KnowledgeVerticle extends VerticleBase {
     String requestId = body.getValue("request_id") instanceof String s ? s : null;
     return () -> {
       ExtractiveAnswerer.Answer a = answerer.answer(tenant, q, graph);
+      questionVectors.remember(q, a.retrieval().queryVector());
       JsonArray cites = new JsonArray();
       for (ExtractiveAnswerer.Citation c : a.citations()) {
         cites.add(new JsonObject().put("n", c.n()).put("document_id", c.documentId()).put("chunk_id", c.chunkId())
@@ -404,7 +407,10 @@ public class KnowledgeVerticle extends VerticleBase {
       return new JsonObject().put("documents", s.documents()).put("chunks", s.chunks()).put("entities", s.entities())
           .put("edges", s.edges()).put("questions", learning.questions())
           .put("coverage", Double.isNaN(cov) ? null : cov).put("recent_questions", learning.recentQuestions(null))
-          .put("open_gaps", learning.openGaps());
+          .put("open_gaps", learning.openGaps())
+          .put("question_vectors", new JsonObject().put("remembered", questionVectors.size())
+              .put("hits", questionVectors.hits()).put("misses", questionVectors.misses())
+              .put("batches", questionVectors.batches()));
     };
   }
 

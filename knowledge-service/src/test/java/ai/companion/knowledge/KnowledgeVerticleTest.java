@@ -108,6 +108,18 @@ class KnowledgeVerticleTest {
     JsonObject stats = call(Addresses.KNOWLEDGE_STATS, new JsonObject());
     assertEquals(QaCorpus.DOCS.size(), stats.getInteger("documents"));
     assertEquals(1, stats.getInteger("questions"));
+    // the searched question, logged afterwards as an interaction, reuses the search's vector: no embedding of its own
+    JsonObject before = stats.getJsonObject("question_vectors");
+    call(Addresses.KNOWLEDGE_INTERACTION, new JsonObject().put("question",
+        "What is the default port of a Hazelcast member?").put("route", "test"));
+    JsonObject after = call(Addresses.KNOWLEDGE_STATS, new JsonObject()).getJsonObject("question_vectors");
+    assertEquals(before.getLong("misses"), after.getLong("misses"), after.encode());
+    assertEquals(before.getLong("hits") + 1, after.getLong("hits"), after.encode());
+    // one never searched is embedded
+    call(Addresses.KNOWLEDGE_INTERACTION, new JsonObject().put("question", "Is the canteen open on Sundays?")
+        .put("route", "test"));
+    assertEquals(before.getLong("misses") + 1,
+        call(Addresses.KNOWLEDGE_STATS, new JsonObject()).getJsonObject("question_vectors").getLong("misses"));
     assertEquals(1.0, stats.getDouble("coverage"), 1e-9);
   }
 

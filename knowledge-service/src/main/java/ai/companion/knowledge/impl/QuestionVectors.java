@@ -79,6 +79,17 @@ public final class QuestionVectors {
     return f;
   }
 
+  /**
+   * Remembers a question's vector that was embedded elsewhere (a search or an answer of the same text), so that
+   * logging the question afterwards does not embed it again.
+   */
+  public void remember(String question, float[] vector) {
+    if (capacity == 0 || question == null || vector == null) return;
+    synchronized (this) {
+      recent.put(question, vector);
+    }
+  }
+
   /** Fails every queued question (the executor refused the drain, e.g. while shutting down). */
   public void failWaiting(Throwable cause) {
     List<Waiting> failed;

@@ -67,6 +67,17 @@ class QuestionVectorsTest {
     assertEquals(5, embedder.texts.get());
   }
 
+  @Test void aVectorEmbeddedElsewhereIsRememberedForItsText() {
+    Counting embedder = new Counting();
+    QuestionVectors vectors = new QuestionVectors(embedder, 10);
+    float[] searched = embedder.real.embed("How long is the warranty?");
+    vectors.remember("How long is the warranty?", searched);
+    assertSame(searched, of(vectors, "How long is the warranty?"));
+    assertEquals(0, embedder.texts.get());
+    assertEquals(1, vectors.hits());
+    new QuestionVectors(embedder, 0).remember("x", searched);   // capacity 0: nothing kept, nothing fails
+  }
+
   @Test void capacityZeroRemembersNothing() {
     Counting embedder = new Counting();
     QuestionVectors vectors = new QuestionVectors(embedder, 0);
