@@ -48,11 +48,6 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
     return read(folder, List.of("fp32", "int8", "int4"));
   }
 
-  /**
-   * Reads a model folder's descriptors; a missing file or field fails with a message naming the folder and the file.
-   *
-   * @param variants variants in order of preference (fp32, int8, int4); the first whose file is present is served
-   */
   /** The folder's file of one variant (fp32, int8, int4), the first name of {@link #VARIANT_FILES} present; or null. */
   public static Path variantFile(Path folder, String variant) {
     for (String f : VARIANT_FILES.getOrDefault(variant, List.of())) {
@@ -61,6 +56,11 @@ public record ModelConfig(String id, Path folder, Path modelFile, String modelTy
     return null;
   }
 
+  /**
+   * Reads a model folder's descriptors; a missing file or field fails with a message naming the folder and the file.
+   *
+   * @param variants variants in order of preference (fp32, int8, int4); the first whose file is present is served
+   */
   public static ModelConfig read(Path folder, List<String> variants) throws IOException {
     String id = folder.getFileName().toString();
     JsonObject config = json(folder, CONFIG, true);
