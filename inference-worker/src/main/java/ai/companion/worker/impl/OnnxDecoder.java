@@ -41,7 +41,7 @@ public final class OnnxDecoder implements AutoCloseable {
   private final OrtSession session;
   private final ModelConfig config;
   private final String device;
-  private int threads;
+  private final int threads;                  // intra-op threads of the session
   private final Path file;                    // the graph this session runs
   private final boolean inPlace;
   private final boolean ownsSession;          // false for a sibling: the session is its origin's
@@ -71,9 +71,10 @@ public final class OnnxDecoder implements AutoCloseable {
   private boolean pinKv = true;
   private boolean pinKvVerified;
 
-  private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device, Path file,
-                      boolean inPlace, boolean ownsSession) throws OrtException, IOException {
+  private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device, int threads,
+                      Path file, boolean inPlace, boolean ownsSession) throws OrtException, IOException {
     this.env = env;
+    this.threads = threads;
     this.ownsSession = ownsSession;
     this.session = session;
     this.config = config;
@@ -154,9 +155,7 @@ public final class OnnxDecoder implements AutoCloseable {
       Path file = inPlace ? config.inPlaceModelFile() : config.modelFile();
       OrtSession session = env.createSession(file.toString(), options);
       try {
-        OnnxDecoder d = new OnnxDecoder(env, session, config, device, file, inPlace, true);
-        d.threads = threads;
-        return d;
+        return new OnnxDecoder(env, session, config, device, threads, file, inPlace, true);
       } catch (OrtException | IOException | RuntimeException e) {
         session.close();
         throw e;
@@ -169,9 +168,7 @@ public final class OnnxDecoder implements AutoCloseable {
    * leaves the session open (its origin closes it, after every sibling).
    */
   public OnnxDecoder sibling() throws OrtException, IOException {
-    OnnxDecoder d = new OnnxDecoder(env, session, config, device, file, inPlace, false);
-    d.threads = threads;
-    return d;
+    return new OnnxDecoder(env, session, config, device, threads, file, inPlace, false);
   }
 
   /**
