@@ -207,11 +207,11 @@ public final class CompletionsEndpoint {
     }
 
     private void write(JsonObject chunk) {
-      if (resp.closed() || resp.ended()) return;
       if (includeUsage && !chunk.containsKey("usage")) chunk.putNull("usage");
       writeEvent(Sse.event(chunk));
     }
 
+    /** Every chunk goes out here; nothing is written to a closed or ended response. */
     private void writeEvent(Buffer event) {
       if (resp.closed() || resp.ended()) return;
       resp.write(event);
