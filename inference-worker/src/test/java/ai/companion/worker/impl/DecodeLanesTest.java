@@ -24,8 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DecodeLanesTest {
   private static final String M = ModelFixtures.STORIES;
-  private static final List<String> PROMPTS = List.of("", "Once upon a time", "The cat", "Lily and Ben went to the",
-      "One day, a big dog", "Tom had a red ball. He");
+  private static final List<String> PROMPTS = EngineHarness.PROMPTS;
 
   @TempDir static Path models;
   static Path folder;

@@ -17,6 +17,10 @@ final class EngineHarness {
 
   static final DecodeScheduler.Limits LIMITS = new DecodeScheduler.Limits(64, 1024, 1L << 30);
 
+  /** Prompts of different lengths, the empty one first, that the engine tests batch together. */
+  static final List<String> PROMPTS = List.of("", "Once upon a time", "The cat", "Lily and Ben went to the",
+      "One day, a big dog", "Tom had a red ball. He");
+
   static LoadedModel load(Path folder) throws Exception {
     return load(folder, LIMITS);
   }

@@ -22,8 +22,7 @@ import org.slf4j.LoggerFactory;
 class SeededSamplingTest {
   private static final Logger LOG = LoggerFactory.getLogger(SeededSamplingTest.class);
   private static final String M = ModelFixtures.STORIES;
-  private static final List<String> PROMPTS = List.of("", "Once upon a time", "The cat", "Lily and Ben went to the",
-      "One day, a big dog", "Tom had a red ball. He");
+  private static final List<String> PROMPTS = EngineHarness.PROMPTS;
   private static final int MAX_TOKENS = 200;
   private static final int ROUNDS = 8;
 
