@@ -55,6 +55,11 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Option(names = "--timeout", description = "Seconds each wave may take (default: ${DEFAULT-VALUE}).")
   int timeoutSec = 300;
 
+  @Option(names = "--warm-client-waves", description = "Before the measured node starts, run this many waves "
+      + "against a throwaway node, so that this client JVM has compiled its side and the measured node's young "
+      + "JIT is what the first waves show (default: ${DEFAULT-VALUE}).")
+  int warmClientWaves = 0;
+
   @Option(names = "--node-jvm-option", paramLabel = "FLAG",
       description = "An extra JVM flag for the node, e.g. a profiler's (repeatable).")
   List<String> nodeJvmOptions = new ArrayList<>();
@@ -75,11 +80,15 @@ final class ClientsBench implements BenchMain.BenchCommand {
     Path folder = main.models().stories();
     Path dataDir = main.models().dataDirFor(folder);
     Path log = main.workDir().resolve("logs").resolve("clients-node.log");
-    ChildNode node = ChildNode.start("clients", List.of("--roles", roles, "--http-port", "0",
-        "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(Ports.free()),
-        "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
-        "--cluster-secret", "bench-" + UUID.randomUUID()), log, nodeJvmOptions);
     Vertx vertx = Vertx.vertx();
+    ChildNode node;
+    try {
+      if (warmClientWaves > 0) warmClient(vertx, dataDir);
+      node = startNode(dataDir, log, nodeJvmOptions);
+    } catch (Exception e) {
+      vertx.close().await(30, TimeUnit.SECONDS);
+      throw e;
+    }
     String memory;
     String plain;
     try {
@@ -156,8 +165,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
       r.note("One node with roles " + roles + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
           + "(loopback), streaming /v1/completions with prompt \"Once upon a time\"" + (distinctPrompts
           ? " and the client's number (\"... there was N\")" : "") + ", temperature 0.8, one seed per "
-          + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling); each "
-          + "further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
+          + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling)"
+          + (warmClientWaves > 0 ? ", while this client JVM had run " + warmClientWaves + " waves against a "
+          + "throwaway node first, so its own JIT had settled" : "")
+          + "; each further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
           + "request. TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after the "
           + "warm-up, and its peak so far, sampled every 100 ms; per stream = (peak - before) / clients. CPU per "
           + "request: user + system time of the node's JVM (/proc/PID/stat) and of this client JVM during the wave, "
@@ -178,6 +189,31 @@ final class ClientsBench implements BenchMain.BenchCommand {
     r.note("For scale, the HTTP layer alone: " + plain);
     main.emit(r);
     return 0;
+  }
+
+  private ChildNode startNode(Path dataDir, Path log, List<String> jvmOptions) throws Exception {
+    return ChildNode.start("clients", List.of("--roles", roles, "--http-port", "0",
+        "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(Ports.free()),
+        "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
+        "--cluster-secret", "bench-" + UUID.randomUUID()), log, jvmOptions);
+  }
+
+  /**
+   * {@link #warmClientWaves} waves against a node that is closed afterwards; their figures are not kept. That node
+   * gets none of the {@code --node-jvm-option} flags: they are for the measured node (a profiler's output file).
+   */
+  private void warmClient(Vertx vertx, Path dataDir) throws Exception {
+    Path log = main.workDir().resolve("logs").resolve("clients-warm-node.log");
+    try (ChildNode throwaway = startNode(dataDir, log, List.of())) {
+      int port = throwaway.awaitReady(300);
+      for (int wave = 1; wave <= warmClientWaves; wave++) {
+        try (HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients)) {
+          List<Future<Timeline>> fs = new ArrayList<>(clients);
+          for (int i = 0; i < clients; i++) fs.add(client.complete(BenchModels.STORIES, prompt(i), tokens, 0.8, (long) i));
+          Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
+        }
+      }
+    }
   }
 
   /** The same number of plain GET /v1/models at once, each on a fresh connection of a new client pool. */
