@@ -167,6 +167,8 @@ class ModelQuantizerTest {
       var inPlaceOps = opTypes(folder.resolve(ModelQuantizer.inPlaceFileName(file.getFileName().toString())));
       assertEquals(4 * c.nLayers() + 1, inPlaceOps.getOrDefault("MatMulNBits", 0), inPlaceOps.toString());
       assertEquals(c.nLayers(), inPlaceOps.getOrDefault("GroupQueryAttention", 0), inPlaceOps.toString());
+      // q and k of each layer rotated by ONNX Runtime's RotaryEmbedding, not by the Mul/MatMul/Add of model.onnx
+      assertEquals(2 * c.nLayers(), inPlaceOps.getOrDefault("RotaryEmbedding", 0), inPlaceOps.toString());
       try (OnnxDecoder d = new OnnxDecoder(file, c.nLayers(), c.nKvHeads(), c.headDim(), 512)) {
         int[] greedy = d.greedy(60);
         int same = 0;

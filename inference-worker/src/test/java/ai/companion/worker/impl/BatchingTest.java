@@ -112,6 +112,26 @@ class BatchingTest {
     assertEquals(runs.get(1), runs.get(0));
   }
 
+  /**
+   * One stream over the whole context (BOS and 511 tokens): the in-place graph's rotary tables reach the last
+   * position, and what it decodes there is what the standard graph (rotation computed in the graph) decodes.
+   */
+  @Test void aStreamOverTheWholeContextDecodesWhatTheStandardGraphDecodes() throws Exception {
+    List<List<Integer>> runs = new ArrayList<>();
+    for (boolean inPlace : new boolean[] {true, false}) {
+      try (LoadedModel model = EngineHarness.load(folder, EngineHarness.LIMITS, inPlace)) {
+        int ctx = model.info().contextLength();
+        EngineHarness.Stream s = EngineHarness.run(model, EngineHarness.completion(M, "",
+            EngineHarness.greedy(ctx - 1)));
+        StreamEvent done = s.await();
+        assertEquals(StreamEvent.Type.DONE, done.type(), () -> "ended with " + done);
+        assertEquals(ctx - 1, done.completionTokens());
+        runs.add(s.tokenIds());
+      }
+    }
+    assertEquals(runs.get(1), runs.get(0));
+  }
+
   /** A quantized variant gets its in-place decoder from the quantizer, and it decodes what its standard graph does. */
   @Test void aQuantizedVariantIsServedInPlaceToo(@TempDir Path dir) throws Exception {
     Path q = ModelFixtures.importModel(M, dir);

@@ -38,7 +38,8 @@ import java.io.IOException;
  * stored [in, out].
  *
  * <p>{@link #buildInPlace} writes the same decoder for ONNX Runtime's own use, with the key/value cache updated in
- * place (its {@code GroupQueryAttention} contrib operator):
+ * place (its {@code GroupQueryAttention} contrib operator) and RoPE by its {@code RotaryEmbedding} from cos/sin
+ * tables:
  *
  * <pre>
  * in : input_ids, position_ids [int64, B x S], seqlens_k [int32, B] (each row's total length - 1),
@@ -115,7 +116,8 @@ public final class LlamaGraph {
     String embedding = g.floats("model.embed_tokens.weight", w.tensor(TOKEN_EMBEDDING, 0),
         c.vocabSize(), c.dim());
     String x = g.op("Gather", "inputs_embeds", embedding, "input_ids");
-    rotary();
+    if (inPlace) rotaryCaches();
+    else rotary();
     if (!inPlace) attentionMask();
 
     for (int l = 0; l < c.nLayers(); l++) {
@@ -160,6 +162,27 @@ public final class LlamaGraph {
   }
 
   /**
+   * For the in-place graph: cos and sin of position * inv_freq as tables [seq_len, d / 2] (one entry per pair) for
+   * ONNX Runtime's {@code RotaryEmbedding}, which looks each row's positions up in them. Computed here in double
+   * and stored as floats, where {@link #rotary} computes them in the graph in float.
+   */
+  private void rotaryCaches() throws IOException {
+    int d = c.headDim();
+    int half = d / 2;
+    float[] cosTable = new float[c.seqLen() * half];
+    float[] sinTable = new float[c.seqLen() * half];
+    for (int pos = 0; pos < c.seqLen(); pos++) {
+      for (int i = 0; i < half; i++) {
+        double angle = pos / Math.pow(c.ropeTheta(), 2.0 * i / d);
+        cosTable[pos * half + i] = (float) Math.cos(angle);
+        sinTable[pos * half + i] = (float) Math.sin(angle);
+      }
+    }
+    cos = g.floats("rotary.cos_cache", cosTable, c.seqLen(), half);
+    sin = g.floats("rotary.sin_cache", sinTable, c.seqLen(), half);
+  }
+
+  /**
    * Boolean [B, 1, 1, S, T]: key j is visible to query i when j <= (T - S) + i and the attention mask
    * is 1 at j.
    */
@@ -197,18 +220,7 @@ public final class LlamaGraph {
     String qkvW = g.floats(weightName(l, "self_attn.qkv_proj.weight"), qkvWeight(l), dim,
         (long) (h + 2 * kv) * d);
     String qkv = g.op("MatMul", p + "qkv", hIn, qkvW);
-    String qkv4 = g.op("Reshape", p + "qkv_heads", qkv, g.constInts(0, 0, h + 2 * kv, d));
-    String[] qkAndV = g.node("Split", new String[] {p + "qk", p + "v"}, qkv4,
-        g.constInts(h + kv, kv)).attr("axis", 2L).outputs;
-    String qk = qkAndV[0];
-    String qkRot = g.op("Add", p + "qk_rope",
-        g.op("Mul", p + "qk_cos", qk, cos),
-        g.op("Mul", p + "qk_sin", g.op("MatMul", p + "qk_rotated", qk, rot), sin));
-    String[] qAndK = g.node("Split", new String[] {p + "q", p + "k"}, qkRot, g.constInts(h, kv))
-        .attr("axis", 2L).outputs;
-    String ctx3 = inPlace
-        ? inPlaceAttention(l, qAndK[0], qAndK[1], qkAndV[1])
-        : concatAttention(l, qAndK, qkAndV);
+    String ctx3 = inPlace ? inPlaceAttention(l, qkv) : concatAttention(l, qkv);
     String oW = g.floats(weightName(l, "self_attn.o_proj.weight"),
         transpose(w.tensor(WO, l), dim, h * d), (long) h * d, dim);
     x = g.op("Add", p + "attn_residual", x, g.op("MatMul", p + "attn_out", ctx3, oW));
@@ -230,15 +242,25 @@ public final class LlamaGraph {
   }
 
   /**
-   * Attention over the past concatenated with this step's keys and values (the presents are new tensors), for
-   * q, k [B, S, heads, d] and v [B, S, kv, d]; returns the context [B, S, h * d].
+   * Attention over the past concatenated with this step's keys and values (the presents are new tensors), from the
+   * fused qkv [B, S, (h + 2 kv) d]: split into heads, q and k rotated as x*cos + (x@R)*sin; returns the context
+   * [B, S, h * d].
    */
-  private String concatAttention(int l, String[] qAndK, String[] qkAndV) throws IOException {
+  private String concatAttention(int l, String qkv) throws IOException {
     int d = c.headDim();
     int h = c.nHeads();
     int kv = c.nKvHeads();
     int group = c.groupSize();
     String p = "model.layers." + l + ".";
+    String qkv4 = g.op("Reshape", p + "qkv_heads", qkv, g.constInts(0, 0, h + 2 * kv, d));
+    String[] qkAndV = g.node("Split", new String[] {p + "qk", p + "v"}, qkv4,
+        g.constInts(h + kv, kv)).attr("axis", 2L).outputs;
+    String qk = qkAndV[0];
+    String qkRot = g.op("Add", p + "qk_rope",
+        g.op("Mul", p + "qk_cos", qk, cos),
+        g.op("Mul", p + "qk_sin", g.op("MatMul", p + "qk_rotated", qk, rot), sin));
+    String[] qAndK = g.node("Split", new String[] {p + "q", p + "k"}, qkRot, g.constInts(h, kv))
+        .attr("axis", 2L).outputs;
     String k = transpose(qAndK[1], p + "k_t", 0, 2, 1, 3);
     String v = transpose(qkAndV[1], p + "v_t", 0, 2, 1, 3);
     String presentK = g.node("Concat", new String[] {"present." + l + ".key"},
@@ -262,20 +284,27 @@ public final class LlamaGraph {
 
   /**
    * Attention by {@code GroupQueryAttention}, which writes this step's keys and values into the past buffers at
-   * each row's length and attends to positions 0 .. seqlens_k (causally within the step): q, k [B, S, heads, d]
-   * and v [B, S, kv, d] in, the context [B, S, h * d] out. The 1/sqrt(d) scale is already in wq, so scale is 1.
+   * each row's length and attends to positions 0 .. seqlens_k (causally within the step). The fused qkv [B, S,
+   * (h + 2 kv) d] is split along its last axis and q and k are rotated by {@code RotaryEmbedding} (interleaved:
+   * llama2.c's adjacent pairs, at each row's {@code position_ids}), all in the flat [B, S, heads * d] layout GQA
+   * takes: five nodes a layer, where the reshapes, splits and the Mul/MatMul/Add rotation of {@link
+   * #concatAttention} take twelve, and on a model this small each node's fixed cost is most of a step. The 1/sqrt(d)
+   * scale is already in wq, so scale is 1. Returns the context [B, S, h * d].
    */
-  private String inPlaceAttention(int l, String q, String k, String v) throws IOException {
+  private String inPlaceAttention(int l, String qkv) throws IOException {
     int d = c.headDim();
     int h = c.nHeads();
     int kv = c.nKvHeads();
     String p = "model.layers." + l + ".";
-    String q3 = g.op("Reshape", p + "q_flat", q, g.constInts(0, 0, h * d));
-    String k3 = g.op("Reshape", p + "k_flat", k, g.constInts(0, 0, kv * d));
-    String v3 = g.op("Reshape", p + "v_flat", v, g.constInts(0, 0, kv * d));
+    String[] qkvSplit = g.node("Split", new String[] {p + "q", p + "k", p + "v"}, qkv,
+        g.constInts((long) h * d, (long) kv * d, (long) kv * d)).attr("axis", -1L).outputs;
+    String q = g.msNode("RotaryEmbedding", new String[] {p + "q_rope"}, qkvSplit[0], "position_ids", cos, sin)
+        .attr("interleaved", 1L).out();
+    String k = g.msNode("RotaryEmbedding", new String[] {p + "k_rope"}, qkvSplit[1], "position_ids", cos, sin)
+        .attr("interleaved", 1L).out();
     return g.msNode("GroupQueryAttention",
             new String[] {p + "context_flat", "present." + l + ".key", "present." + l + ".value"},
-            q3, k3, v3, "past_key_values." + l + ".key", "past_key_values." + l + ".value", "seqlens_k",
+            q, k, qkvSplit[2], "past_key_values." + l + ".key", "past_key_values." + l + ".value", "seqlens_k",
             "total_sequence_length")
         .attr("num_heads", (long) h).attr("kv_num_heads", (long) kv).attr("scale", 1.0f).out();
   }
