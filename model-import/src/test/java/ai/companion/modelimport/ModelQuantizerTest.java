@@ -169,6 +169,9 @@ class ModelQuantizerTest {
       assertEquals(c.nLayers(), inPlaceOps.getOrDefault("GroupQueryAttention", 0), inPlaceOps.toString());
       // q and k of each layer rotated by ONNX Runtime's RotaryEmbedding, not by the Mul/MatMul/Add of model.onnx
       assertEquals(2 * c.nLayers(), inPlaceOps.getOrDefault("RotaryEmbedding", 0), inPlaceOps.toString());
+      // each residual Add and the norm after it as one node: after attention and after the feed-forward
+      assertEquals(2 * c.nLayers(), inPlaceOps.getOrDefault("SkipSimplifiedLayerNormalization", 0),
+          inPlaceOps.toString());
       try (OnnxDecoder d = new OnnxDecoder(file, c.nLayers(), c.nKvHeads(), c.headDim(), 512)) {
         int[] greedy = d.greedy(60);
         int same = 0;

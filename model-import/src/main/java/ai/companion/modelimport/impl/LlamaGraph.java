@@ -120,12 +120,20 @@ public final class LlamaGraph {
     else rotary();
     if (!inPlace) attentionMask();
 
+    int dim = c.dim();
+    String normed = rmsNorm(x, g.floats("model.layers.0.input_layernorm.weight", w.tensor(RMS_ATT, 0), dim),
+        "model.layers.0.input_layernorm");
     for (int l = 0; l < c.nLayers(); l++) {
-      x = layer(l, x);
+      String p = "model.layers." + l + ".";
+      String[] attn = residualNorm(x, attention(l, normed), p + "attn_residual",
+          g.floats(p + "post_attention_layernorm.weight", w.tensor(RMS_FFN, l), dim), p + "post_attention_layernorm");
+      boolean last = l == c.nLayers() - 1;
+      String next = last ? "model.norm" : "model.layers." + (l + 1) + ".input_layernorm";
+      String[] mlp = residualNorm(attn[0], mlp(l, attn[1]), p + "mlp_residual",
+          g.floats(next + ".weight", last ? w.tensor(RMS_FINAL, 0) : w.tensor(RMS_ATT, l + 1), dim), next);
+      x = mlp[0];
+      normed = mlp[1];
     }
-
-    String normed = rmsNorm(x, g.floats("model.norm.weight", w.tensor(RMS_FINAL, 0), c.dim()),
-        "model.norm");
     String classifier;
     if (c.sharedClassifier()) {
       classifier = g.node("Transpose", new String[] {"lm_head.weight_t"}, embedding)
@@ -207,27 +215,26 @@ public final class LlamaGraph {
     mask = g.op("And", "mask.visible", causal, padding5);
   }
 
-  private String layer(int l, String x) throws IOException {
+  /** Attention of layer l on the normed input: the o projection's output [B, S, dim], before the residual. */
+  private String attention(int l, String hIn) throws IOException {
     int dim = c.dim();
     int d = c.headDim();
     int h = c.nHeads();
     int kv = c.nKvHeads();
     String p = "model.layers." + l + ".";
-
-    // ---- attention
-    String hIn = rmsNorm(x, g.floats(p + "input_layernorm.weight", w.tensor(RMS_ATT, l), dim),
-        p + "input_layernorm");
     String qkvW = g.floats(weightName(l, "self_attn.qkv_proj.weight"), qkvWeight(l), dim,
         (long) (h + 2 * kv) * d);
     String qkv = g.op("MatMul", p + "qkv", hIn, qkvW);
     String ctx3 = inPlace ? inPlaceAttention(l, qkv) : concatAttention(l, qkv);
     String oW = g.floats(weightName(l, "self_attn.o_proj.weight"),
         transpose(w.tensor(WO, l), dim, h * d), (long) h * d, dim);
-    x = g.op("Add", p + "attn_residual", x, g.op("MatMul", p + "attn_out", ctx3, oW));
+    return g.op("MatMul", p + "attn_out", ctx3, oW);
+  }
 
-    // ---- feed-forward (SwiGLU)
-    String hFfn = rmsNorm(x, g.floats(p + "post_attention_layernorm.weight", w.tensor(RMS_FFN, l),
-        dim), p + "post_attention_layernorm");
+  /** The SwiGLU feed-forward of layer l on the normed input: the down projection's output, before the residual. */
+  private String mlp(int l, String hFfn) throws IOException {
+    int dim = c.dim();
+    String p = "model.layers." + l + ".";
     int hidden = c.hiddenDim();
     String gateUpW = g.floats(weightName(l, "mlp.gate_up_proj.weight"),
         concatColumns(dim, transpose(w.tensor(W1, l), hidden, dim), hidden,
@@ -238,8 +245,26 @@ public final class LlamaGraph {
     String act = g.op("Mul", p + "act", silu, gateUp[1]);
     String downW = g.floats(weightName(l, "mlp.down_proj.weight"),
         transpose(w.tensor(W2, l), dim, hidden), hidden, dim);
-    return g.op("Add", p + "mlp_residual", x, g.op("MatMul", p + "mlp_out", act, downW));
+    return g.op("MatMul", p + "mlp_out", act, downW);
   }
+
+  /**
+   * The residual sum x + delta and its RMSNorm with {@code weight}: {sum, normed}. The in-place graph writes both as
+   * one {@code SkipSimplifiedLayerNormalization} (its fourth output is the sum), which ONNX Runtime does not fuse
+   * from Add + norm on the CPU provider; the standard graph keeps the Add and the pattern ONNX Runtime fuses into
+   * SimplifiedLayerNormalization.
+   */
+  private String[] residualNorm(String x, String delta, String sumName, String weight, String normPrefix) {
+    if (!inPlace) {
+      String sum = g.op("Add", sumName, x, delta);
+      return new String[] {sum, rmsNorm(sum, weight, normPrefix)};
+    }
+    String[] out = g.msNode("SkipSimplifiedLayerNormalization",
+            new String[] {normPrefix + ".out", "", "", sumName}, x, delta, weight)
+        .attr("epsilon", c.normEps()).outputs;
+    return new String[] {out[3], out[0]};
+  }
+
 
   /**
    * Attention over the past concatenated with this step's keys and values (the presents are new tensors), from the
