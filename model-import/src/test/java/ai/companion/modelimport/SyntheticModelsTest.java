@@ -110,6 +110,25 @@ class SyntheticModelsTest {
     }
   }
 
+  /**
+   * At SmolLM2's head size (64, where stories260K's is 8) and late positions, the in-place decoder (RoPE by
+   * RotaryEmbedding from the exporter's tables) gives the logits model.onnx gives (RoPE computed in the graph).
+   */
+  @Test
+  void inPlaceDecoderAgreesAtHeadSize64() throws Exception {
+    LlamaConfig c = LlamaConfig.of(128, 256, 2, 2, 1, 1000, 256, true);
+    assertEquals(64, c.headDim());
+    Path folder = SyntheticModels.write(models, "head64", new Shape("head64", c), 5, null);
+    long[] prompt = new long[200];
+    prompt[0] = 1;
+    for (int i = 1; i < prompt.length; i++) prompt[i] = 3 + (i * 37) % 990;
+    float[] standard;
+    try (OnnxDecoder d = OnnxDecoder.open(folder, c)) {
+      standard = d.forward(prompt)[prompt.length - 1];
+    }
+    assertArrayEquals(standard, inPlaceLastLogits(folder.resolve("model_inplace_kv.onnx"), c, prompt), 1e-4f);
+  }
+
   /** The last position's logits of a prompt run through an in-place cache decoder (model_inplace_kv.onnx). */
   static float[] inPlaceLastLogits(Path file, LlamaConfig c, long[] prompt) throws Exception {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
