@@ -209,7 +209,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
       for (int wave = 1; wave <= warmClientWaves; wave++) {
         try (HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients)) {
           List<Future<Timeline>> fs = new ArrayList<>(clients);
-          for (int i = 0; i < clients; i++) fs.add(client.complete(BenchModels.STORIES, prompt(i), tokens, 0.8, (long) i));
+          for (int i = 0; i < clients; i++) {
+            fs.add(client.complete(BenchModels.STORIES, prompt(i), tokens, 0.8, (long) i));
+          }
           Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
         }
       }

@@ -38,8 +38,8 @@ import java.io.IOException;
  * stored [in, out].
  *
  * <p>{@link #buildInPlace} writes the same decoder for ONNX Runtime's own use, with the key/value cache updated in
- * place (its {@code GroupQueryAttention} contrib operator) and RoPE by its {@code RotaryEmbedding} from cos/sin
- * tables:
+ * place (its {@code GroupQueryAttention} contrib operator), RoPE by its {@code RotaryEmbedding} from cos/sin
+ * tables, and each residual Add with the RMSNorm after it as one {@code SkipSimplifiedLayerNormalization}:
  *
  * <pre>
  * in : input_ids, position_ids [int64, B x S], seqlens_k [int32, B] (each row's total length - 1),
@@ -57,6 +57,7 @@ public final class LlamaGraph {
   private final LlamaWeights w;
 
   private final boolean inPlace;
+  // standard graph: [B, S, 1, d] computed from position_ids; in-place graph: tables [seq_len, d / 2]
   private String cos;
   private String sin;
   private String mask;
@@ -250,9 +251,9 @@ public final class LlamaGraph {
 
   /**
    * The residual sum x + delta and its RMSNorm with {@code weight}: {sum, normed}. The in-place graph writes both as
-   * one {@code SkipSimplifiedLayerNormalization} (its fourth output is the sum), which ONNX Runtime does not fuse
-   * from Add + norm on the CPU provider; the standard graph keeps the Add and the pattern ONNX Runtime fuses into
-   * SimplifiedLayerNormalization.
+   * one {@code SkipSimplifiedLayerNormalization} (its fourth output is the sum), which ONNX Runtime's optimizer did
+   * not make from Add + norm on the CPU provider (op profile of the step bench); the standard graph keeps the Add
+   * and the pattern ONNX Runtime fuses into SimplifiedLayerNormalization.
    */
   private String[] residualNorm(String x, String delta, String sumName, String weight, String normPrefix) {
     if (!inPlace) {
@@ -264,7 +265,6 @@ public final class LlamaGraph {
         .attr("epsilon", c.normEps()).outputs;
     return new String[] {out[3], out[0]};
   }
-
 
   /**
    * Attention over the past concatenated with this step's keys and values (the presents are new tensors), from the
