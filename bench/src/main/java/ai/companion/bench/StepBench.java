@@ -1,9 +1,11 @@
 package ai.companion.bench;
 
+import ai.companion.api.SamplingParams;
 import ai.companion.bench.impl.BenchModels;
 import ai.companion.bench.impl.Report;
 import ai.companion.bench.impl.Stats;
 import ai.companion.worker.impl.ModelConfig;
+import ai.companion.worker.impl.Sampler;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
@@ -60,6 +62,10 @@ final class StepBench implements BenchMain.BenchCommand {
   @Option(names = "--steps", description = "Steps per timing; the best of 5 timings counts (default: ${DEFAULT-VALUE}).")
   int steps = 2000;
 
+  @Option(names = "--sample", description = "After each step, draw every row's next token from its logits as the "
+      + "worker does (temperature 0.8, top-p 1, one seeded sampler per row), so that 'us / row' includes sampling.")
+  boolean sample;
+
   @Option(names = "--op-profile", description = "Also profile each step with ONNX Runtime's profiler and note the "
       + "operators' shares of kernel time (slower; the timings in the table are taken without it).")
   boolean opProfile;
@@ -101,7 +107,8 @@ final class StepBench implements BenchMain.BenchCommand {
         + "default); every row's cache holds 'context' random tokens and the step writes one more. 'rows x "
         + "one-row step / step': how many times the batch's tokens/s is one row's on one thread and one lane (on one "
         + "lane and one thread the engine's and node's 16-stream ratio cannot pass it; 'lanes': batches stepped side "
-        + "by side on the same session, one thread each, as the worker's decode lanes). 'cores busy': process CPU time / wall time while stepping.");
+        + "by side on the same session, one thread each, as the worker's decode lanes). 'cores busy': process CPU time / wall time while stepping."
+        + (sample ? " Each step is followed by a draw of every row's next token (--sample: temperature 0.8)." : ""));
     main.emit(r);
     return 0;
   }
@@ -157,9 +164,13 @@ final class StepBench implements BenchMain.BenchCommand {
           Map<String, OnnxTensor> in = new HashMap<>();
           Map<String, OnnxTensor> out = new HashMap<>();
           bind(env, c, rows, lane, open, in, out);
+          Runnable draw = sample ? sampler(c, rows, lane, out.get("logits")) : () -> { };
           runs.add(() -> {
             long t0 = System.nanoTime();
-            for (int i = 0; i < n; i++) session.run(in, Set.of(), out);
+            for (int i = 0; i < n; i++) {
+              session.run(in, Set.of(), out);
+              draw.run();
+            }
             return System.nanoTime() - t0;
           });
         }
@@ -194,6 +205,26 @@ final class StepBench implements BenchMain.BenchCommand {
         }
       }
     }
+  }
+
+  /**
+   * Draws each of the {@code b} rows' next token from the step's logits as the worker's decode loop does: the row
+   * copied out of ONNX Runtime's buffer, then {@link Sampler#sample} at temperature 0.8 with its own seeded sampler.
+   */
+  private static Runnable sampler(JsonObject c, int b, int lane, OnnxTensor logits) {
+    int vocab = c.getInteger("vocab_size");
+    float[] rowsOut = new float[b * vocab];
+    Sampler.Scratch scratch = new Sampler.Scratch(vocab);
+    Sampler[] samplers = new Sampler[b];
+    for (int r = 0; r < b; r++) {
+      long seed = 1000L * lane + r;
+      samplers[r] = new Sampler(new SamplingParams(0.8, 1.0, 0, seed, null, List.of(), 1.0), seed);
+    }
+    FloatBuffer buf = logits.getFloatBuffer();
+    return () -> {
+      buf.get(0, rowsOut, 0, rowsOut.length);
+      for (int r = 0; r < b; r++) samplers[r].sample(rowsOut, r * vocab, vocab, null, scratch);
+    };
   }
 
   /** One batch of {@code b} rows: cache buffers bound as both input and output, and the step's other inputs. */
