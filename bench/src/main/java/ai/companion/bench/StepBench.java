@@ -73,6 +73,12 @@ final class StepBench implements BenchMain.BenchCommand {
   @Override public void setMain(BenchMain main) { this.main = main; }
 
   @Override public Integer call() throws Exception {
+    if (main.standardCache) {
+      // the step binds the in-place decoder's buffers (past = present); the standard graph has no such file to time
+      System.err.println("bench step times the in-place cache decoder (model_inplace_kv.onnx) only; "
+          + "--standard-cache does not apply to it");
+      return 2;
+    }
     Report r = new Report("One decode step through ONNX Runtime alone", main.commandLine())
         .columns("model", "context", "threads", "lanes", "rows", "us / step", "us / row", "rows x one-row step / step",
             "cores busy");
