@@ -420,10 +420,10 @@ public final class DecodeScheduler implements AutoCloseable {
       s.sampleAndAccept(logits, r * vocab, scratch);
       tokensOut++;
       // forgotten at once: its terminal event is out, and a caller that starts the next request on it reads this
-      // scheduler's load (LoadedModel's lane choice) without the finished one
+      // scheduler's load (LoadedModel's lane choice) without the finished one. (Rows finished before this step were
+      // forgotten where they finished, so no second pass over the batch is needed.)
       if (s.finished()) forget(s);
     }
-    releaseFinished();
     updateLoad(false);
   }
 
