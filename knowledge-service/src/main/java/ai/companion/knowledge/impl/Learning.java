@@ -251,12 +251,11 @@ public final class Learning implements AutoCloseable {
   }
 
   /**
-   * Past the size mark, rewrites the log as its snapshot where that at least halves it (temporary file, fsync,
-   * atomic rename, fsync of the directory where the platform allows); otherwise moves the mark to twice the size.
+   * The log, {@code size} bytes and past the size mark ({@link #maybeCompact} checked), rewritten as its snapshot
+   * where that at least halves it (temporary file, fsync, atomic rename, fsync of the directory where the platform
+   * allows); otherwise moves the mark to twice the size.
    */
-  private void compactIfWorthIt() throws IOException {
-    long size = channel.size();
-    if (size < nextCompactAt) return;
+  private void compactIfWorthIt(long size) throws IOException {
     long t0 = System.nanoTime();
     byte[] snap = snapshot();
     if (snap.length * 2L > size) {
@@ -418,7 +417,7 @@ public final class Learning implements AutoCloseable {
     long size = channel.size();
     if (size < nextCompactAt) return;
     try {
-      compactIfWorthIt();
+      compactIfWorthIt(size);
     } catch (IOException e) {
       LOG.warn("Could not compact {} ({}); it keeps growing until the next try", file, e.toString());
       nextCompactAt = 2 * size;
