@@ -150,10 +150,7 @@ public final class LlamaGraph {
   private void rotary() throws IOException {
     int d = c.headDim();
     float[] invFreq = new float[d];
-    for (int j = 0; j < d; j++) {
-      // llama2.c: freq = 1 / theta^(head_dim / head_size) with head_dim the even index of the pair
-      invFreq[j] = (float) (1.0 / Math.pow(c.ropeTheta(), (j - j % 2) / (double) d));
-    }
+    for (int j = 0; j < d; j++) invFreq[j] = (float) (1.0 / wavelengthScale(j / 2));
     String inv = g.floats("rotary.inv_freq", invFreq, d);
     String pos = g.node("Cast", new String[] {"rotary.positions"}, "position_ids")
         .attr("to", (long) FLOAT.getNumber()).out();
@@ -182,13 +179,21 @@ public final class LlamaGraph {
     float[] sinTable = new float[c.seqLen() * half];
     for (int pos = 0; pos < c.seqLen(); pos++) {
       for (int i = 0; i < half; i++) {
-        double angle = pos / Math.pow(c.ropeTheta(), 2.0 * i / d);
+        double angle = pos / wavelengthScale(i);
         cosTable[pos * half + i] = (float) Math.cos(angle);
         sinTable[pos * half + i] = (float) Math.sin(angle);
       }
     }
     cos = g.floats("rotary.cos_cache", cosTable, c.seqLen(), half);
     sin = g.floats("rotary.sin_cache", sinTable, c.seqLen(), half);
+  }
+
+  /**
+   * theta^(2i / d) for the rotary pair i (dimensions 2i and 2i+1 of a head): its angle at a position is position /
+   * this (llama2.c: freq = 1 / theta^(head_dim / head_size), head_dim the even index of the pair).
+   */
+  private double wavelengthScale(int pair) {
+    return Math.pow(c.ropeTheta(), 2.0 * pair / c.headDim());
   }
 
   /**
