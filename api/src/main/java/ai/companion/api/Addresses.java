@@ -24,6 +24,8 @@ public final class Addresses {
    * {@link ErrorCode#NOT_FOUND} for a request the router never routed.
    */
   public static final String ROUTER_FEEDBACK = "companion.router.feedback";
+  /** In a route's reply: the deciding router's id, for {@link #routerFeedback(String)}. */
+  public static final String ROUTE_ROUTER_FIELD = "router";
 
   /** Prefix of a worker's own generate address; the full address is {@link #workerGenerate(String)}. */
   public static final String WORKER_GENERATE_PREFIX = "companion.worker.generate.";
@@ -68,6 +70,14 @@ public final class Addresses {
    * kill -9, power loss) within seconds. Holds no user data.
    */
   public static final String NODE_REGISTRY_MAP = "companion.nodes";
+
+  /**
+   * One router's own feedback address: what {@link #ROUTER_FEEDBACK} takes, for the decisions this router made
+   * (it answers {@link ErrorCode#NOT_FOUND} for others rather than asking its peers).
+   */
+  public static String routerFeedback(String routerId) {
+    return ROUTER_FEEDBACK + "." + routerId;
+  }
 
   public static String workerGenerate(String workerId) {
     return WORKER_GENERATE_PREFIX + workerId;

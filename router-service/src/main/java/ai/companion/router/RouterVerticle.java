@@ -28,6 +28,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.shareddata.AsyncMap;
@@ -67,15 +69,17 @@ public class RouterVerticle extends VerticleBase {
   public static final double RETRIEVAL_WEIGHT = 0.25;
   static final int MAX_REASONS = 8;
   /**
-   * With several routers in a cluster a feedback message reaches any of them; this shared map (request id to
-   * the router that decided; ids only, no user data) lets the receiver hand it to the one that knows.
+   * The routers in the cluster (router id to node name), one entry each, written when a router starts. With
+   * several routers a user's feedback reaches any of them; one that did not make the decision asks the others
+   * in turn. (A shared map of request id to decider cost a clustered put per request and held every request id
+   * for a day.) A route's reply names its router ({@link Addresses#ROUTE_ROUTER_FIELD}), so the gateway's finish
+   * signals go straight to it.
    */
-  public static final String DECISION_OWNERS_MAP = "companion.router.decisions";
+  public static final String ROUTER_MEMBERS_MAP = "companion.router.members";
   /** Each router's own feedback address: {@code companion.router.feedback.<routerId>}. */
-  public static final String FEEDBACK_PREFIX = Addresses.ROUTER_FEEDBACK + ".";
+  public static final String FEEDBACK_PREFIX = Addresses.routerFeedback("");
   /** Published after a reward is durable, so that every router's bandit learns from every router's traffic. */
   public static final String REWARD_ADDRESS = "companion.router.reward";
-  static final long OWNER_TTL_MS = 24 * 3600_000L;
   static final long PROFILE_REFRESH_MS = 2_000;
   /**
    * How long a read of the registry map serves routing decisions. Load comes from the status publishes anyway;
@@ -101,11 +105,10 @@ public class RouterVerticle extends VerticleBase {
   private long registeredAt = Long.MIN_VALUE / 2;
   private Future<List<WorkerInfo>> registryRead;
   private String routerId;
-  private static final int OWNER_LOOKUPS = 10;
-  private static final long OWNER_LOOKUP_PAUSE_MS = 100;
-  private AsyncMap<String, String> owners;
-  private final List<PendingReward> rewardsPending = new ArrayList<>();
-  private boolean rewardSyncRunning;
+  private AsyncMap<String, String> routers;
+  /** Lines waiting for the log writer, in the order they were made: decisions and rewards. */
+  private final List<PendingLine> linesPending = new ArrayList<>();
+  private boolean logWriteRunning;
 
   @Override
   public Future<?> start() {
@@ -135,10 +138,13 @@ public class RouterVerticle extends VerticleBase {
         .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP))
         .compose(map -> {
           registry = map;
-          return vertx.sharedData().<String, String>getAsyncMap(DECISION_OWNERS_MAP);
+          return vertx.sharedData().<String, String>getAsyncMap(ROUTER_MEMBERS_MAP);
         })
         .compose(map -> {
-          owners = map;
+          routers = map;
+          return routers.put(routerId, options.getNodeName());
+        })
+        .compose(v -> {
           StageContext ctx = new Ctx(List.of(), null);
           return Future.all(inputStage.start(ctx), intentStage.start(ctx), policyStage.start(ctx));
         })
@@ -162,6 +168,7 @@ public class RouterVerticle extends VerticleBase {
     if (profileTimer >= 0) vertx.cancelTimer(profileTimer);
     List<Future<Void>> stops = new ArrayList<>();
     for (PipelineStage s : new PipelineStage[] {inputStage, intentStage, policyStage}) if (s != null) stops.add(s.stop());
+    if (routers != null) stops.add(routers.remove(routerId).mapEmpty());
     return Future.join(stops).transform(x -> logWriter.executeBlocking(() -> {
       if (log != null) log.close();
       return null;
@@ -302,74 +309,100 @@ public class RouterVerticle extends VerticleBase {
     });
   }
 
-  /** Feedback for a decision another router made: hand it to that router (once), or say it is unknown. */
+  /**
+   * Feedback for a decision this router does not know: ask the other routers in turn, and answer with the first
+   * that knows it (or say it is unknown). A message that was itself addressed to this router (forwarded by a
+   * peer, or a gateway's finish signal) is answered here or not at all: no forwarding loops.
+   */
   private void forwardToOwner(Message<Object> msg, JsonObject body, String requestId, String baseId) {
-    // a forwarded message is answered by its owner or not at all: never look further (no forwarding loops)
-    boolean forwarded = msg.address().startsWith(FEEDBACK_PREFIX);
-    lookUpOwner(requestId, baseId, forwarded ? 1 : OWNER_LOOKUPS).onComplete(ar -> {
-      String o = ar.succeeded() ? ar.result() : null;
-      if (o == null || o.equals(routerId) || forwarded) {
-        msg.fail(ErrorCode.NOT_FOUND.wire(), "No routing decision is known for request '" + requestId + "'");
-        return;
-      }
-      vertx.eventBus().request(FEEDBACK_PREFIX + o, body).onComplete(reply -> {
-        if (reply.succeeded()) {
-          msg.reply(reply.result().body());
-        } else {
-          fail(msg, reply.cause());
-        }
-      });
-    });
+    if (msg.address().startsWith(FEEDBACK_PREFIX)) {
+      msg.fail(ErrorCode.NOT_FOUND.wire(), unknown(requestId));
+      return;
+    }
+    routers.keys()
+        .compose(ids -> askPeers(ids.stream().filter(id -> !id.equals(routerId)).sorted().toList(), 0, body))
+        .onComplete(ar -> {
+          if (ar.failed()) {
+            fail(msg, ar.cause());
+          } else if (ar.result() == null) {
+            msg.fail(ErrorCode.NOT_FOUND.wire(), unknown(requestId));
+          } else {
+            msg.reply(ar.result());
+          }
+        });
   }
 
   /**
-   * The router that decided a request. The owner entry is written without holding back the route's answer, so
-   * feedback that follows the answer at once (a client rating the first chunk) may arrive before the entry is
-   * visible cluster-wide: look again a few times, a short pause apart, before calling the request unknown.
+   * The first peer's answer to the feedback, or null when none knows the decision. A peer that is gone (no
+   * handler at its address: it stopped without a chance to say so) is dropped from the members map.
    */
-  private Future<String> lookUpOwner(String requestId, String baseId, int attempts) {
-    return owners.get(requestId)
-        .compose(o -> o != null || baseId.equals(requestId) ? Future.succeededFuture(o) : owners.get(baseId))
-        .compose(o -> {
-          if (o != null || attempts <= 1) return Future.succeededFuture(o);
-          io.vertx.core.Promise<Void> pause = io.vertx.core.Promise.promise();
-          vertx.setTimer(OWNER_LOOKUP_PAUSE_MS, t -> pause.complete());
-          return pause.future().compose(v -> lookUpOwner(requestId, baseId, attempts - 1));
+  private Future<Object> askPeers(List<String> peers, int next, JsonObject body) {
+    if (next >= peers.size()) return Future.succeededFuture();
+    String peer = peers.get(next);
+    return vertx.eventBus().request(FEEDBACK_PREFIX + peer, body)
+        .<Object>map(Message::body)
+        .recover(err -> {
+          if (err instanceof ReplyException re && re.failureType() == ReplyFailure.NO_HANDLERS) {
+            routers.remove(peer).onFailure(e -> LOG.debug("Router {} not dropped: {}", peer, e.toString()));
+            return askPeers(peers, next + 1, body);
+          }
+          if (err instanceof ReplyException re && re.failureType() == ReplyFailure.RECIPIENT_FAILURE
+              && re.failureCode() == ErrorCode.NOT_FOUND.wire()) {
+            return askPeers(peers, next + 1, body);
+          }
+          return Future.failedFuture(err);
         });
+  }
+
+  private static String unknown(String requestId) {
+    return "No routing decision is known for request '" + requestId + "'";
   }
 
   /** Another router's durable reward: learn from it too, and keep it in this router's log. */
   /**
-   * Makes a reward durable. Rewards that come in while a sync runs are written and synced together by the next
-   * one (group commit): the writer is one thread, and a burst of finished requests would otherwise queue one
-   * fsync each behind it. Event loop only.
+   * Makes a reward durable. Lines wait in one queue in the order they were made, and the log writer (one thread)
+   * takes all that are waiting at once: one write for the group, and one sync if a reward is in it (a group
+   * commit: a burst of finished requests would otherwise queue one fsync each, and a burst of new ones one write
+   * and one blocking task each). Event loop only.
    */
   private Future<Void> storeReward(DecisionLog.Reward reward) {
     Promise<Void> done = Promise.promise();
-    rewardsPending.add(new PendingReward(reward, done));
-    if (!rewardSyncRunning) syncRewards();
+    enqueue(new PendingLine(reward, done));
     return done.future();
   }
 
-  private void syncRewards() {
-    List<PendingReward> batch = new ArrayList<>(rewardsPending);
-    rewardsPending.clear();
-    rewardSyncRunning = true;
-    List<DecisionLog.Reward> lines = batch.stream().map(PendingReward::reward).toList();
+  /** Queues a decision's line; nobody waits for it (it is findable at once, see {@link DecisionLog#remember}). */
+  private void storeDecision(DecisionLog.Decision decision) {
+    enqueue(new PendingLine(decision, null));
+  }
+
+  private void enqueue(PendingLine line) {
+    linesPending.add(line);
+    if (!logWriteRunning) writeLines();
+  }
+
+  private void writeLines() {
+    List<PendingLine> batch = new ArrayList<>(linesPending);
+    linesPending.clear();
+    logWriteRunning = true;
+    List<DecisionLog.Entry> lines = batch.stream().map(PendingLine::entry).toList();
     logWriter.executeBlocking(() -> {
-      log.appendRewards(lines);
+      log.append(lines);
       return null;
     }).onComplete(ar -> {
-      rewardSyncRunning = false;
-      for (PendingReward p : batch) {
+      logWriteRunning = false;
+      if (ar.failed()) LOG.warn("{} decision log lines not written: {}", batch.size(), ar.cause().toString());
+      for (PendingLine p : batch) {
+        if (p.done() == null) continue;
         if (ar.succeeded()) p.done().complete();
         else p.done().fail(ar.cause());
       }
-      if (!rewardsPending.isEmpty()) syncRewards();
+      if (!linesPending.isEmpty()) writeLines();
     });
   }
 
-  private record PendingReward(DecisionLog.Reward reward, Promise<Void> done) {}
+  /** A line waiting for the writer, and who waits for it to be durable (null for a decision). */
+  private record PendingLine(DecisionLog.Entry entry, Promise<Void> done) {}
 
   /** Tests: reward syncs of this router's log so far. */
   long rewardSyncs() { return log.forces(); }
@@ -486,7 +519,7 @@ public class RouterVerticle extends VerticleBase {
     LOG.debug("Request {} routed to {} on {} ({}, pattern {})", request.requestId(), model, w.workerId(), strategy,
         pattern);
     JsonObject reply = decision.toJson().put("requestId", request.requestId()).put("pattern", pattern)
-        .put("plan", plan);
+        .put("plan", plan).put(Addresses.ROUTE_ROUTER_FIELD, routerId);
     if (intent != null) reply.put("features", intent.toJson());
     return Future.succeededFuture(reply);
   }
@@ -498,14 +531,9 @@ public class RouterVerticle extends VerticleBase {
     boolean retrieval = intent != null && strategy.equals("knowledge") && !Double.isNaN(intent.knowledgeScore());
     double score = retrieval ? retrievalReward(intent.knowledgeScore()) : 0;
     if (retrieval) bandit.reward(pattern, strategy, score, RETRIEVAL_WEIGHT);
-    // findable for feedback at once; the ordered writer puts the decision line before any reward line
+    // findable for feedback at once; the queue keeps the decision line before any reward line for it
     log.remember(d);
-    owners.put(requestId, routerId, OWNER_TTL_MS)
-        .onFailure(err -> LOG.debug("Decision owner of {} not shared: {}", requestId, err.toString()));
-    logWriter.executeBlocking(() -> {
-      log.appendDecision(d);
-      return null;
-    }).onFailure(err -> LOG.warn("Decision for {} not logged: {}", requestId, err.toString()));
+    storeDecision(d);
     // the retrieval score is a cheap signal known at once: how well the knowledge base covers the question (its
     // line follows the decision's: the writer runs one task at a time, in order)
     if (retrieval) {

@@ -163,35 +163,78 @@ class RouterPipelineTest {
     })));
   }
 
+  /**
+   * Two routers (and the entry of a third that is gone without a word): each route's reply names its decider,
+   * feedback that reaches the other router is handed to the decider (the gone one is asked, found missing and
+   * dropped from the members map), a router's own address answers only for its own decisions, and every reward
+   * is in both logs.
+   */
   @Test
   void withTwoRoutersFeedbackFindsTheDeciderAndEveryBanditLearns(Vertx vertx, VertxTestContext ctx) throws Exception {
     Path other = Files.createDirectories(dataDir.resolve("other-router"));
     List<JsonObject> replies = new ArrayList<>();
+    List<JsonObject> routes = new ArrayList<>();
+    // sorts before both real routers' ids, so a router asking its peers asks it first
+    String ghost = "0-gone-router";
     Future<Void> chain = register(vertx, worker("w1", 0, 0, 0, STORIES, DREAMS))
+        .compose(v -> vertx.sharedData().<String, String>getAsyncMap(RouterVerticle.ROUTER_MEMBERS_MAP))
+        .compose(m -> m.put(ghost, "gone"))
         .compose(v -> deploy(vertx, new JsonObject().put("learnProfiles", false)))
         .compose(a -> vertx.deployVerticle(new RouterVerticle(), new DeploymentOptions().setConfig(new RouterOptions()
             .setDataDir(other.toString()).setNodeName("second").setLearnProfiles(false).toJson())))
         .mapEmpty();
-    // the bus hands routes and feedback to either router, round robin
-    for (int i = 0; i < 10; i++) {
+    // the bus hands routes and feedback to either router, round robin: rating two routes in the opposite order
+    // makes the other router receive the feedback
+    for (int i = 0; i < 5; i++) {
       chain = chain.compose(v -> route(vertx, "What is the capital of France?"))
-          .compose(d -> feedback(vertx, new JsonObject().put("requestId", d.getString("requestId")).put("rating", 1)))
-          .map(r -> {
-            replies.add(r);
-            return null;
+          .compose(first -> route(vertx, "What is the capital of Italy?").map(second -> List.of(first, second)))
+          .compose(pair -> {
+            routes.addAll(pair);
+            return feedback(vertx, new JsonObject().put("requestId", pair.get(1).getString("requestId"))
+                .put("rating", 1)).compose(r -> {
+                  replies.add(r);
+                  return feedback(vertx, new JsonObject().put("requestId", pair.get(0).getString("requestId"))
+                      .put("rating", 1));
+                }).map(r -> {
+                  replies.add(r);
+                  return null;
+                });
           });
     }
     Supplier<Future<List<List<String>>>> readLogs = () -> vertx.executeBlocking(() -> List.of(
         Files.readAllLines(dataDir.resolve("router/decisions.jsonl")),
         Files.readAllLines(other.resolve("router/decisions.jsonl"))));
+    List<Integer> wrongDoor = new ArrayList<>();
     // the peer's copy of the last reward is written a moment after the owner answered
     chain.compose(v -> eventually(vertx, 5_000, () -> readLogs.get().map(l ->
             l.get(0).stream().filter(x -> x.contains("\"t\":\"r\"")).count() == 10
                 && l.get(1).stream().filter(x -> x.contains("\"t\":\"r\"")).count() == 10)))
-        .compose(v -> readLogs.get())
-        .onComplete(ctx.succeeding(logs -> ctx.verify(() -> {
+        .compose(v -> {
+          // a router's own address: the other router's decision is not looked for elsewhere
+          JsonObject r0 = routes.get(0);
+          String otherRouter = routes.stream().map(r -> r.getString(Addresses.ROUTE_ROUTER_FIELD))
+              .filter(id -> !id.equals(r0.getString(Addresses.ROUTE_ROUTER_FIELD))).findFirst().orElseThrow();
+          return vertx.eventBus().request(Addresses.routerFeedback(otherRouter),
+                  new JsonObject().put("requestId", r0.getString("requestId")).put("rating", 1))
+              .<Void>transform(ar -> {
+                if (ar.failed() && ar.cause() instanceof io.vertx.core.eventbus.ReplyException re) {
+                  wrongDoor.add(re.failureCode());
+                }
+                return Future.succeededFuture();
+              });
+        })
+        .compose(v -> vertx.sharedData().<String, String>getAsyncMap(RouterVerticle.ROUTER_MEMBERS_MAP))
+        .compose(m -> m.keys().compose(keys -> readLogs.get().map(logs -> List.of(keys, logs))))
+        .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
+          @SuppressWarnings("unchecked") java.util.Set<String> members = (java.util.Set<String>) both.get(0);
+          @SuppressWarnings("unchecked") List<List<String>> logs = (List<List<String>>) both.get(1);
           assertEquals(10, replies.size());
-          assertTrue(replies.stream().allMatch(r -> r.getBoolean("accepted")));
+          assertTrue(replies.stream().allMatch(r -> r.getBoolean("accepted")), replies.toString());
+          java.util.Set<String> deciders = new java.util.HashSet<>();
+          routes.forEach(r -> deciders.add(r.getString(Addresses.ROUTE_ROUTER_FIELD)));
+          assertEquals(members, deciders, "the members map holds the two live routers, the gone one was dropped");
+          assertEquals(2, members.size());
+          assertEquals(List.of(ErrorCode.NOT_FOUND.wire()), wrongDoor);
           long decisionsA = logs.get(0).stream().filter(l -> l.contains("\"t\":\"d\"")).count();
           long decisionsB = logs.get(1).stream().filter(l -> l.contains("\"t\":\"d\"")).count();
           assertEquals(10, decisionsA + decisionsB);

@@ -153,6 +153,8 @@ public final class GenerationCall {
   private final class Attempt {
     final String requestId;
     RouteDecision route;
+    /** The router that decided (its id from the route's reply), or null from a router that does not say. */
+    String router;
     GenerationRequest sent;
     List<Strategies.Fallback> fallbacks = List.of();
     boolean accepted;
@@ -198,6 +200,7 @@ public final class GenerationCall {
                 "the router offered no worker other than the lost " + excluded)));
           }
           a.route = route;
+          a.router = decision.getString(Addresses.ROUTE_ROUTER_FIELD);
           GenerationRequest routed = request.result().withModel(route.model());
           Future<Strategies.Prepared> prepared = pinned != null
               ? Future.succeededFuture(new Strategies.Prepared(routed, List.of(), List.of()))
@@ -388,8 +391,10 @@ public final class GenerationCall {
         int completion = ev.completionTokens() > 0 ? ev.completionTokens() : delivered.size();
         LOG.debug("Request {} done: {} ({} + {} tokens)", a.requestId, ev.finishReason(), prompt, completion);
         // the router learns from cheap signals too (did it run out of tokens?); nobody waits for its answer
-        vertx.eventBus().send(Addresses.ROUTER_FEEDBACK, new JsonObject().put("requestId", a.requestId)
-            .put("signal", new JsonObject().put("finishReason", ev.finishReason()).put("completionTokens", completion)
+        // (to the router that decided, when it said who it is: any other would have to ask around)
+        vertx.eventBus().send(a.router != null ? Addresses.routerFeedback(a.router) : Addresses.ROUTER_FEEDBACK,
+            new JsonObject().put("requestId", a.requestId).put("signal", new JsonObject()
+                .put("finishReason", ev.finishReason()).put("completionTokens", completion)
                 .put("maxTokens", base.params().maxTokens())));
         // patterns and gaps learn from real traffic; fire-and-forget, the client never waits for it
         KnowledgeAnswers.logInteraction(vertx, base, a.route, answerText.toString());

@@ -39,7 +39,11 @@ public final class DecisionLog implements AutoCloseable {
    * @param chars characters of the normalised prompt, to calibrate tokens per character when the real
    *     prompt token count comes back
    */
-  public record Decision(String requestId, String pattern, String strategy, String model, int chars, long at) {}
+  /** A line of the log: a decision, or a reward for one. */
+  public sealed interface Entry permits Decision, Reward {}
+
+  public record Decision(String requestId, String pattern, String strategy, String model, int chars, long at)
+      implements Entry {}
 
   private final Path file;
   private final FileChannel channel;
@@ -166,14 +170,12 @@ public final class DecisionLog implements AutoCloseable {
   }
 
   public void appendDecision(Decision d) throws IOException {
-    remember(d);
-    write(new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
-        .put("m", d.model()).put("c", d.chars()).put("at", d.at()).encode() + "\n");
+    append(List.of(d));
   }
 
   /** One reward line. */
   public record Reward(String requestId, String pattern, String strategy, double reward, double weight,
-                       String source) {}
+                       String source) implements Entry {}
 
   /** Appends a reward and forces it to disk. */
   public void appendReward(String requestId, String pattern, String strategy, double reward, double weight,
@@ -186,17 +188,38 @@ public final class DecisionLog implements AutoCloseable {
    * otherwise cost one fsync each).
    */
   public void appendRewards(List<Reward> rewards) throws IOException {
-    if (rewards.isEmpty()) return;
+    append(rewards);
+  }
+
+  /**
+   * Appends decisions and rewards in the given order with one write, and forces them to disk with one sync if
+   * any is a reward (a group commit: a burst of requests would otherwise cost one write per decision and one
+   * fsync per reward). A decision needs no sync: losing the last ones in a crash only loses their feedback.
+   */
+  public void append(List<? extends Entry> entries) throws IOException {
+    if (entries.isEmpty()) return;
     long at = System.currentTimeMillis();
     StringBuilder lines = new StringBuilder();
-    for (Reward r : rewards) {
-      lines.append(new JsonObject().put("t", "r").put("id", r.requestId()).put("p", r.pattern())
-          .put("s", r.strategy()).put("r", r.reward()).put("w", r.weight()).put("src", r.source()).put("at", at)
-          .encode()).append('\n');
+    boolean rewards = false;
+    for (Entry e : entries) {
+      JsonObject line;
+      if (e instanceof Decision d) {
+        remember(d);
+        line = new JsonObject().put("t", "d").put("id", d.requestId()).put("p", d.pattern()).put("s", d.strategy())
+            .put("m", d.model()).put("c", d.chars()).put("at", d.at());
+      } else {
+        Reward r = (Reward) e;
+        rewards = true;
+        line = new JsonObject().put("t", "r").put("id", r.requestId()).put("p", r.pattern()).put("s", r.strategy())
+            .put("r", r.reward()).put("w", r.weight()).put("src", r.source()).put("at", at);
+      }
+      lines.append(line.encode()).append('\n');
     }
-    write(lines.toString());   // one write and one sync for the whole group
-    channel.force(false);
-    forces++;
+    write(lines.toString());
+    if (rewards) {
+      channel.force(false);
+      forces++;
+    }
   }
 
   /** Syncs of reward lines since this log was opened. */
