@@ -105,7 +105,9 @@ public final class Node {
     }
     VertxOptions vertxOptions = new VertxOptions().setEventBusOptions(eventBus)
         // ONNX steps and index commits run on workers; a slow first model load is not a hang
-        .setMaxWorkerExecuteTime(10).setMaxWorkerExecuteTimeUnit(TimeUnit.MINUTES);
+        .setMaxWorkerExecuteTime(10).setMaxWorkerExecuteTimeUnit(TimeUnit.MINUTES)
+        // epoll (Linux) or kqueue (macOS) where Netty's native library loads, else Java NIO: see boot's log line
+        .setPreferNativeTransport(true);
     com.hazelcast.config.Config hz = HazelcastSetup.build(options, nodeName, bind);
     LOG.info("node {}: roles {}, cluster '{}' on {}:{}, members {}{}{}", nodeName, String.join(",", options.getRoles()),
         hz.getClusterName(), bind.getHostAddress(), options.getClusterPort(),
@@ -122,6 +124,12 @@ public final class Node {
           vertx = v;
           LOG.info("joined cluster: {} member(s) after {} ms", clusterManager.getNodes().size(),
               (System.nanoTime() - t0) / 1_000_000);
+          if (vertx.isNativeTransportEnabled()) {
+            LOG.info("network: native transport");
+          } else {
+            LOG.info("network: Java NIO (the native transport is not available here: {})",
+                String.valueOf(vertx.unavailableNativeTransportCause()));
+          }
           janitor = new RegistryJanitor(vertx, clusterManager.getHazelcastInstance());
           janitor.start();
           if (options.hasRole("gateway") || options.getHealthPort() < 0) return Future.<Void>succeededFuture();
