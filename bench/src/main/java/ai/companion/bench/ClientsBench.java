@@ -76,7 +76,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         .columns("wave", "clients", "tokens each", "completed", "errors", "headers p50 / p99 ms", "TTFT p50 ms", "TTFT p99 ms",
             "TTFT max ms",
             "wall s", "aggregate tokens/s", "node CPU ms / request", "client CPU ms / request", "node RSS before", "node RSS peak", "RSS per stream",
-            "load avg (1 min)");
+            "load avg (1 min)", "connected p50 / p99 ms", "TTFT after connect p50 / p99 ms");
     Path folder = main.models().stories();
     Path dataDir = main.models().dataDirFor(folder);
     Path log = main.workDir().resolve("logs").resolve("clients-node.log");
@@ -130,6 +130,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
         long lastEnd = t0;
         List<Double> ttft = new ArrayList<>();
         List<Double> headers = new ArrayList<>();
+        List<Double> connected = new ArrayList<>();
+        List<Double> afterConnect = new ArrayList<>();
         Map<String, Integer> errorKinds = new LinkedHashMap<>();
         for (Future<Timeline> f : fs) {
           Timeline t = f.isComplete() ? f.result() : null;
@@ -145,6 +147,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
           lastEnd = Math.max(lastEnd, t.endNs());
           ttft.add(t.ttftMs());
           headers.add(t.headersMs());
+          connected.add(t.connectedMs());
+          afterConnect.add(t.ttftAfterConnectMs());
         }
         double wall = (lastEnd - t0) / 1e9;
         long peak = rssPeak.get();
@@ -157,7 +161,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
             selfCpu0 < 0 ? "n/a" : Stats.f2((double) selfCpu / clients),
             Machine.mib(rssBefore), Machine.mib(peak),
             rssBefore < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f KiB", (peak - rssBefore) / 1024.0 / clients),
-            load);
+            load,
+            Stats.f0(Stats.percentile(connected, 50)) + " / " + Stats.f0(Stats.percentile(connected, 99)),
+            Stats.f0(Stats.percentile(afterConnect, 50)) + " / " + Stats.f0(Stats.percentile(afterConnect, 99)));
         final int w = wave;
         errorKinds.forEach((k, v) -> r.note("wave " + w + ": " + v + " stream(s) failed: " + k));
       }
@@ -169,7 +175,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
           + (warmClientWaves > 0 ? ", while this client JVM had run " + warmClientWaves + " waves against a "
           + "throwaway node first, so its own JIT had settled" : "")
           + "; each further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
-          + "request. TTFT = first SSE chunk with text. RSS: the node's child JVM (/proc/PID/status VmRSS) after the "
+          + "request. TTFT = first SSE chunk with text. Connected: when this client had the stream's connection "
+          + "and wrote its request (all " + clients + " connect at once, on the same cores as the node); TTFT after "
+          + "connect: from then to the first token. RSS: the node's child JVM (/proc/PID/status VmRSS) after the "
           + "warm-up, and its peak so far, sampled every 100 ms; per stream = (peak - before) / clients. CPU per "
           + "request: user + system time of the node's JVM (/proc/PID/stat) and of this client JVM during the wave, "
           + "divided by the clients (10 ms ticks). Whole run "

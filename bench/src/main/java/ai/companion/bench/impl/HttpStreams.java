@@ -45,7 +45,10 @@ public final class HttpStreams implements AutoCloseable {
     client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(host).setPort(port)
             .setURI("/v1/completions").putHeader("content-type", "application/json")
             .setIdleTimeout(120_000))
-        .compose(req -> req.send(body.toBuffer()))
+        .compose(req -> {
+          t.connected(System.nanoTime());
+          return req.send(body.toBuffer());
+        })
         .compose(resp -> {
           if (resp.statusCode() != 200) {
             return resp.body().map(b -> {

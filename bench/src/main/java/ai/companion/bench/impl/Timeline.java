@@ -16,9 +16,25 @@ public final class Timeline {
   private String error;
   private long endNs;
   private long headersNs;
+  private long connectedNs;
 
   public Timeline(long startNs) {
     this.startNs = startNs;
+  }
+
+  /** HTTP: the client has its connection and is about to write the request. */
+  public synchronized void connected(long ns) {
+    connectedNs = ns;
+  }
+
+  /** Milliseconds from the request to its connection, NaN where none was recorded. */
+  public synchronized double connectedMs() {
+    return connectedNs == 0 ? Double.NaN : (connectedNs - startNs) / 1e6;
+  }
+
+  /** Milliseconds from the connection (the request written) to the first token, NaN where either is missing. */
+  public synchronized double ttftAfterConnectMs() {
+    return connectedNs == 0 || events.isEmpty() ? Double.NaN : (events.get(0)[0] - connectedNs) / 1e6;
   }
 
   /** HTTP: the response headers arrived (the gateway answers them once a worker accepted the request). */
