@@ -38,6 +38,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -168,7 +169,8 @@ public class RouterVerticle extends VerticleBase {
     if (profileTimer >= 0) vertx.cancelTimer(profileTimer);
     List<Future<Void>> stops = new ArrayList<>();
     for (PipelineStage s : new PipelineStage[] {inputStage, intentStage, policyStage}) if (s != null) stops.add(s.stop());
-    if (routers != null) stops.add(routers.remove(routerId).mapEmpty());
+    // bounded: a cluster on its way down must not hold the undeploy (a stale entry is dropped when a peer finds it)
+    if (routers != null) stops.add(routers.remove(routerId).timeout(2, TimeUnit.SECONDS).mapEmpty());
     return Future.join(stops).transform(x -> logWriter.executeBlocking(() -> {
       if (log != null) log.close();
       return null;
