@@ -285,7 +285,7 @@ public class RouterVerticle extends VerticleBase {
     String baseId = requestId.replaceFirst("\\.r\\d+$", "");
     if (d == null) d = log.find(baseId);
     if (d == null) {
-      forwardToOwner(msg, body, requestId, baseId);
+      forwardToOwner(msg, body, requestId);
       return;
     }
     DecisionLog.Decision decision = d;
@@ -316,7 +316,7 @@ public class RouterVerticle extends VerticleBase {
    * that knows it (or say it is unknown). A message that was itself addressed to this router (forwarded by a
    * peer, or a gateway's finish signal) is answered here or not at all: no forwarding loops.
    */
-  private void forwardToOwner(Message<Object> msg, JsonObject body, String requestId, String baseId) {
+  private void forwardToOwner(Message<Object> msg, JsonObject body, String requestId) {
     if (msg.address().startsWith(FEEDBACK_PREFIX)) {
       msg.fail(ErrorCode.NOT_FOUND.wire(), unknown(requestId));
       return;
@@ -360,7 +360,6 @@ public class RouterVerticle extends VerticleBase {
     return "No routing decision is known for request '" + requestId + "'";
   }
 
-  /** Another router's durable reward: learn from it too, and keep it in this router's log. */
   /**
    * Makes a reward durable. Lines wait in one queue in the order they were made, and the log writer (one thread)
    * takes all that are waiting at once: one write for the group, and one sync if a reward is in it (a group
@@ -412,6 +411,7 @@ public class RouterVerticle extends VerticleBase {
   /** Tests: reward lines found in the log when this router started. */
   int replayedRewards() { return log.replayedRewards(); }
 
+  /** Another router's durable reward: learn from it too, and keep it in this router's log. */
   private void onPeerReward(Message<Object> msg) {
     JsonObject j;
     try {

@@ -33,15 +33,15 @@ public final class DecisionLog implements AutoCloseable {
   /** A log longer than this is compacted at open: the bandit's totals plus the indexed decisions. */
   public static final int DEFAULT_COMPACT_AFTER_LINES = 1_000_000;
 
+  /** A line of the log: a decision, or a reward for one. */
+  public sealed interface Entry permits Decision, Reward {}
+
   /**
    * What a request was routed to, for crediting its feedback.
    *
    * @param chars characters of the normalised prompt, to calibrate tokens per character when the real
    *     prompt token count comes back
    */
-  /** A line of the log: a decision, or a reward for one. */
-  public sealed interface Entry permits Decision, Reward {}
-
   public record Decision(String requestId, String pattern, String strategy, String model, int chars, long at)
       implements Entry {}
 
