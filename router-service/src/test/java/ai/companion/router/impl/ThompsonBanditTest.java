@@ -66,6 +66,33 @@ class ThompsonBanditTest {
     }
   }
 
+  /** One write per group in the given order; a sync only for a group with a reward in it. */
+  @Test
+  void aGroupOfLinesIsWrittenInOrderAndSyncedOnlyForRewards(@TempDir Path dir) throws Exception {
+    ThompsonBandit b1 = new ThompsonBandit(1);
+    try (DecisionLog log = DecisionLog.open(dir, b1)) {
+      log.append(List.of(new DecisionLog.Decision("a", "p", "direct", "m", 10, 1),
+          new DecisionLog.Decision("b", "p", "direct", "m", 10, 2)));
+      assertEquals(0, log.forces(), "decisions alone are not synced");
+      assertEquals("direct", log.find("b").strategy());
+      log.append(List.of(new DecisionLog.Decision("c", "p", "knowledge", "m", 10, 3),
+          new DecisionLog.Reward("c", "p", "knowledge", 1.0, 1.0, "user"),
+          new DecisionLog.Reward("a", "p", "direct", 0.0, 1.0, "user")));
+      assertEquals(1, log.forces(), "one sync for the group");
+    }
+    List<String> kinds = Files.readAllLines(dir.resolve("decisions.jsonl")).stream()
+        .map(l -> new io.vertx.core.json.JsonObject(l).getString("t") + new io.vertx.core.json.JsonObject(l).getString("id"))
+        .toList();
+    assertEquals(List.of("da", "db", "dc", "rc", "ra"), kinds);
+    ThompsonBandit b2 = new ThompsonBandit(1);
+    try (DecisionLog log = DecisionLog.open(dir, b2)) {
+      assertEquals(3, log.replayedDecisions());
+      assertEquals(2, log.replayedRewards());
+      assertEquals(1.0, b2.evidence("p", "knowledge")[0], 1e-9);
+      assertEquals(1.0, b2.evidence("p", "direct")[1], 1e-9);
+    }
+  }
+
   @Test
   void aLongLogIsCompactedToTotalsAndRecentDecisions(@TempDir Path dir) throws Exception {
     ThompsonBandit b1 = new ThompsonBandit(1);
