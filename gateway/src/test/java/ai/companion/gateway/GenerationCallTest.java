@@ -320,6 +320,48 @@ class GenerationCallTest {
         }));
   }
 
+  /**
+   * The finish signal goes to the router that decided, when its reply names it (any other router would have to
+   * ask around); a reply that names none sends it to the shared address, as before.
+   */
+  @Test
+  void theFinishSignalGoesToTheRouterThatDecided(Vertx vertx, VertxTestContext ctx) {
+    List<String> signals = new CopyOnWriteArrayList<>();
+    consumers.add(vertx.eventBus().<JsonObject>consumer(Addresses.ROUTER_ROUTE, msg -> {
+      GenerationRequest req = GenerationRequest.fromJson(msg.body());
+      JsonObject reply = new RouteDecision("m", "w1", "n", "direct", List.of("scripted")).toJson();
+      // the first request's router says who it is, the second's does not
+      if (req.requestId().equals("named")) reply.put(Addresses.ROUTE_ROUTER_FIELD, "router-7");
+      msg.reply(reply);
+    }));
+    for (String address : List.of(Addresses.routerFeedback("router-7"), Addresses.ROUTER_FEEDBACK)) {
+      consumers.add(vertx.eventBus().<JsonObject>consumer(address, msg -> signals.add(address + " "
+          + msg.body().getString("requestId") + " " + msg.body().getJsonObject("signal").getString("finishReason"))));
+    }
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      send(vertx, req.streamAddress(), StreamEvent.done(req.requestId(), 0, "ok", List.of(1), "stop", 1, 1, "w1"));
+    });
+    Recorder named = new Recorder();
+    Recorder unnamed = new Recorder();
+    register(vertx)
+        .compose(v -> new GenerationCall(vertx, options(), request("named")).start(named))
+        .compose(v -> named.done.future())
+        .compose(v -> new GenerationCall(vertx, options(), request("unnamed")).start(unnamed))
+        .compose(v -> unnamed.done.future())
+        .compose(v -> {
+          // the signals are sent, not requested: give the bus a moment to deliver them
+          Promise<Void> later = Promise.promise();
+          vertx.setTimer(200, t -> later.complete());
+          return later.future();
+        })
+        .onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+          assertEquals(List.of(Addresses.routerFeedback("router-7") + " named stop",
+              Addresses.ROUTER_FEEDBACK + " unnamed stop"), signals);
+          ctx.completeNow();
+        })));
+  }
+
   /** Reasons are free text (policy rule names, model descriptions): the header stays a valid one. */
   @Test
   void routeHeaderSurvivesAnyReasonText(Vertx vertx, VertxTestContext ctx) {
