@@ -348,10 +348,7 @@ public class RouterVerticle extends VerticleBase {
             routers.remove(peer).onFailure(e -> LOG.debug("Router {} not dropped: {}", peer, e.toString()));
             return askPeers(peers, next + 1, body);
           }
-          if (err instanceof ReplyException re && re.failureType() == ReplyFailure.RECIPIENT_FAILURE
-              && re.failureCode() == ErrorCode.NOT_FOUND.wire()) {
-            return askPeers(peers, next + 1, body);
-          }
+          if (ErrorCode.of(err) == ErrorCode.NOT_FOUND) return askPeers(peers, next + 1, body);
           return Future.failedFuture(err);
         });
   }
@@ -537,7 +534,7 @@ public class RouterVerticle extends VerticleBase {
     log.remember(d);
     storeDecision(d);
     // the retrieval score is a cheap signal known at once: how well the knowledge base covers the question (its
-    // line follows the decision's: the writer runs one task at a time, in order)
+    // line follows the decision's in the same queue)
     if (retrieval) {
       storeReward(new DecisionLog.Reward(requestId, pattern, strategy, score, RETRIEVAL_WEIGHT, "retrieval"))
           .onFailure(err -> LOG.warn("Retrieval reward for {} not logged: {}", requestId, err.toString()));

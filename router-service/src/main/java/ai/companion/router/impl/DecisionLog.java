@@ -180,15 +180,7 @@ public final class DecisionLog implements AutoCloseable {
   /** Appends a reward and forces it to disk. */
   public void appendReward(String requestId, String pattern, String strategy, double reward, double weight,
                            String source) throws IOException {
-    appendRewards(List.of(new Reward(requestId, pattern, strategy, reward, weight, source)));
-  }
-
-  /**
-   * Appends rewards and forces them to disk with one sync (a group commit: a burst of finished requests would
-   * otherwise cost one fsync each).
-   */
-  public void appendRewards(List<Reward> rewards) throws IOException {
-    append(rewards);
+    append(List.of(new Reward(requestId, pattern, strategy, reward, weight, source)));
   }
 
   /**
