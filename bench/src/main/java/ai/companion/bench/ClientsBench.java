@@ -112,10 +112,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         long nodeCpu0 = Machine.cpuMillis(node.pid());
         long selfCpu0 = Machine.cpuMillis(ProcessHandle.current().pid());
         long t0 = System.nanoTime();
-        List<Future<Timeline>> fs = new ArrayList<>(clients);
-        for (int i = 0; i < clients; i++) {
-          fs.add(client.complete(BenchModels.STORIES, prompt(wave * 100_000L + i), tokens, 0.8, wave * 100_000L + i));
-        }
+        List<Future<Timeline>> fs = wave(client, wave * 100_000L);
         try {
           Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
         } catch (java.util.concurrent.TimeoutException e) {
@@ -216,11 +213,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
       int port = throwaway.awaitReady(300);
       for (int wave = 1; wave <= warmClientWaves; wave++) {
         try (HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients)) {
-          List<Future<Timeline>> fs = new ArrayList<>(clients);
-          for (int i = 0; i < clients; i++) {
-            fs.add(client.complete(BenchModels.STORIES, prompt(i), tokens, 0.8, (long) i));
-          }
-          Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
+          Future.join(wave(client, 0)).await(timeoutSec, TimeUnit.SECONDS);
         }
       }
     }
@@ -256,7 +249,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     java.util.concurrent.CompletableFuture<long[]> snapshot = new java.util.concurrent.CompletableFuture<>();
     List<Future<Timeline>> fs = new ArrayList<>(clients);
     for (int i = 0; i < clients; i++) {
-      fs.add(client.complete(BenchModels.STORIES, prompt(50_000L + i), tokens, 0.8, 50_000L + i).onComplete(ar -> {
+      fs.add(stream(client, 50_000L + i).onComplete(ar -> {
         if (finished.incrementAndGet() == 1) {
           Thread t = new Thread(() -> {
             int open = clients - finished.get();
@@ -291,6 +284,18 @@ final class ClientsBench implements BenchMain.BenchCommand {
   }
 
   /** The question client {@code n} asks. */
+  /** All {@link #clients} streams of a wave at once, numbered from {@code first}. */
+  private List<Future<Timeline>> wave(HttpStreams client, long first) {
+    List<Future<Timeline>> fs = new ArrayList<>(clients);
+    for (int i = 0; i < clients; i++) fs.add(stream(client, first + i));
+    return fs;
+  }
+
+  /** Client number {@code n}'s stream: its prompt, and its number as the sampling seed. */
+  private Future<Timeline> stream(HttpStreams client, long n) {
+    return client.complete(BenchModels.STORIES, prompt(n), tokens, 0.8, n);
+  }
+
   private String prompt(long n) {
     return distinctPrompts ? "Once upon a time there was " + n : "Once upon a time";
   }
