@@ -62,9 +62,19 @@ class MiniLmEmbedderTest {
 
   @Test
   void batchEqualsOneByOne() {
-    float[][] batch = fp32.embed(SENTENCES);   // different lengths, so the batch pads
+    assertBatchEqualsOneByOne(fp32);
+  }
+
+  /** int8 quantises each run's activations with one scale: run together, texts would shift each other's vectors. */
+  @Test
+  void int8BatchEqualsOneByOne() {
+    assertBatchEqualsOneByOne(int8);
+  }
+
+  private static void assertBatchEqualsOneByOne(MiniLmEmbedder embedder) {
+    float[][] batch = embedder.embed(SENTENCES);   // different lengths, so a batch would pad
     for (int i = 0; i < SENTENCES.size(); i++) {
-      float[] single = fp32.embed(SENTENCES.get(i));
+      float[] single = embedder.embed(SENTENCES.get(i));
       for (int d = 0; d < 384; d++) {
         assertEquals(single[d], batch[i][d], 1e-5, "sentence " + i + " dim " + d);
       }

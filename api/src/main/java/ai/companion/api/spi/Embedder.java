@@ -14,6 +14,15 @@ public interface Embedder extends AutoCloseable {
   /** The model name users see, e.g. {@code all-MiniLM-L6-v2}. */
   String model();
 
+  /**
+   * What names these vectors: two embedders with the same id give the same vector for a text, so vectors stored
+   * under one may be compared with another's. Variants of one model (fp32, int8) differ here, not in
+   * {@link #model()}.
+   */
+  default String id() {
+    return model();
+  }
+
   /** Length of every vector. */
   int dimension();
 
