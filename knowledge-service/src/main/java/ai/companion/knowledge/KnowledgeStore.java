@@ -70,6 +70,10 @@ public final class KnowledgeStore implements AutoCloseable {
 
   public static final String PUBLIC = "public";
   public static final String FORMAT_VERSION = "1";
+  /** Commit data: the {@link Embedder#id()} the index's vectors came from. */
+  static final String COMMIT_EMBEDDER = "embedder";
+  /** Chunks embedded in one run while re-embedding. */
+  private static final int REEMBED_BATCH = 64;
 
   static final String F_TYPE = "type";
   static final String F_DOC_KEY = "doc_key";
@@ -148,11 +152,14 @@ public final class KnowledgeStore implements AutoCloseable {
     writer = new IndexWriter(dir, cfg);
     if (DirectoryReader.indexExists(dir)) {
       List<org.apache.lucene.index.IndexCommit> commits = DirectoryReader.listCommits(dir);
-      String model = commits.get(commits.size() - 1).getUserData().get("embedder");
-      String want = embedder.model() + "/" + options.getEmbeddingVariant();
-      if (model != null && !model.equals(want)) {
-        LOG.warn("Knowledge index was built with {} but this node embeds with {}; vectors are comparable but not "
-            + "identical, re-ingest for best results", model, want);
+      String built = commits.get(commits.size() - 1).getUserData().get(COMMIT_EMBEDDER);
+      if (built != null && !built.equals(embedder.id())) {
+        try {
+          reembed(built);
+        } catch (IOException | RuntimeException e) {
+          dir.close();
+          throw e;
+        }
       }
     }
     searchers = new SearcherManager(writer, null);
@@ -213,15 +220,9 @@ public final class KnowledgeStore implements AutoCloseable {
         Chunker.Chunk c = chunks.get(i);
         String chunkId = d.id() + "#" + i;
         GraphExtractor.Extraction g = GraphExtractor.extract(c.text(), known);
-        Document doc = base(T_CHUNK, key, tenant, d.id());
-        doc.add(new StringField(F_CHUNK_ID, chunkId, Field.Store.YES));
-        doc.add(new StoredField(F_CHUNK_NO, i));
-        doc.add(new StoredField(F_TITLE, title));
-        doc.add(new StoredField(F_HEADING, c.heading()));
-        doc.add(new StoredField(F_TEXT, c.text()));
-        doc.add(new TextField(F_BODY, title + "\n" + c.heading() + "\n" + c.text(), Field.Store.NO));
+        Document doc = chunkDocument(tenant, d.id(), chunkId, i, title, c.heading(), c.text(),
+            g.entities().stream().map(GraphExtractor.Entity::key).toList());
         for (GraphExtractor.Entity e : g.entities()) {
-          doc.add(new StringField(F_MENTIONS, e.key(), Field.Store.YES));
           entities.putIfAbsent(e.key(), e);
           entityMentions.merge(e.key(), 1, Integer::sum);
         }
@@ -271,8 +272,7 @@ public final class KnowledgeStore implements AutoCloseable {
       for (int i = 0; i < docs.size(); i++) {
         writer.updateDocuments(new Term(F_DOC_KEY, docKey(tenant, docs.get(i).id())), perDoc.get(i));
       }
-      writer.setLiveCommitData(Map.of("embedder", embedder.model() + "/" + options.getEmbeddingVariant(),
-          "format", FORMAT_VERSION).entrySet());
+      writer.setLiveCommitData(commitData());
       writer.commit();   // durable from here on: only now may the caller acknowledge
       searchers.maybeRefreshBlocking();
     } catch (IOException | RuntimeException e) {
@@ -330,6 +330,75 @@ public final class KnowledgeStore implements AutoCloseable {
     if (title != null && !title.isEmpty()) sb.append(title).append(". ");
     if (heading != null && !heading.isEmpty() && !heading.equals(title)) sb.append(heading).append(". ");
     return sb.append(text).toString();
+  }
+
+  /** A chunk's document, without its vector; ingestion and re-embedding both build it here. */
+  private static Document chunkDocument(String tenant, String documentId, String chunkId, int chunkNo, String title,
+                                        String heading, String text, List<String> mentions) {
+    Document doc = base(T_CHUNK, docKey(tenant, documentId), tenant, documentId);
+    doc.add(new StringField(F_CHUNK_ID, chunkId, Field.Store.YES));
+    doc.add(new StoredField(F_CHUNK_NO, chunkNo));
+    doc.add(new StoredField(F_TITLE, title));
+    doc.add(new StoredField(F_HEADING, heading));
+    doc.add(new StoredField(F_TEXT, text));
+    doc.add(new TextField(F_BODY, title + "\n" + heading + "\n" + text, Field.Store.NO));
+    for (String m : mentions) doc.add(new StringField(F_MENTIONS, m, Field.Store.YES));
+    return doc;
+  }
+
+  private Iterable<Map.Entry<String, String>> commitData() {
+    return Map.of(COMMIT_EMBEDDER, embedder.id(), "format", FORMAT_VERSION).entrySet();
+  }
+
+  /**
+   * The index's chunk vectors came from another embedder (e.g. the fp32 MiniLM before the int8 one became the
+   * default): a query's vector is only comparable with vectors of the same model and variant (cosine 0.99 between
+   * the MiniLM variants, enough to shift near ties in the ranking), so every chunk is embedded again from its
+   * stored text and replaced, and the commit that publishes all of it names the new embedder. One commit: a crash
+   * halfway leaves the old index whole, and the next start does it again.
+   */
+  private void reembed(String built) throws IOException {
+    long t0 = System.nanoTime();
+    int done = 0;
+    try (DirectoryReader reader = DirectoryReader.open(writer)) {
+      IndexSearcher s = new IndexSearcher(reader);
+      StoredFields stored = s.storedFields();
+      ScoreDoc[] all = s.search(new TermQuery(new Term(F_TYPE, T_CHUNK)), Math.max(1, reader.maxDoc())).scoreDocs;
+      for (int from = 0; from < all.length; from += REEMBED_BATCH) {
+        List<Document> docs = new ArrayList<>();
+        List<String> texts = new ArrayList<>();
+        List<Query> olds = new ArrayList<>();
+        for (int i = from; i < Math.min(all.length, from + REEMBED_BATCH); i++) {
+          Document old = stored.document(all[i].doc);
+          String tenant = old.get(F_TENANT);
+          String id = old.get(F_DOCUMENT_ID);
+          String title = old.get(F_TITLE);
+          String heading = old.get(F_HEADING);
+          String text = old.get(F_TEXT);
+          docs.add(chunkDocument(tenant, id, old.get(F_CHUNK_ID), old.getField(F_CHUNK_NO).numericValue().intValue(),
+              title, heading, text, List.of(old.getValues(F_MENTIONS))));
+          texts.add(embeddingText(title, heading, text));
+          olds.add(new BooleanQuery.Builder()
+              .add(new TermQuery(new Term(F_DOC_KEY, docKey(tenant, id))), BooleanClause.Occur.FILTER)
+              .add(new TermQuery(new Term(F_CHUNK_ID, old.get(F_CHUNK_ID))), BooleanClause.Occur.FILTER)
+              .add(new TermQuery(new Term(F_TYPE, T_CHUNK)), BooleanClause.Occur.FILTER).build());
+        }
+        float[][] vectors = embedder.embed(texts);
+        for (int i = 0; i < docs.size(); i++) {
+          docs.get(i).add(new KnnFloatVectorField(F_VECTOR, vectors[i], VectorSimilarityFunction.DOT_PRODUCT));
+          writer.deleteDocuments(olds.get(i));   // applies to documents added before it, not to the one below
+          writer.addDocument(docs.get(i));
+        }
+        done += docs.size();
+      }
+      writer.setLiveCommitData(commitData());
+      writer.commit();
+    } catch (IOException | RuntimeException e) {
+      writer.rollback();   // nothing of it published; the old vectors stay until the next start tries again
+      throw e;
+    }
+    LOG.info("Knowledge index was embedded with {}; embedded its {} chunks again with {} in {} ms", built, done,
+        embedder.id(), (System.nanoTime() - t0) / 1_000_000);
   }
 
   private static Document base(String type, String key, String tenant, String id) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.companion.api.spi.Embedder;
 import ai.companion.embeddings.MiniLmEmbedder;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,7 +26,7 @@ class KnowledgeStoreTest {
 
   @AfterEach
   void close() throws Exception {
-    store.close();
+    if (store != null) store.close();
   }
 
   private int rankOf(String tenant, String q, String doc, boolean graph) throws Exception {
@@ -121,5 +122,55 @@ class KnowledgeStoreTest {
         MiniLmEmbedder.shared(MiniLmEmbedder.Variant.FP32));
     assertEquals(3, store.stats().documents());
     assertEquals(1, rankOf("public", "Who created Lucene?", "lucene.md", true));
+  }
+
+  @Test
+  void openingWithAnotherEmbedderEmbedsEveryChunkAgain() throws Exception {
+    MiniLmEmbedder fp32 = MiniLmEmbedder.shared(MiniLmEmbedder.Variant.FP32);
+    MiniLmEmbedder int8 = MiniLmEmbedder.shared(MiniLmEmbedder.Variant.INT8);
+    store.ingest("public", QaCorpus.documents());
+    store.ingest("acme", List.of(new KnowledgeStore.SourceDocument("memo", "Memo",
+        "Acme's night shift starts at 22:00 in the Rotterdam warehouse.", "text")));
+    String q = "Who created Lucene?";
+    KnowledgeStore.Hit before = store.search("public", q, 1, false).hits().get(0);
+    KnowledgeStore.Stats stats = store.stats();
+    store.close();
+    assertEquals(fp32.id(), latestCommit().getUserData().get(KnowledgeStore.COMMIT_EMBEDDER));
+
+    store = KnowledgeStore.open(new KnowledgeOptions().setDataDir(dataDir.toString()), int8);
+    assertEquals(stats, store.stats());
+    KnowledgeStore.Hit after = store.search("public", q, 1, false).hits().get(0);
+    assertEquals(before.chunkId(), after.chunkId());
+    // the chunk's stored vector is now int8's: its cosine with int8's query vector is what int8 gives for its text
+    float expected = Embedder.cosine(int8.embed(q), int8.embed(KnowledgeStore.embeddingText(after.title(),
+        after.heading(), after.text())));
+    assertEquals(expected, after.similarity(), 1e-4);
+    assertTrue(Math.abs(before.similarity() - after.similarity()) > 1e-4,
+        "fp32 " + before.similarity() + " int8 " + after.similarity());
+    // what rides along a chunk survived: tenants, the graph's mentions, the text
+    assertEquals(1, rankOf("acme", "When does the night shift start?", "memo", false));
+    assertEquals(-1, rankOf("public", "When does the night shift start?", "memo", false));
+    KnowledgeStore.SearchResult r = store.search("public",
+        "What consensus algorithm does the store that holds Kubernetes cluster state use?", 5, true);
+    assertTrue(r.hits().stream().anyMatch(h -> h.documentId().equals("etcd.txt")
+        && h.graph().stream().anyMatch(p -> p.startsWith("Kubernetes -["))), r.hits().toString());
+    store.close();
+    org.apache.lucene.index.IndexCommit reembedded = latestCommit();
+    assertEquals(int8.id(), reembedded.getUserData().get(KnowledgeStore.COMMIT_EMBEDDER));
+
+    // the same embedder again: nothing to do, no new commit
+    store = KnowledgeStore.open(new KnowledgeOptions().setDataDir(dataDir.toString()), int8);
+    assertEquals(stats, store.stats());
+    store.close();
+    assertEquals(reembedded.getGeneration(), latestCommit().getGeneration());
+    store = null;
+  }
+
+  private org.apache.lucene.index.IndexCommit latestCommit() throws Exception {
+    try (var dir = org.apache.lucene.store.FSDirectory.open(new KnowledgeOptions().setDataDir(dataDir.toString())
+        .storeDir().resolve("index"))) {
+      List<org.apache.lucene.index.IndexCommit> commits = org.apache.lucene.index.DirectoryReader.listCommits(dir);
+      return commits.get(commits.size() - 1);
+    }
   }
 }
