@@ -167,11 +167,21 @@ public final class Node {
   }
 
   private Future<Void> deployRoles() {
-    String dataDir = options.getDataDir();
     // what this node is, for the gateway's /v1/cluster/nodes
     LocalMap<String, Object> local = vertx.sharedData().getLocalMap(NODE_LOCAL_MAP);
     local.put("roles", String.join(",", options.getRoles()));
     local.put("nodeName", nodeName);
+    Future<Void> chain = Future.succeededFuture();
+    // one after another: the gateway binds last, so READY means every service behind it is registered
+    for (Deployment d : plan(options, nodeName, Runtime.getRuntime().availableProcessors())) {
+      chain = chain.compose(v -> deploy(d));
+    }
+    return chain;
+  }
+
+  /** The verticles a node with these options deploys, in order, each with its configuration. */
+  static List<Deployment> plan(NodeOptions options, String nodeName, int cores) {
+    String dataDir = options.getDataDir();
     List<Deployment> plan = new ArrayList<>();
     if (options.hasRole("worker")) {
       // with no model in the data dir the worker itself says how to import one
@@ -179,7 +189,7 @@ public final class Node {
           .put("optimizationLevel", options.getOptimizationLevel()).put("modelVariant", options.getModelVariant())
           .put("provider", options.getDevice())
           .put("inPlaceCache", options.getKvCache().equals("in-place")).put("decodeLanes", options.getDecodeLanes())
-          .put("laneCores", laneCores(options, Runtime.getRuntime().availableProcessors()))));
+          .put("laneCores", laneCores(options, cores))));
     }
     if (options.hasRole("worker") || options.hasRole("knowledge")) {
       JsonObject embeddings = new JsonObject();
@@ -188,8 +198,12 @@ public final class Node {
     }
     if (options.hasRole("knowledge")) {
       List<String> seeds = options.getSeedPaths().stream().filter(p -> Files.exists(Path.of(p))).toList();
-      plan.add(new Deployment(KNOWLEDGE_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)
-          .put("seedPaths", new JsonArray(seeds))));
+      JsonObject knowledge = new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)
+          .put("seedPaths", new JsonArray(seeds));
+      if (options.getKnowledgeEmbeddingVariant() != null) {
+        knowledge.put("embeddingVariant", options.getKnowledgeEmbeddingVariant());
+      }
+      plan.add(new Deployment(KNOWLEDGE_VERTICLE, knowledge));
     }
     if (options.hasRole("router")) {
       plan.add(new Deployment(ROUTER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)));
@@ -200,13 +214,10 @@ public final class Node {
           .put("dataDir", dataDir).put("roles", new JsonArray(new ArrayList<>(options.getRoles())))
           .put("httpEventLoops", options.getHttpEventLoops())));
     }
-    Future<Void> chain = Future.succeededFuture();
-    // one after another: the gateway binds last, so READY means every service behind it is registered
-    for (Deployment d : plan) chain = chain.compose(v -> deploy(d));
-    return chain;
+    return plan;
   }
 
-  private record Deployment(String verticle, JsonObject config) {}
+  record Deployment(String verticle, JsonObject config) {}
 
   private Future<Void> deploy(Deployment d) {
     long t0 = System.nanoTime();

@@ -61,6 +61,7 @@ public class NodeOptions {
   private String tlsPassword;
   private List<String> seedPaths = new ArrayList<>();
   private String embeddingVariant;
+  private String knowledgeEmbeddingVariant;
   private String optimizationLevel = DEFAULT_OPTIMIZATION_LEVEL;
   private String modelVariant = DEFAULT_MODEL_VARIANT;
   private String kvCache = DEFAULT_KV_CACHE;
@@ -95,6 +96,7 @@ public class NodeOptions {
     setTlsPassword(json.getString("tlsPassword"));
     setSeedPaths(strings(json.getJsonArray("seedPaths", new JsonArray())));
     setEmbeddingVariant(json.getString("embeddingVariant"));
+    setKnowledgeEmbeddingVariant(json.getString("knowledgeEmbeddingVariant"));
     setOptimizationLevel(json.getString("optimizationLevel", DEFAULT_OPTIMIZATION_LEVEL));
     setModelVariant(json.getString("modelVariant", DEFAULT_MODEL_VARIANT));
     setDevice(json.getString("device", DEFAULT_DEVICE));
@@ -113,6 +115,7 @@ public class NodeOptions {
         .put("interfaceCidr", interfaceCidr).put("multicast", multicast).put("kubernetes", kubernetes)
         .put("kubernetesServiceDns", kubernetesServiceDns).put("tlsDir", tlsDir)
         .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
+        .put("knowledgeEmbeddingVariant", knowledgeEmbeddingVariant)
         .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device)
         .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
@@ -339,9 +342,19 @@ public class NodeOptions {
     return embeddingVariant;
   }
 
-  /** The embedding model variant; null leaves the embedding verticle's own default. */
+  /** The variant that {@code /v1/embeddings} serves; null leaves the embedding verticle's own default. */
   public NodeOptions setEmbeddingVariant(String embeddingVariant) {
     this.embeddingVariant = embeddingVariant == null || embeddingVariant.isBlank() ? null : embeddingVariant;
+    return this;
+  }
+
+  public String getKnowledgeEmbeddingVariant() {
+    return knowledgeEmbeddingVariant;
+  }
+
+  /** The variant the knowledge store embeds with; null leaves the knowledge verticle's own default. */
+  public NodeOptions setKnowledgeEmbeddingVariant(String variant) {
+    this.knowledgeEmbeddingVariant = variant == null || variant.isBlank() ? null : variant;
     return this;
   }
 

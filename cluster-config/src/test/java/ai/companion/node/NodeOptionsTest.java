@@ -31,6 +31,7 @@ class NodeOptionsTest {
         .setDataDir("/srv/companion").setNodeName("w-1").setClusterSecret("s3cret").setInterfaceCidr("10.0.0.0/24")
         .setMulticast(false).setKubernetes(true).setKubernetesServiceDns("x.y.svc.cluster.local").setTlsDir("/tls")
         .setTlsPassword("pw").setSeedPaths(List.of("/a/README.md")).setEmbeddingVariant("int8").setDecodeLanes(3)
+        .setKnowledgeEmbeddingVariant("fp32")
         .setHttpEventLoops(2).setModelVariant("int4");
     JsonObject json = o.toJson();
     assertEquals(3, new NodeOptions(json).getDecodeLanes());

@@ -405,7 +405,7 @@ public class KnowledgeVerticle extends VerticleBase {
       KnowledgeStore.Stats s = store.stats();
       double cov = learning.coverage(null);
       return new JsonObject().put("documents", s.documents()).put("chunks", s.chunks()).put("entities", s.entities())
-          .put("edges", s.edges()).put("questions", learning.questions())
+          .put("edges", s.edges()).put("embedder", store.embedder().id()).put("questions", learning.questions())
           .put("coverage", Double.isNaN(cov) ? null : cov).put("recent_questions", learning.recentQuestions(null))
           .put("open_gaps", learning.openGaps())
           .put("question_vectors", new JsonObject().put("remembered", questionVectors.size())

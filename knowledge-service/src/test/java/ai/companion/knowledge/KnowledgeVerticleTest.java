@@ -107,6 +107,7 @@ class KnowledgeVerticleTest {
 
     JsonObject stats = call(Addresses.KNOWLEDGE_STATS, new JsonObject());
     assertEquals(QaCorpus.DOCS.size(), stats.getInteger("documents"));
+    assertEquals("all-MiniLM-L6-v2/int8", stats.getString("embedder"));   // the default
     assertEquals(1, stats.getInteger("questions"));
     // the searched question, logged afterwards as an interaction, reuses the search's vector: no embedding of its own
     JsonObject before = stats.getJsonObject("question_vectors");
