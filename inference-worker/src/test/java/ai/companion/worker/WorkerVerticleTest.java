@@ -12,10 +12,12 @@ import ai.companion.api.SamplingParams;
 import ai.companion.api.StreamEvent;
 import ai.companion.api.WorkerInfo;
 import ai.companion.testing.ModelFixtures;
+import ai.companion.worker.impl.StreamCredit;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonObject;
@@ -124,6 +126,7 @@ class WorkerVerticleTest {
     int[] messages = {0};
     int[] largestBatch = {0};
     List<StreamEvent> orphanEvents = new ArrayList<>();
+    List<Message<JsonObject>> heldCheckpoints = new ArrayList<>();
     Promise<StreamEvent> orphanEnded = Promise.promise();
     Promise<Void> allDone = Promise.promise();
     MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer(sink, m -> {
@@ -133,9 +136,21 @@ class WorkerVerticleTest {
       for (JsonObject j : events) {
         StreamEvent e = StreamEvent.fromJson(j);
         if (e.requestId().equals(orphan)) {
-          // this sink has no such stream: the checkpoint's answer stops it
+          // the sink knew this stream at first (its first checkpoint answered, which arms flow control), then lost
+          // it (a client gone). It holds the next checkpoints, so the stream parks once WINDOW are unanswered, and
+          // then answers the first one held "not found". Still parked (the others stay unanswered), the stream can
+          // end only by the cancel that answer asks for: how far the decode ran meanwhile does not matter.
           orphanEvents.add(e);
-          if (m.replyAddress() != null) m.fail(ErrorCode.NOT_FOUND.wire(), "no stream " + orphan);
+          if (m.replyAddress() != null) {
+            if (e.seq() < StreamCredit.CHECKPOINT_EVERY) {
+              m.reply(new JsonObject());
+            } else {
+              heldCheckpoints.add(m);
+              if (heldCheckpoints.size() == StreamCredit.WINDOW) {
+                heldCheckpoints.get(0).fail(ErrorCode.NOT_FOUND.wire(), "no stream " + orphan);
+              }
+            }
+          }
           if (e.terminal()) orphanEnded.tryComplete(e);
           continue;
         }
@@ -174,9 +189,12 @@ class WorkerVerticleTest {
           }
           assertTrue(largestBatch[0] > 1, "the largest message carried " + largestBatch[0] + " event(s)");
           assertTrue(messages[0] < events, messages[0] + " messages for " + events + " events");
-          // stopped at its first checkpoint (seq 7), not run to its 400 tokens
+          // stopped by the "not found", not run to its 400 tokens (its held checkpoints would have timed out after
+          // 30 s, and the stream run on)
           assertEquals("cancelled", orphanEnd.finishReason());
-          assertTrue(orphanEvents.size() < 40, "the orphan stream sent " + orphanEvents.size() + " events");
+          assertTrue(heldCheckpoints.size() >= StreamCredit.WINDOW, heldCheckpoints.size() + " checkpoints held");
+          assertTrue(orphanEnd.seq() < 400, "the orphan stream's end came at seq " + orphanEnd.seq());
+          heldCheckpoints.subList(1, heldCheckpoints.size()).forEach(h -> h.fail(ErrorCode.NOT_FOUND.wire(), "gone"));
           ctx.completeNow();
         })));
   }
