@@ -64,6 +64,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
       description = "An extra JVM flag for the node, e.g. a profiler's (repeatable).")
   List<String> nodeJvmOptions = new ArrayList<>();
 
+  @Option(names = "--node-option", paramLabel = "ARG", description = "An extra argument of the node's start command, "
+      + "e.g. --node-option=--knowledge-embedding-variant=fp32 (repeatable; the client's warm-up node gets it too).")
+  List<String> nodeOptions = new ArrayList<>();
+
   @Option(names = "--heap-histogram", paramLabel = "FILE",
       description = "Also write the node's live-object histogram at the memory snapshot to FILE.")
   Path histogram;
@@ -165,7 +169,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
         errorKinds.forEach((k, v) -> r.note("wave " + w + ": " + v + " stream(s) failed: " + k));
       }
       vertx.cancelTimer(sampler);
-      r.note("One node with roles " + roles + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
+      r.note("One node with roles " + roles + (nodeOptions.isEmpty() ? "" : " and " + String.join(" ", nodeOptions))
+          + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
           + "(loopback), streaming /v1/completions with prompt \"Once upon a time\"" + (distinctPrompts
           ? " and the client's number (\"... there was N\")" : "") + ", temperature 0.8, one seed per "
           + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling)"
@@ -197,10 +202,12 @@ final class ClientsBench implements BenchMain.BenchCommand {
   }
 
   private ChildNode startNode(Path dataDir, Path log, List<String> jvmOptions) throws Exception {
-    return ChildNode.start("clients", List.of("--roles", roles, "--http-port", "0",
+    List<String> args = new ArrayList<>(List.of("--roles", roles, "--http-port", "0",
         "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(Ports.free()),
         "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
-        "--cluster-secret", "bench-" + UUID.randomUUID()), log, jvmOptions);
+        "--cluster-secret", "bench-" + UUID.randomUUID()));
+    args.addAll(nodeOptions);
+    return ChildNode.start("clients", args, log, jvmOptions);
   }
 
   /**
