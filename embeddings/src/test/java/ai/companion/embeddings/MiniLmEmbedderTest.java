@@ -71,6 +71,22 @@ class MiniLmEmbedderTest {
     assertBatchEqualsOneByOne(int8);
   }
 
+  /** Where batch noise is allowed, int8 runs texts together: close to their own vectors, not equal; fp32 equal. */
+  @Test
+  void batchNoiseIsInt8sOnlyAndSmall() {
+    float[][] together = int8.embedAllowingBatchNoise(SENTENCES);
+    float[][] exact = fp32.embedAllowingBatchNoise(SENTENCES);
+    double least = 1;
+    for (int i = 0; i < SENTENCES.size(); i++) {
+      float[] own = int8.embed(SENTENCES.get(i));
+      float c = Embedder.cosine(own, together[i]);
+      assertTrue(c > 0.97f, "int8 together vs alone " + c + " for " + SENTENCES.get(i));
+      least = Math.min(least, c);
+      assertEquals(1.0, Embedder.cosine(fp32.embed(SENTENCES.get(i)), exact[i]), 1e-5);
+    }
+    assertTrue(least < 0.9999, "int8 ran the texts together (least cosine " + least + ")");
+  }
+
   private static void assertBatchEqualsOneByOne(MiniLmEmbedder embedder) {
     float[][] batch = embedder.embed(SENTENCES);   // different lengths, so a batch would pad
     for (int i = 0; i < SENTENCES.size(); i++) {

@@ -31,6 +31,16 @@ public interface Embedder extends AutoCloseable {
     return embedWithUsage(texts).vectors();
   }
 
+  /**
+   * As {@link #embed(List)}, for work that counts or groups texts (logged questions) rather than stores or ranks
+   * them: an embedder whose vector of a text depends on the texts run with it (the int8 MiniLM quantises a run's
+   * activations with one scale) may run these together, so each vector may differ from its text's own by that
+   * noise (cosine 0.98 or more for the int8 MiniLM). Embedders without such noise give exactly {@link #embed(List)}.
+   */
+  default float[][] embedAllowingBatchNoise(List<String> texts) {
+    return embed(texts);
+  }
+
   /** A single text. */
   default float[] embed(String text) {
     return embed(List.of(text))[0];

@@ -20,8 +20,9 @@ import java.util.concurrent.Executor;
  *
  * <p>Questions not remembered are embedded together: {@link #ofAsync} queues them, and one drain at a time
  * embeds up to {@link #MAX_BATCH} in one run (32 distinct short questions cost 1.3-1.6 ms each that way, 2.5-2.8
- * ms one at a time). A batch's vector of a text differs from that text's lone vector by float rounding (padding);
- * whichever came first is the one remembered.
+ * ms one at a time, with fp32). A batch's vector of a text differs from that text's lone vector by float rounding
+ * (fp32) or by the int8 model's batch noise ({@link Embedder#embedAllowingBatchNoise}; it moves a similarity by up
+ * to about 0.03, and patterns and gaps are statistics over many questions); whichever came first is remembered.
  *
  * <p>Thread-safe; the drains block while they embed (run them on worker threads).
  */
@@ -123,7 +124,7 @@ public final class QuestionVectors {
       List<String> texts = new ArrayList<>(batch.keySet());
       float[][] vs;
       try {
-        vs = embedder.embed(texts);
+        vs = embedder.embedAllowingBatchNoise(texts);
       } catch (RuntimeException e) {
         for (List<CompletableFuture<float[]>> fs : batch.values()) fs.forEach(f -> f.completeExceptionally(e));
         continue;

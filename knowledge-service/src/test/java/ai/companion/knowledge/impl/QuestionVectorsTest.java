@@ -118,6 +118,37 @@ class QuestionVectorsTest {
     assertEquals(1, drains.size());
   }
 
+  /**
+   * With the int8 MiniLM, whose vectors move with the texts run beside them, logged questions still go out together
+   * (a log can bear that noise): one run for 20 questions, each vector close to its text's own.
+   */
+  @Test void int8QuestionsAreEmbeddedTogetherAllowingItsBatchNoise() {
+    MiniLmEmbedder int8 = MiniLmEmbedder.shared(MiniLmEmbedder.Variant.INT8);
+    AtomicInteger together = new AtomicInteger();
+    Embedder watched = new Embedder() {
+      @Override public String model() { return int8.model(); }
+      @Override public int dimension() { return int8.dimension(); }
+      @Override public Result embedWithUsage(List<String> t) { return int8.embedWithUsage(t); }
+      @Override public float[][] embedAllowingBatchNoise(List<String> t) {
+        together.incrementAndGet();
+        return int8.embedAllowingBatchNoise(t);
+      }
+      @Override public void close() {}
+    };
+    QuestionVectors vectors = new QuestionVectors(watched, 100);
+    List<Runnable> drains = new ArrayList<>();
+    List<String> questions = new ArrayList<>();
+    List<CompletableFuture<float[]>> futures = new ArrayList<>();
+    for (int i = 0; i < 20; i++) questions.add("Why does question " + i + " need an answer about " + (i * 3) + "?");
+    for (String q : questions) futures.add(vectors.ofAsync(q, drains::add));
+    drains.get(0).run();
+    assertEquals(1, together.get());
+    for (int i = 0; i < questions.size(); i++) {
+      float c = Embedder.cosine(int8.embed(questions.get(i)), futures.get(i).join());
+      assertTrue(c > 0.97f, "cosine " + c + " for " + questions.get(i));
+    }
+  }
+
   /** A drain the executor refuses fails the waiting questions, and the next question starts a new drain. */
   @Test void aRefusedDrainFailsTheWaitingAndTheNextStartsAgain() throws Exception {
     Counting embedder = new Counting();
