@@ -21,8 +21,8 @@ import java.util.regex.Pattern;
  */
 public final class ChildNode implements AutoCloseable {
   private static final Pattern READY = Pattern.compile("READY http=(\\S+)");
-  /** The launcher script's JVM flags (Hazelcast on Java 17). */
-  public static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se",
+  /** The launcher script's JVM flags (C1 only; Hazelcast on Java 17). */
+  public static final List<String> JVM_FLAGS = List.of("-XX:TieredStopAtLevel=1", "--add-modules", "java.se",
       "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
       "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
       "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
