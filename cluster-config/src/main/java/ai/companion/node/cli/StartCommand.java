@@ -81,7 +81,7 @@ public class StartCommand implements Callable<Integer> {
   String embeddingVariant;
 
   @Option(names = "--knowledge-embedding-variant", paramLabel = "fp32|int8", description = "The MiniLM variant the "
-      + "knowledge store embeds chunks and questions with (default: int8, 2-2.5x faster; a store embedded with the "
+      + "knowledge store embeds chunks and questions with (default: int8, 2-3x faster; a store embedded with the "
       + "other is embedded again when the node starts).")
   String knowledgeEmbeddingVariant;
 
