@@ -290,7 +290,6 @@ final class ClientsBench implements BenchMain.BenchCommand {
         Machine.mib(after));
   }
 
-  /** The question client {@code n} asks. */
   /** All {@link #clients} streams of a wave at once, numbered from {@code first}. */
   private List<Future<Timeline>> wave(HttpStreams client, long first) {
     List<Future<Timeline>> fs = new ArrayList<>(clients);
@@ -303,6 +302,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     return client.complete(BenchModels.STORIES, prompt(n), tokens, 0.8, n);
   }
 
+  /** The question client {@code n} asks. */
   private String prompt(long n) {
     return distinctPrompts ? "Once upon a time there was " + n : "Once upon a time";
   }

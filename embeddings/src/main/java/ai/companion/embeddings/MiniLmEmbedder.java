@@ -168,7 +168,7 @@ public final class MiniLmEmbedder implements Embedder {
 
   @Override
   public Result embedWithUsage(List<String> texts) {
-    return embed(texts, variant.scalesPerRun ? 1 : maxBatch);
+    return embedInRuns(texts, variant.scalesPerRun ? 1 : maxBatch);
   }
 
   /**
@@ -178,10 +178,10 @@ public final class MiniLmEmbedder implements Embedder {
    */
   @Override
   public float[][] embedAllowingBatchNoise(List<String> texts) {
-    return embed(texts, maxBatch).vectors();
+    return embedInRuns(texts, maxBatch).vectors();
   }
 
-  private Result embed(List<String> texts, int perRun) {
+  private Result embedInRuns(List<String> texts, int perRun) {
     if (closed) throw new IllegalStateException("embedder closed");
     float[][] out = new float[texts.size()][];
     int tokens = 0;

@@ -280,11 +280,7 @@ public final class KnowledgeStore implements AutoCloseable {
       // this batch buffered so no later commit can publish it half done; the store stays closed for writes.
       failure = e.toString();
       LOG.error("knowledge store write failed; rolling back to the last commit", e);
-      try {
-        writer.rollback();
-      } catch (IOException re) {
-        e.addSuppressed(re);
-      }
+      rollBack(e);
       throw e;
     } finally {
       writeLock.unlock();
@@ -395,11 +391,20 @@ public final class KnowledgeStore implements AutoCloseable {
       writer.setLiveCommitData(commitData());
       writer.commit();
     } catch (IOException | RuntimeException e) {
-      writer.rollback();   // nothing of it published; the old vectors stay until the next start tries again
+      rollBack(e);   // nothing of it published; the old vectors stay until the next start tries again
       throw e;
     }
     LOG.info("Knowledge index was embedded with {}; embedded its {} chunks again with {} in {} ms", built, done,
         embedder.id(), (System.nanoTime() - t0) / 1_000_000);
+  }
+
+  /** Drops what the writer buffered since the last commit (and closes it); a failure to do so rides on {@code cause}. */
+  private void rollBack(Exception cause) {
+    try {
+      writer.rollback();
+    } catch (IOException re) {
+      cause.addSuppressed(re);
+    }
   }
 
   private static Document base(String type, String key, String tenant, String id) {

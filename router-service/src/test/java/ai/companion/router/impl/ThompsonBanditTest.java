@@ -81,7 +81,7 @@ class ThompsonBanditTest {
       assertEquals(1, log.forces(), "one sync for the group");
     }
     List<String> kinds = Files.readAllLines(dir.resolve("decisions.jsonl")).stream()
-        .map(l -> new io.vertx.core.json.JsonObject(l).getString("t") + new io.vertx.core.json.JsonObject(l).getString("id"))
+        .map(io.vertx.core.json.JsonObject::new).map(j -> j.getString("t") + j.getString("id"))
         .toList();
     assertEquals(List.of("da", "db", "dc", "rc", "ra"), kinds);
     ThompsonBandit b2 = new ThompsonBandit(1);
