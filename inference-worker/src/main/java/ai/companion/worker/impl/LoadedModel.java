@@ -132,6 +132,9 @@ public final class LoadedModel implements AutoCloseable {
   /** Cache tensors read through a heap copy on every lane (see {@link DecodeScheduler#cacheHeapCopies}). */
   public long cacheHeapCopies() { return sum(DecodeScheduler::cacheHeapCopies); }
 
+  /** Prompt tokens that prefills on every lane took from another row of their group (see {@link OnnxDecoder}). */
+  public long sharedPrefixTokens() { return sum(DecodeScheduler::sharedPrefixTokens); }
+
   private long sum(ToLongFunction<DecodeScheduler> of) {
     long n = 0;
     for (DecodeScheduler l : lanes) n += of.applyAsLong(l);

@@ -70,6 +70,8 @@ public final class OnnxDecoder implements AutoCloseable {
   private int prefillChunk;
   private boolean pinKv = true;
   private boolean pinKvVerified;
+  private volatile long sharedPrefixTokens;   // prompt tokens a prefill did not run, for they were another row's
+  private boolean shareLeadingTokens = true;
 
   private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device, int threads,
                       Path file, boolean inPlace, boolean ownsSession) throws OrtException, IOException {
@@ -435,11 +437,16 @@ public final class OnnxDecoder implements AutoCloseable {
         for (int done = 0; done < tokens.length; ) {
           int c = Math.min(prefillChunk, tokens.length - done);
           int[] chunk = java.util.Arrays.copyOfRange(tokens, done, done + c);
-          runInPlace(List.of(chunk), done, cache, done + c == tokens.length ? logitsOut : null);
+          runInPlace(List.of(chunk), done, cache, null, done + c == tokens.length ? logitsOut : null);
           done += c;
         }
       } else {
-        runInPlace(prompts, 0, cache, logitsOut);
+        int shared = shareLeadingTokens ? sharedPrefix(prompts, RUN_COST_TOKENS, STEP_ROW_EXTRA_TOKENS) : 0;
+        if (shared > 0) {
+          prefillSharingPrefix(prompts, shared, n, cache, data, logitsOut);
+        } else {
+          runInPlace(prompts, 0, cache, null, logitsOut);
+        }
       }
       ok = true;
       return new KvCache(cache, data, n, b, true);
@@ -449,10 +456,78 @@ public final class OnnxDecoder implements AutoCloseable {
   }
 
   /**
-   * One run of the in-place graph over prompt rows that all follow {@code past} cached tokens (0, or the chunks
-   * before), right-padded; writes each row's last logits into {@code logitsOut} (prompt order) when not null.
+   * Prompts that begin alike (a chat template, a system prompt, a shared preamble): the tokens they share are run
+   * once, in row 0, and copied into the other rows; then every row's own tokens run one position per step, all rows
+   * together (ONNX Runtime's attention takes several new tokens per row after a past only for a single row). A row
+   * whose own tokens ended runs padding at the positions after its end, which nobody attends and its next decode
+   * step overwrites, as with the right padding of a whole prefill. Each row's logits are taken at its last token.
+   * They equal its whole prompt's within float rounding, not bit for bit: a one-token step's attention sums in
+   * another order than a prompt run's (a few units in the sixth digit, BatchingTest).
    */
-  private void runInPlace(List<int[]> rows, int past, OnnxTensor[] cache, float[] logitsOut) throws OrtException {
+  private void prefillSharingPrefix(List<int[]> prompts, int shared, int n, OnnxTensor[] cache, FloatBuffer[] data,
+                                    float[] logitsOut) throws OrtException {
+    int b = prompts.size();
+    int kv = config.kvHeads();
+    int d = config.headDim();
+    OnnxTensor[] first = new OnnxTensor[cache.length];
+    try {
+      for (int i = 0; i < cache.length; i++) first[i] = view(data[i], kv * n * d, new long[] {1, kv, n, d});
+      runInPlace(List.of(java.util.Arrays.copyOf(prompts.get(0), shared)), 0, first, null, null);
+    } finally {
+      for (OnnxTensor t : first) if (t != null) t.close();
+    }
+    // rows [b, kv, n, d]: row 0's first `shared` positions of each head into every other row
+    for (FloatBuffer buf : data) {
+      for (int r = 1; r < b; r++) {
+        for (int h = 0; h < kv; h++) buf.put(((r * kv + h) * n) * d, buf, h * n * d, shared * d);
+      }
+    }
+    sharedPrefixTokens += (long) (b - 1) * shared;
+    boolean[] ends = new boolean[b];
+    for (int t = shared; t < n; t++) {
+      List<int[]> step = new java.util.ArrayList<>(b);
+      for (int r = 0; r < b; r++) {
+        int[] p = prompts.get(r);
+        step.add(new int[] {t < p.length ? p[t] : 0});
+        ends[r] = t == p.length - 1;
+      }
+      runInPlace(step, t, cache, ends, logitsOut);
+    }
+  }
+
+  /**
+   * How many leading tokens every prompt of a group shares, when running them once pays: each prompt keeps at least
+   * one token of its own (its logits come from it), and the rows' own tokens then run one position per run. Costs
+   * in prompt tokens of a plain prefill: the tokens saved, {@code (rows - 1) x shared}, must outweigh, for each
+   * extra run, {@code runCost} plus {@code stepRowExtra} per row (a row of a one-token run costs more than a
+   * token of a prompt run: its attention is a call of its own). 0 when it does not pay.
+   */
+  static int sharedPrefix(List<int[]> prompts, double runCost, double stepRowExtra) {
+    int b = prompts.size();
+    if (b < 2) return 0;
+    int[] a = prompts.get(0);
+    int shared = a.length - 1;
+    int longest = a.length;
+    for (int[] p : prompts) {
+      longest = Math.max(longest, p.length);
+      shared = Math.min(shared, p.length - 1);
+      int i = 0;
+      while (i < shared && p[i] == a[i]) i++;
+      shared = i;
+    }
+    if (shared <= 0) return 0;
+    double saved = (double) (b - 1) * shared;
+    int extraRuns = longest - shared;          // one run per own position, against the one run of a plain prefill
+    return saved > extraRuns * (runCost + b * stepRowExtra) ? shared : 0;
+  }
+
+  /**
+   * One run of the in-place graph over prompt rows that all follow {@code past} cached tokens (0, or the chunks
+   * before), right-padded; writes each row's last logits into {@code logitsOut} (prompt order) when not null, for
+   * the rows {@code logitsOf} marks (all when null).
+   */
+  private void runInPlace(List<int[]> rows, int past, OnnxTensor[] cache, boolean[] logitsOf, float[] logitsOut)
+      throws OrtException {
     int b = rows.size();
     int n = 0;
     for (int[] p : rows) n = Math.max(n, p.length);
@@ -492,6 +567,7 @@ public final class OnnxDecoder implements AutoCloseable {
           FloatBuffer fb = logits.getFloatBuffer();
           int vocab = config.vocabSize();
           for (int r = 0; r < b; r++) {
+            if (logitsOf != null && !logitsOf[r]) continue;
             fb.position((r * n + rows.get(r).length - 1) * vocab);
             fb.get(logitsOut, r * vocab, vocab);
           }
@@ -547,6 +623,16 @@ public final class OnnxDecoder implements AutoCloseable {
       for (OnnxTensor t : created) if (t != null) t.close();
     }
   }
+
+  /**
+   * For {@link #sharedPrefix}, in prompt tokens of a prefill: what one more run of the graph costs, and what a row
+   * of a one-token run costs beyond its token. From stories260K on the development machine ({@code ./companion
+   * bench prefill}): a run about 80-100 us, a prompt token 13-14 us, a row of a one-token run about 21 us; the run's
+   * 6-7 tokens rounded up to 10 for a margin. A bigger model's tokens cost more against both, so there sharing pays
+   * sooner (docs/benchmarks.md, "Prompts that begin alike").
+   */
+  static final double RUN_COST_TOKENS = 10;
+  static final double STEP_ROW_EXTRA_TOKENS = 0.6;
 
   /** Padded prompt tokens one prefill run takes at most: its logits (tokens x vocabulary) stay under ~128 MB. */
   public int prefillTokenLimit() { return prefillChunk; }
@@ -693,6 +779,15 @@ public final class OnnxDecoder implements AutoCloseable {
   OnnxTensor view(FloatBuffer direct, int elements, long[] shape) throws OrtException {
     return OnnxTensor.createTensor(env, direct.slice(0, elements), shape);
   }
+
+  /**
+   * Whether a prefill runs the tokens its prompts share once (the default; see {@link #sharedPrefix}). Off: every
+   * row runs its whole prompt, for benchmarks that compare the two. Decode thread only.
+   */
+  public void shareLeadingTokens(boolean on) { this.shareLeadingTokens = on; }
+
+  /** Prompt tokens that prefills of this decoder took from another row of their group instead of running them. */
+  public long sharedPrefixTokens() { return sharedPrefixTokens; }
 
   /** Tests: whether decode steps write the cache into preallocated buffers. */
   boolean pinsCache() { return inPlace || pinKv && pinKvVerified; }

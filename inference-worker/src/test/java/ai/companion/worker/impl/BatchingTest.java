@@ -85,6 +85,93 @@ class BatchingTest {
   }
 
   /**
+   * Prompts that begin alike, arriving together, are prefilled as one group whose shared beginning runs once: each
+   * still decodes exactly what it decodes alone, whether its own part is one token or several, and whether two of
+   * them are the same prompt.
+   */
+  @Test void promptsSharingABeginningDecodeWhatEachDecodesAlone() throws Exception {
+    String preamble = "Once upon a time, there was a little girl named Lily. She loved to play outside";
+    List<String> prompts = List.of(preamble + " in the", preamble + ".", preamble + " with her", preamble + " in the",
+        preamble + " on", preamble + " in the sun", preamble + " and");
+    try (LoadedModel model = EngineHarness.load(folder)) {
+      List<List<Integer>> alone = new ArrayList<>();
+      for (String p : prompts) {
+        alone.add(EngineHarness.run(model, EngineHarness.completion(M, p, EngineHarness.greedy(40))).tokenIds());
+      }
+      assertEquals(0, model.sharedPrefixTokens(), "a prompt alone shares nothing");
+      model.scheduler().resetPeakBatch();
+      // submitted from this thread in one go: the decode thread takes them in one turn (the first may go alone)
+      List<EngineHarness.Stream> together = new ArrayList<>();
+      for (String p : prompts) {
+        together.add(EngineHarness.start(model, EngineHarness.completion(M, p, EngineHarness.greedy(40))));
+      }
+      for (int i = 0; i < prompts.size(); i++) {
+        assertEquals(StreamEvent.Type.DONE, together.get(i).await().type());
+        assertEquals(alone.get(i), together.get(i).tokenIds(), "prompt " + i + " '" + prompts.get(i) + "'");
+      }
+      int group = model.scheduler().peakPrefillGroup();
+      assertTrue(group >= prompts.size() - 1, "prefilled together: peak group " + group);
+      int shared = model.tokenizer().encodeWithBos(preamble).length;
+      assertTrue(model.sharedPrefixTokens() >= (long) (group - 1) * (shared - 1),
+          "shared " + model.sharedPrefixTokens() + " tokens, group " + group + ", preamble " + shared);
+    }
+  }
+
+  /**
+   * A plain prefill gives each row exactly the logits of its prompt alone. Running the shared beginning once gives
+   * them within float rounding: the rows' own tokens then run as one-token steps, whose attention ONNX Runtime sums
+   * in another order than a prompt's (a few units in the sixth digit); every row's most likely next token stays.
+   */
+  @Test void aSharedBeginningGivesEveryRowTheLogitsOfItsWholePromptWithinRounding() throws Exception {
+    try (LoadedModel model = EngineHarness.load(folder)) {
+      OnnxDecoder decoder = model.decoder();
+      List<int[]> prompts = new ArrayList<>();
+      for (int i = 0; i < 12; i++) {
+        prompts.add(model.tokenizer().encodeWithBos("Lily and Ben went to the park. There was " + (i * i * 37)));
+      }
+      int vocab = model.config().vocabSize();
+      float[] whole = new float[prompts.size() * vocab];
+      float[] sharing = new float[prompts.size() * vocab];
+      decoder.shareLeadingTokens(false);
+      decoder.prefill(prompts, whole).close();
+      decoder.shareLeadingTokens(true);
+      long before = decoder.sharedPrefixTokens();
+      decoder.prefill(prompts, sharing).close();
+      assertTrue(decoder.sharedPrefixTokens() > before, "the beginning was shared");
+      float[] one = new float[vocab];
+      for (int r = 0; r < prompts.size(); r++) {
+        decoder.prefill(List.of(prompts.get(r)), one).close();
+        float[] wholeRow = java.util.Arrays.copyOfRange(whole, r * vocab, (r + 1) * vocab);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(one, wholeRow, "row " + r + ": plain prefill");
+        float[] sharedRow = java.util.Arrays.copyOfRange(sharing, r * vocab, (r + 1) * vocab);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(one, sharedRow, 1e-4f, "row " + r + ": shared beginning");
+        assertEquals(Sampler.argmax(one, 0, vocab), Sampler.argmax(sharedRow, 0, vocab), "row " + r);
+      }
+    }
+  }
+
+  @Test void aSharedBeginningRunsOnceOnlyWhenThatPays() {
+    int[] a = {1, 5, 6, 7, 8};
+    int[] b = {1, 5, 6, 7, 9, 10};
+    int[] c = {1, 5, 6};
+    assertEquals(4, OnnxDecoder.sharedPrefix(List.of(a, b, a, b), 0, 0));
+    assertEquals(2, OnnxDecoder.sharedPrefix(List.of(a, b, c), 0, 0), "each prompt keeps a token of its own");
+    assertEquals(4, OnnxDecoder.sharedPrefix(List.of(a, a), 0, 0), "the same prompt twice: all but its last token");
+    assertEquals(0, OnnxDecoder.sharedPrefix(List.of(a), 0, 0), "one prompt shares with nobody");
+    assertEquals(0, OnnxDecoder.sharedPrefix(List.of(a, new int[] {2, 5, 6}), 0, 0));
+    // 3 rows x 4 shared tokens save 8; b's two own positions cost 2 runs of 3 + 3 rows x 1/3: 8, not more than saved
+    assertEquals(0, OnnxDecoder.sharedPrefix(List.of(a, b, a), 3, 1.0 / 3));
+    assertEquals(4, OnnxDecoder.sharedPrefix(List.of(a, b, a), 3, 0.3));
+    assertEquals(0, OnnxDecoder.sharedPrefix(List.of(a, b, a), 3.1, 0.3));
+    // with the measured costs: four of the same five-token prompt do not pay, eight do
+    List<int[]> four = List.of(a, a, a, a);
+    assertEquals(0, OnnxDecoder.sharedPrefix(four, OnnxDecoder.RUN_COST_TOKENS, OnnxDecoder.STEP_ROW_EXTRA_TOKENS));
+    List<int[]> eight = new ArrayList<>(four);
+    eight.addAll(four);
+    assertEquals(4, OnnxDecoder.sharedPrefix(eight, OnnxDecoder.RUN_COST_TOKENS, OnnxDecoder.STEP_ROW_EXTRA_TOKENS));
+  }
+
+  /**
    * The in-place cache graph decodes exactly what the standard graph does: prompts of different lengths prefilled
    * together (right-padded there, left-padded here), streams of different lengths leaving the batch at different
    * steps (their rows compacted in place there, copied to the other buffers here).
