@@ -33,7 +33,18 @@ public record RouteDecision(String model, String workerId, String workerNode, St
 
   /** Compact form for the {@code x-companion-route} header: {@code model=..; worker=..; strategy=..; reasons=..}. */
   public String headerValue() {
-    return "model=" + model + "; worker=" + workerNode + "; strategy=" + strategy + "; reasons="
-        + String.join(" | ", reasons).replaceAll("[\\r\\n;]", " ");
+    // a reason's ';' or line break would end the field or the header: each becomes a space (no regex: every
+    // streamed answer's headers carry this)
+    StringBuilder out = new StringBuilder(64).append("model=").append(model).append("; worker=").append(workerNode)
+        .append("; strategy=").append(strategy).append("; reasons=");
+    for (int i = 0; i < reasons.size(); i++) {
+      if (i > 0) out.append(" | ");
+      String r = reasons.get(i);
+      for (int c = 0; c < r.length(); c++) {
+        char ch = r.charAt(c);
+        out.append(ch == ';' || ch == '\r' || ch == '\n' ? ' ' : ch);
+      }
+    }
+    return out.toString();
   }
 }

@@ -16,14 +16,31 @@ public final class OpenAiResponses {
    * (the JSON {@code companion.route} keeps the text as it is).
    */
   public static String headerValue(RouteDecision route) {
-    String v = java.text.Normalizer.normalize(route.headerValue(), java.text.Normalizer.Form.NFD)
-        .replaceAll("\\p{M}+", "");
+    String raw = route.headerValue();
+    if (printableAscii(raw)) return raw;      // the usual case, without the normalizer (on every streamed answer)
+    String v = java.text.Normalizer.normalize(raw, java.text.Normalizer.Form.NFD);
     StringBuilder out = new StringBuilder(v.length());
-    for (int i = 0; i < v.length(); i++) {
-      char c = v.charAt(i);
-      out.append(c >= 0x20 && c < 0x7f ? c : '?');
+    for (int i = 0; i < v.length(); ) {
+      int cp = v.codePointAt(i);
+      int n = Character.charCount(cp);
+      i += n;
+      int type = Character.getType(cp);
+      if (type == Character.NON_SPACING_MARK || type == Character.ENCLOSING_MARK
+          || type == Character.COMBINING_SPACING_MARK) {
+        continue;                              // the accent of a decomposed letter
+      }
+      if (cp >= 0x20 && cp < 0x7f) out.append((char) cp);
+      else for (int k = 0; k < n; k++) out.append('?');
     }
     return out.toString();
+  }
+
+  private static boolean printableAscii(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x20 || c >= 0x7f) return false;
+    }
+    return true;
   }
 
   public static JsonObject companion(RouteDecision route, List<String> failovers) {
