@@ -190,13 +190,16 @@ public final class CompletionsEndpoint {
           ? OpenAiResponses.chatChunk(id, created, route.model(), new JsonObject(), finishReason)
           : OpenAiResponses.completionChunk(id, created, route.model(), "", finishReason);
       if (routePending) last.put("companion", OpenAiResponses.companion(route, failovers));
-      write(last);
+      if (resp.closed() || resp.ended()) return;
+      // the last chunks and [DONE] leave in one write: the response's end
+      if (includeUsage) last.putNull("usage");
+      Buffer tail = Sse.event(last);
       if (includeUsage) {
         JsonObject usage = chat ? OpenAiResponses.chatChunk(id, created, route.model(), null, null)
             : OpenAiResponses.completionChunk(id, created, route.model(), null, null);
-        write(usage.put("usage", OpenAiResponses.usage(promptTokens, completionTokens)));
+        tail.appendBuffer(Sse.event(usage.put("usage", OpenAiResponses.usage(promptTokens, completionTokens))));
       }
-      if (!resp.closed() && !resp.ended()) resp.end(Sse.DONE);
+      resp.end(tail.appendBuffer(Sse.DONE));
     }
 
     @Override
