@@ -1,10 +1,12 @@
 package ai.companion.bench;
 
 import ai.companion.bench.impl.BenchModels;
+import ai.companion.bench.impl.ChildNode;
 import ai.companion.bench.impl.Report;
 import ai.companion.bench.impl.TjsPeer;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -61,6 +63,11 @@ public final class BenchMain implements Callable<Integer> {
   private static Path relative(Path p) {
     Path cwd = Path.of("").toAbsolutePath();
     return p.startsWith(cwd) ? cwd.relativize(p) : p;
+  }
+
+  /** The JVM flags the launcher gives a node, for the child nodes the benches start. */
+  List<String> nodeJvmFlags() {
+    return ChildNode.jvmFlags(benchDir().toAbsolutePath().normalize().getParent());
   }
 
   BenchModels models() {

@@ -207,7 +207,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         "--data-dir", dataDir.toString(), "--node-name", "bench-clients",
         "--cluster-secret", "bench-" + UUID.randomUUID()));
     args.addAll(nodeOptions);
-    return ChildNode.start("clients", args, log, jvmOptions);
+    return ChildNode.start("clients", args, log, main.nodeJvmFlags(), jvmOptions);
   }
 
   /**

@@ -70,14 +70,14 @@ final class ClusterBench implements BenchMain.BenchCommand {
       try (ChildNode gw = ChildNode.start("gateway", List.of("--roles", "gateway,router", "--http-port", "0",
           "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(clusterPort),
           "--data-dir", gatewayData.toString(), "--node-name", "bench-gateway", "--cluster-secret", secret),
-          logs.resolve("cluster-gateway.log"), List.of())) {
+          logs.resolve("cluster-gateway.log"), main.nodeJvmFlags(), List.of())) {
         int port = gw.awaitReady(300);
         HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, 64);
         System.err.println("cluster: gateway node READY after " + Stats.f0(gw.readyMs()) + " ms; starting the worker");
         try (ChildNode worker = ChildNode.start("worker", List.of("--roles", "worker",
             "--join", "127.0.0.1:" + clusterPort, "--cluster-port", String.valueOf(Ports.free()),
             "--data-dir", workerData.toString(), "--node-name", "bench-worker", "--cluster-secret", secret),
-            logs.resolve("cluster-worker.log"), List.of())) {
+            logs.resolve("cluster-worker.log"), main.nodeJvmFlags(), List.of())) {
           long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
           double servedMs = Double.NaN;
           int attempts = 0;
@@ -105,7 +105,7 @@ final class ClusterBench implements BenchMain.BenchCommand {
       try (ChildNode one = ChildNode.start("single", List.of("--roles", "gateway,router,worker", "--http-port", "0",
           "--grpc-port", String.valueOf(Ports.free()), "--cluster-port", String.valueOf(Ports.free()),
           "--data-dir", workerData.toString(), "--node-name", "bench-single", "--cluster-secret", secret + "-single"),
-          logs.resolve("cluster-single.log"), List.of())) {
+          logs.resolve("cluster-single.log"), main.nodeJvmFlags(), List.of())) {
         int port = one.awaitReady(300);
         HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, 64);
         single = measure(client, "one node");

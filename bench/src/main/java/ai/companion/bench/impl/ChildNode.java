@@ -1,5 +1,6 @@
 package ai.companion.bench.impl;
 
+import ai.companion.node.NodeJvmOptions;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -21,12 +22,28 @@ import java.util.regex.Pattern;
  */
 public final class ChildNode implements AutoCloseable {
   private static final Pattern READY = Pattern.compile("READY http=(\\S+)");
-  /** The launcher script's JVM flags (C1 only; Hazelcast on Java 17). */
-  public static final List<String> JVM_FLAGS = List.of("-XX:TieredStopAtLevel=1", "--add-modules", "java.se",
+  /** The launcher script's JVM flags besides the tuning of {@link NodeJvmOptions} (Hazelcast on Java 17). */
+  private static final List<String> HAZELCAST_FLAGS = List.of("--add-modules", "java.se",
       "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
       "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
       "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
       "-Dhazelcast.wait.seconds.before.join=1", "-Dhazelcast.phone.home.enabled=false");
+
+  /**
+   * The launcher script's JVM flags: the project's {@link NodeJvmOptions#FILE} (found beside the bench module)
+   * and Hazelcast's. Without the file (a bench run outside the project) a warning and the JVM's defaults.
+   */
+  public static List<String> jvmFlags(Path projectRoot) {
+    List<String> flags = new ArrayList<>();
+    Path file = projectRoot.resolve(NodeJvmOptions.FILE);
+    try {
+      flags.addAll(NodeJvmOptions.read(file));
+    } catch (IOException e) {
+      System.err.println("bench: no node tuning (" + e + "); child nodes run with the JVM's defaults");
+    }
+    flags.addAll(HAZELCAST_FLAGS);
+    return flags;
+  }
 
   private final String name;
   private final Process process;
@@ -48,11 +65,11 @@ public final class ChildNode implements AutoCloseable {
   }
 
   /** Starts {@code java ... ai.companion.node.CompanionCli start ARGS}; does not wait for READY. */
-  public static ChildNode start(String name, List<String> startArgs, Path log, List<String> extraJvmFlags)
-      throws IOException {
+  public static ChildNode start(String name, List<String> startArgs, Path log, List<String> jvmFlags,
+                                List<String> extraJvmFlags) throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(JVM_FLAGS);
+    cmd.addAll(jvmFlags);
     cmd.addAll(extraJvmFlags);
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "ai.companion.node.CompanionCli", "start"));
     cmd.addAll(startArgs);

@@ -1,5 +1,6 @@
 package ai.companion.node.it;
 
+import ai.companion.node.NodeJvmOptions;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -20,8 +21,6 @@ import java.util.regex.Pattern;
  */
 public final class ChildNode implements AutoCloseable {
   private static final Pattern READY = Pattern.compile("READY http=(\\S+) grpc=(\\S+) roles=(\\S+)");
-  /** The launcher's JIT choice (C1 only, see the {@code companion} script). */
-  static final String JIT = "-XX:TieredStopAtLevel=1";
   static final List<String> HAZELCAST_JVM_ARGS = List.of("--add-modules", "java.se",
       "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
       "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
@@ -59,7 +58,8 @@ public final class ChildNode implements AutoCloseable {
   public static ChildNode start(String name, int clusterPort, List<String> args) throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.add(JIT);
+    // the launcher's tuning (the project's node-jvm.options; tests run in the module's folder)
+    cmd.addAll(NodeJvmOptions.read(Path.of("..", NodeJvmOptions.FILE)));
     cmd.addAll(HAZELCAST_JVM_ARGS);
     cmd.add("-Xmx768m");
     cmd.add("-Dhazelcast.wait.seconds.before.join=1");
