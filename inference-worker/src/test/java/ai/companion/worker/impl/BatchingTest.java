@@ -100,20 +100,29 @@ class BatchingTest {
       }
       assertEquals(0, model.sharedPrefixTokens(), "a prompt alone shares nothing");
       model.scheduler().resetPeakBatch();
-      // submitted from this thread in one go: the decode thread takes them in one turn (the first may go alone)
+      // submitted from a running stream's event (on the decode thread), so that the next turn takes them all
       List<EngineHarness.Stream> together = new ArrayList<>();
-      for (String p : prompts) {
-        together.add(EngineHarness.start(model, EngineHarness.completion(M, p, EngineHarness.greedy(40))));
-      }
+      CompletableFuture<Void> submitted = new CompletableFuture<>();
+      EngineHarness.Stream carrier = new EngineHarness.Stream();
+      model.start(model.prepare(EngineHarness.completion(M, "The cat", EngineHarness.greedy(20))), "test-worker", e -> {
+        carrier.accept(e);
+        if (e.seq() == 2) {
+          for (String p : prompts) {
+            together.add(EngineHarness.start(model, EngineHarness.completion(M, p, EngineHarness.greedy(40))));
+          }
+          submitted.complete(null);
+        }
+      });
+      carrier.await();
+      submitted.get(30, TimeUnit.SECONDS);
       for (int i = 0; i < prompts.size(); i++) {
         assertEquals(StreamEvent.Type.DONE, together.get(i).await().type());
         assertEquals(alone.get(i), together.get(i).tokenIds(), "prompt " + i + " '" + prompts.get(i) + "'");
       }
-      int group = model.scheduler().peakPrefillGroup();
-      assertTrue(group >= prompts.size() - 1, "prefilled together: peak group " + group);
-      int shared = model.tokenizer().encodeWithBos(preamble).length;
-      assertTrue(model.sharedPrefixTokens() >= (long) (group - 1) * (shared - 1),
-          "shared " + model.sharedPrefixTokens() + " tokens, group " + group + ", preamble " + shared);
+      assertEquals(prompts.size(), model.scheduler().peakPrefillGroup(), "prefilled as one group");
+      int preambleTokens = model.tokenizer().encodeWithBos(preamble).length;
+      assertTrue(model.sharedPrefixTokens() >= (long) (prompts.size() - 1) * (preambleTokens - 1),
+          "shared " + model.sharedPrefixTokens() + " tokens, preamble " + preambleTokens);
     }
   }
 
