@@ -64,7 +64,10 @@ public final class ChildNode implements AutoCloseable {
     }, "stop-" + name));
   }
 
-  /** Starts {@code java ... ai.companion.node.CompanionCli start ARGS}; does not wait for READY. */
+  /**
+   * Starts {@code java FLAGS ai.companion.node.CompanionCli start ARGS} with the launcher's flags ({@link #jvmFlags})
+   * and then {@code extraJvmFlags} (later flags win); does not wait for READY.
+   */
   public static ChildNode start(String name, List<String> startArgs, Path log, List<String> jvmFlags,
                                 List<String> extraJvmFlags) throws IOException {
     List<String> cmd = new ArrayList<>();
