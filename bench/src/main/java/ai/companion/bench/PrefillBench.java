@@ -38,6 +38,10 @@ final class PrefillBench implements BenchMain.BenchCommand {
       + "is this prompt; distinct: row i is this prompt and \" there was N\" (N = 13 + 7 i).")
   String prompt = "Once upon a time";
 
+  @Option(names = "--prefills", description = "Prefills per timing on stories260K (default: 2000 / rows, at least 10; "
+      + "2 on the SmolLM2-135M shape).")
+  Integer prefills;
+
   @Override public void setMain(BenchMain main) { this.main = main; }
 
   @Override public Integer call() throws Exception {
@@ -69,7 +73,7 @@ final class PrefillBench implements BenchMain.BenchCommand {
             long before = decoder.sharedPrefixTokens();
             double[] best = {Double.MAX_VALUE, Double.MAX_VALUE};
             float[] logits = new float[b * config.vocabSize()];
-            int reps = small ? Math.max(10, 2000 / b) : 2;
+            int reps = !small ? 2 : prefills != null ? Math.max(1, prefills) : Math.max(10, 2000 / b);
             // the two ways take turns, so that a burst of other load on the machine hits both alike
             for (int round = 0; round < 5; round++) {
               for (int way = 0; way < 2; way++) {
