@@ -74,6 +74,11 @@ public final class BenchMain implements Callable<Integer> {
     return new BenchModels(modelsDir, standardCache);
   }
 
+  /** The folder of a bench model by name: stories260K, else the SmolLM2-135M-shaped one (written when missing). */
+  Path modelFolder(String name) throws Exception {
+    return BenchModels.STORIES.equals(name) ? models().stories() : models().smol(rewriteModels);
+  }
+
   TjsPeer tjs() {
     return new TjsPeer(jsDir);
   }

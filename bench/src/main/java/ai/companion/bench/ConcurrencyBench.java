@@ -57,7 +57,7 @@ final class ConcurrencyBench implements BenchMain.BenchCommand {
             "HTTP vs 1 stream", "HTTP TTFT p50 ms", "errors", "load avg (1 min)");
     for (String name : which) {
       boolean stories = name.equals(BenchModels.STORIES);
-      Path folder = stories ? main.models().stories() : main.models().smol(main.rewriteModels);
+      Path folder = main.modelFolder(name);
       int n = stories ? tokens : bigTokens;
       Map<Integer, Agg> engine = new LinkedHashMap<>();
       try (Engine e = Engine.load(folder)) {

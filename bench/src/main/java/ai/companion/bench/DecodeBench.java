@@ -54,8 +54,7 @@ final class DecodeBench implements BenchMain.BenchCommand {
     TjsPeer tjs = main.tjs();
     String tjsMissing = tjs.unavailableReason();
     for (String name : which) {
-      Path folder = name.equals(ai.companion.bench.impl.BenchModels.STORIES) ? main.models().stories()
-          : main.models().smol(main.rewriteModels);
+      Path folder = main.modelFolder(name);
       int n = name.equals(ai.companion.bench.impl.BenchModels.STORIES) ? tokens : bigTokens;
       System.err.println("decode: " + name + ", " + n + " tokens");
 

@@ -55,7 +55,7 @@ final class PrefillBench implements BenchMain.BenchCommand {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     for (String name : which) {
       boolean small = name.equals(BenchModels.STORIES);
-      Path folder = small ? main.models().stories() : main.models().smol(main.rewriteModels);
+      Path folder = main.modelFolder(name);
       ModelConfig config = ModelConfig.read(folder);
       OnnxDecoder.SessionSettings settings =
           new OnnxDecoder.SessionSettings("cpu", OrtSession.SessionOptions.OptLevel.ALL_OPT, 1);

@@ -83,7 +83,7 @@ final class StepBench implements BenchMain.BenchCommand {
         .columns("model", "context", "threads", "lanes", "rows", "us / step", "us / row", "rows x one-row step / step",
             "cores busy");
     for (String name : which) {
-      Path folder = name.equals(BenchModels.STORIES) ? main.models().stories() : main.models().smol(main.rewriteModels);
+      Path folder = main.modelFolder(name);
       Path graph = folder.resolve(ModelConfig.IN_PLACE_MODEL);
       if (!Files.isRegularFile(graph)) throw new IllegalStateException("no " + graph);
       JsonObject config = new JsonObject(Files.readString(folder.resolve("config.json")));
