@@ -192,12 +192,11 @@ public final class CompletionsEndpoint {
       if (routePending) last.put("companion", OpenAiResponses.companion(route, failovers));
       if (resp.closed() || resp.ended()) return;
       // the last chunks and [DONE] leave in one write: the response's end
-      if (includeUsage) last.putNull("usage");
-      Buffer tail = Sse.event(last);
+      Buffer tail = event(last);
       if (includeUsage) {
         JsonObject usage = chat ? OpenAiResponses.chatChunk(id, created, route.model(), null, null)
             : OpenAiResponses.completionChunk(id, created, route.model(), null, null);
-        tail.appendBuffer(Sse.event(usage.put("usage", OpenAiResponses.usage(promptTokens, completionTokens))));
+        tail.appendBuffer(event(usage.put("usage", OpenAiResponses.usage(promptTokens, completionTokens))));
       }
       resp.end(tail.appendBuffer(Sse.DONE));
     }
@@ -210,8 +209,13 @@ public final class CompletionsEndpoint {
     }
 
     private void write(JsonObject chunk) {
+      writeEvent(event(chunk));
+    }
+
+    /** A chunk as an SSE event; with include_usage every chunk names its usage (null but in the last). */
+    private Buffer event(JsonObject chunk) {
       if (includeUsage && !chunk.containsKey("usage")) chunk.putNull("usage");
-      writeEvent(Sse.event(chunk));
+      return Sse.event(chunk);
     }
 
     /** Every chunk goes out here; nothing is written to a closed or ended response. */
