@@ -21,6 +21,13 @@ public record GenerationRequest(String requestId, String model, String prompt, L
                                 SamplingParams params, String streamAddress, List<Integer> resumeTokenIds,
                                 JsonObject hints) {
 
+  /**
+   * Hint on a node's own warm-up request (its value: the node's name), set by the gateway only for a request that
+   * carries the node's one-time warm-up token: the router places it on that node's workers and records no
+   * decision, the knowledge service logs no interaction, the metrics do not count it.
+   */
+  public static final String HINT_WARM_UP = "warmUp";
+
   public GenerationRequest {
     messages = messages == null ? null : List.copyOf(messages);
     resumeTokenIds = resumeTokenIds == null ? List.of() : List.copyOf(resumeTokenIds);

@@ -8,7 +8,9 @@ import ai.companion.node.cluster.ClusterNames;
 import ai.companion.node.cluster.EventBusTls;
 import ai.companion.node.cluster.HazelcastSetup;
 import ai.companion.node.cluster.RegistryJanitor;
+import ai.companion.gateway.security.GatewaySecurity;
 import ai.companion.node.impl.HealthServer;
+import ai.companion.node.impl.WarmUp;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -23,7 +25,9 @@ import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
@@ -144,6 +148,7 @@ public final class Node {
         .compose(v -> vertx.sharedData().<String, Object>getAsyncMap(Addresses.NODE_REGISTRY_MAP)
             .compose(map -> map.put(nodeName, new JsonObject().put("name", nodeName)
                 .put("roles", new JsonArray(new ArrayList<>(options.getRoles()))).put("startedAt", System.currentTimeMillis()))))
+        .compose(v -> warmUp())
         .map(v -> {
           deployed = true;
           readyLine = readyLine();
@@ -154,6 +159,45 @@ public final class Node {
           LOG.error("node {} failed to start: {}", nodeName, e.toString());
           return (vertx == null ? Future.<Void>succeededFuture() : close()).transform(x -> Future.failedFuture(e));
         });
+  }
+
+  /**
+   * The node's own requests before READY ({@link WarmUp}), where it serves HTTP and generates: the token that lets
+   * them in exists in this process's local map only while they run. Never fails the start.
+   */
+  private Future<Void> warmUp() {
+    int streams = options.getWarmUpStreams();
+    if (streams == 0 || !options.hasRole("gateway") || !options.hasRole("worker")) return Future.succeededFuture();
+    LocalMap<String, Object> local = vertx.sharedData().getLocalMap(NODE_LOCAL_MAP);
+    if (!(local.get("httpPort") instanceof Integer port)) return Future.succeededFuture();
+    String host = loopbackFor(options.getHost());
+    return WarmUp.localModels(vertx, nodeName).compose(models -> {
+      if (models.isEmpty()) {
+        LOG.info("warm-up skipped: this node's worker serves no model yet");
+        return Future.<Void>succeededFuture();
+      }
+      byte[] secret = new byte[24];
+      new SecureRandom().nextBytes(secret);
+      local.put(GatewaySecurity.WARM_UP_TOKEN_KEY, Base64.getUrlEncoder().withoutPadding().encodeToString(secret));
+      return new WarmUp(vertx, host, port, (String) local.get(GatewaySecurity.WARM_UP_TOKEN_KEY), models).run(streams)
+          .onSuccess(r -> {
+            if (r.failed() == 0) {
+              LOG.info("warm-up: {} streams ({} round(s)) on {} in {} ms", r.sent(), r.rounds(), models, r.millis());
+            } else {
+              LOG.warn("warm-up: {} of {} streams failed in {} ms, first: {}", r.failed(), r.sent(), r.millis(),
+                  r.firstFailure());
+            }
+          })
+          .<Void>mapEmpty();
+    }).recover(err -> {
+      LOG.warn("warm-up not done: {}", err.toString());
+      return Future.succeededFuture();
+    }).onComplete(ar -> local.remove(GatewaySecurity.WARM_UP_TOKEN_KEY));
+  }
+
+  /** Where this node's own client reaches its HTTP server: a wildcard bind answers on loopback. */
+  static String loopbackFor(String host) {
+    return host == null || host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]") ? "127.0.0.1" : host;
   }
 
   /**

@@ -41,6 +41,12 @@ public class NodeOptions {
    */
   public static final List<String> KV_CACHES = List.of("in-place", "standard");
   public static final String DEFAULT_KV_CACHE = "in-place";
+  /**
+   * Streams a node with the gateway and worker roles sends through its own HTTP door before READY, as
+   * {@code ./companion start} runs it (see the node's WarmUp; measured in docs/benchmarks.md). A node built from
+   * options in code (tests, embedders) warms up only when told: its default is 0.
+   */
+  public static final int DEFAULT_WARM_UP_STREAMS = 1500;
 
   private Set<String> roles = new LinkedHashSet<>(ALL_ROLES);
   private String host = DEFAULT_HOST;
@@ -67,6 +73,7 @@ public class NodeOptions {
   private String kvCache = DEFAULT_KV_CACHE;
   private int httpEventLoops;
   private int decodeLanes;
+  private int warmUpStreams;
   private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
@@ -103,6 +110,7 @@ public class NodeOptions {
     setKvCache(json.getString("kvCache", DEFAULT_KV_CACHE));
     setHttpEventLoops(json.getInteger("httpEventLoops", 0));
     setDecodeLanes(json.getInteger("decodeLanes", 0));
+    setWarmUpStreams(json.getInteger("warmUpStreams", 0));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -117,7 +125,8 @@ public class NodeOptions {
         .put("seedPaths", new JsonArray(new ArrayList<>(seedPaths))).put("embeddingVariant", embeddingVariant)
         .put("knowledgeEmbeddingVariant", knowledgeEmbeddingVariant)
         .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device)
-        .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes);
+        .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes)
+        .put("warmUpStreams", warmUpStreams);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -416,6 +425,19 @@ public class NodeOptions {
           + decodeLanes);
     }
     this.decodeLanes = decodeLanes;
+    return this;
+  }
+
+  public int getWarmUpStreams() {
+    return warmUpStreams;
+  }
+
+  /** Streams the node sends itself before READY (0: none; only a node with the gateway and worker roles does). */
+  public NodeOptions setWarmUpStreams(int warmUpStreams) {
+    if (warmUpStreams < 0 || warmUpStreams > 100_000) {
+      throw new IllegalArgumentException("warmUpStreams must be in 0..100000 (0: no warm-up), got " + warmUpStreams);
+    }
+    this.warmUpStreams = warmUpStreams;
     return this;
   }
 

@@ -117,6 +117,12 @@ class CompanionCliTest {
     assertEquals(2, parseStart(Map.of("COMPANION_DECODE_LANES", "2"), Map.of(), "start").getDecodeLanes());
     assertThrows(IllegalArgumentException.class,
         () -> parseStart(Map.of(), Map.of(), "start", "--decode-lanes", "-1"));
+    // ./companion start warms up; a node built in code does not unless told
+    assertEquals(NodeOptions.DEFAULT_WARM_UP_STREAMS, flags.getWarmUpStreams());
+    assertEquals(0, new NodeOptions().getWarmUpStreams());
+    assertEquals(0, parseStart(Map.of(), Map.of(), "start", "--warm-up", "0").getWarmUpStreams());
+    assertEquals(200, parseStart(Map.of("COMPANION_WARM_UP", "200"), Map.of(), "start").getWarmUpStreams());
+    assertThrows(IllegalArgumentException.class, () -> parseStart(Map.of(), Map.of(), "start", "--warm-up", "-5"));
   }
 
   @Test

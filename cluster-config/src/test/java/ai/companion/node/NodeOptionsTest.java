@@ -32,8 +32,9 @@ class NodeOptionsTest {
         .setMulticast(false).setKubernetes(true).setKubernetesServiceDns("x.y.svc.cluster.local").setTlsDir("/tls")
         .setTlsPassword("pw").setSeedPaths(List.of("/a/README.md")).setEmbeddingVariant("int8").setDecodeLanes(3)
         .setKnowledgeEmbeddingVariant("fp32")
-        .setHttpEventLoops(2).setModelVariant("int4");
+        .setHttpEventLoops(2).setModelVariant("int4").setWarmUpStreams(300);
     JsonObject json = o.toJson();
+    assertEquals(300, new NodeOptions(json).getWarmUpStreams());
     assertEquals(3, new NodeOptions(json).getDecodeLanes());
     assertEquals(json, new NodeOptions(json).toJson());
     assertEquals(json, new NodeOptions(o).toJson());

@@ -1,6 +1,7 @@
 package ai.companion.gateway;
 
 import ai.companion.gateway.grpc.AssistantGrpcServer;
+import ai.companion.gateway.impl.InfoEndpoints;
 import ai.companion.gateway.metrics.GatewayMetrics;
 import ai.companion.gateway.security.GatewaySecurity;
 import ai.companion.gateway.security.SecurityOptions;
@@ -37,7 +38,8 @@ public final class GatewayDoors {
     if (!sec.containsKey("apiKeys") && System.getenv(ENV_API_KEYS) != null) {
       sec.put("apiKeys", System.getenv(ENV_API_KEYS));
     }
-    this.security = new GatewaySecurity(new SecurityOptions(sec));
+    this.security = new GatewaySecurity(new SecurityOptions(sec), () -> (String) vertx.sharedData()
+        .getLocalMap(InfoEndpoints.NODE_MAP).get(GatewaySecurity.WARM_UP_TOKEN_KEY));
     this.metrics = new GatewayMetrics(vertx);
     this.grpc = new AssistantGrpcServer(vertx, options, security, metrics);
     this.websocket = new ChatWebSocket(vertx, options, security, metrics);

@@ -451,7 +451,8 @@ public class RouterVerticle extends VerticleBase {
   }
 
   private Future<JsonObject> routeWith(GenerationRequest request, Future<List<WorkerInfo>> liveWorkers) {
-    return liveWorkers.compose(live -> {
+    String warmUp = warmUpNode(request);
+    return liveWorkers.map(all -> warmUp == null ? all : onNode(all, warmUp)).compose(live -> {
       String model = request.model();
       boolean auto = model == null || model.isBlank() || AUTO.equals(model);
       if (!auto && live.isEmpty()) {
@@ -512,9 +513,11 @@ public class RouterVerticle extends VerticleBase {
         + (choice.excluded() > 0 ? " (" + choice.excluded() + " excluded)" : ""));
     if (intent != null) out.add(stagesReason);
     RouteDecision decision = new RouteDecision(model, w.workerId(), w.nodeName(), strategy, out);
-    int chars = intent != null ? intent.input().text().length()
-        : ai.companion.router.impl.TextInputProcessor.normalize(request).text().length();
-    record(request.requestId(), pattern, strategy, model, chars, intent);
+    if (warmUpNode(request) == null) {
+      int chars = intent != null ? intent.input().text().length()
+          : ai.companion.router.impl.TextInputProcessor.normalize(request).text().length();
+      record(request.requestId(), pattern, strategy, model, chars, intent);
+    }
     LOG.debug("Request {} routed to {} on {} ({}, pattern {})", request.requestId(), model, w.workerId(), strategy,
         pattern);
     JsonObject reply = decision.toJson().put("requestId", request.requestId()).put("pattern", pattern)
@@ -547,6 +550,18 @@ public class RouterVerticle extends VerticleBase {
    */
   static double retrievalReward(double bestCosine) {
     return Math.max(0, Math.min(1, (bestCosine - 0.2) / 0.3));
+  }
+
+  /**
+   * The node whose own warm-up this request is, or null: such a request stays on that node's workers (it warms
+   * this process, not another's) and leaves no decision to learn from.
+   */
+  private static String warmUpNode(GenerationRequest request) {
+    return request.hints().getValue(GenerationRequest.HINT_WARM_UP) instanceof String node ? node : null;
+  }
+
+  private static List<WorkerInfo> onNode(List<WorkerInfo> live, String node) {
+    return live.stream().filter(w -> node.equals(w.nodeName())).toList();
   }
 
   private static Set<String> excluded(GenerationRequest request) {

@@ -118,6 +118,46 @@ class RouterVerticleTest {
   }
 
   @Test
+  void aNodesWarmUpStaysOnItsWorkersAndLeavesNoDecision(Vertx vertx, VertxTestContext ctx) {
+    // "home" is the busier one: a user's request goes away, node-home's own warm-up stays home
+    GenerationRequest warm = request("stories260k", new JsonObject().put(GenerationRequest.HINT_WARM_UP, "node-home"));
+    GenerationRequest user = request("stories260k", null);
+    register(vertx, worker("home", 900, 5, 5, STORIES), worker("away", 0, 0, 0, STORIES))
+        .compose(v -> route(vertx, warm))
+        .compose(w -> route(vertx, user).map(u -> List.of(w, u)))
+        .compose(both -> {
+          ctx.verify(() -> {
+            assertEquals("home", both.get(0).workerId());
+            assertEquals("away", both.get(1).workerId());
+          });
+          return feedback(vertx, user);
+        })
+        // the user's decision takes a rating; the warm-up left none to rate
+        .compose(v -> feedback(vertx, warm).map(x -> (Throwable) null).otherwise(err -> err))
+        .onComplete(ctx.succeeding(err -> ctx.verify(() -> {
+          assertTrue(err != null, "feedback on a warm-up request was accepted");
+          assertEquals(ErrorCode.NOT_FOUND, ErrorCode.of(err), err.toString());
+          ctx.completeNow();
+        })));
+  }
+
+  private static Future<Void> feedback(Vertx vertx, GenerationRequest r) {
+    return vertx.eventBus().request(Addresses.ROUTER_FEEDBACK, new JsonObject().put("requestId", r.requestId())
+        .put("rating", 1)).mapEmpty();
+  }
+
+  @Test
+  void aWarmUpOnANodeWithoutTheModelFindsNone(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("away", 0, 0, 0, STORIES), worker("home", 0, 0, 0, DREAMS))
+        .compose(v -> route(vertx, request("stories260k",
+            new JsonObject().put(GenerationRequest.HINT_WARM_UP, "node-home"))))
+        .onComplete(ctx.failing(err -> ctx.verify(() -> {
+          assertEquals(ErrorCode.MODEL_NOT_FOUND, ErrorCode.of(err));
+          ctx.completeNow();
+        })));
+  }
+
+  @Test
   void allServingWorkersExcludedIsNoWorker(Vertx vertx, VertxTestContext ctx) {
     register(vertx, worker("only", 0, 0, 0, STORIES), worker("other", 0, 0, 0, DREAMS))
         .compose(v -> route(vertx, request("stories260k",

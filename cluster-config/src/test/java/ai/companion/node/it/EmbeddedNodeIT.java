@@ -1,6 +1,8 @@
 package ai.companion.node.it;
 
+import ai.companion.api.ModelPaths;
 import ai.companion.node.cluster.Ports;
+import ai.companion.testing.ModelFixtures;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -31,6 +33,7 @@ class EmbeddedNodeIT {
       assertTrue(node.logContains("READY http=" + http + " grpc="), node.tail(5));
       assertTrue(node.logContains("roles=gateway,router,worker,knowledge"));
       assertTrue(node.logContains("./companion model import"), "tells how to import a model");
+      assertTrue(node.logContains("warm-up skipped: this node's worker serves no model yet"), node.tail(20));
       assertTrue(node.logContains("WITHOUT TLS"), "says the single node runs without event-bus TLS");
       assertEquals(200, Http.get(http, "/health/live").statusCode());
       assertEquals(200, Http.get(http, "/health/ready").statusCode());
@@ -48,6 +51,33 @@ class EmbeddedNodeIT {
         assertTrue(refused.getMessage().contains("exit"), refused.getMessage());
         assertNotEquals(0, second.exitCode());
       }
+    }
+  }
+
+  /**
+   * With a model, {@code companion start} warms itself up before READY: the log says so, with no stream failed,
+   * before the READY line; the node then reports ready and its metrics count none of those streams.
+   */
+  @Test
+  void aNodeWithAModelWarmsUpBeforeItIsReady(@TempDir Path dataDir) throws Exception {
+    ModelFixtures.importStories(ModelPaths.modelsDir(dataDir));
+    try (ChildNode node = ChildNode.start("warm", Ports.free(), List.of("--data-dir", dataDir.toString(),
+        "--roles", "gateway,router,worker", "--warm-up", "120",
+        "--http-port", String.valueOf(Ports.free()), "--grpc-port", String.valueOf(Ports.free())))) {
+      int http = node.awaitReady(180);
+      String log = node.tail(400);
+      int warm = log.indexOf("warm-up: 120 streams");
+      assertTrue(warm >= 0, log);
+      assertTrue(warm < log.indexOf("READY http="), "the warm-up ends before READY: " + log);
+      assertFalse(node.logContains("streams failed"), log);
+      assertEquals(200, Http.get(http, "/health/ready").statusCode());
+      String metrics = Http.get(http, "/metrics").body();
+      // the router's own samples of the model (its domain profile) may count; 120 more would not fit under 120
+      java.util.regex.Matcher done = java.util.regex.Pattern.compile(
+          "(?m)^companion_generations_total\\{[^}]*outcome=\"done\"[^}]*} (\\S+)$").matcher(metrics);
+      assertTrue(!done.find() || Double.parseDouble(done.group(1)) < 120, metrics);
+      assertFalse(metrics.contains("route=\"/v1/completions\""), metrics);
+      assertFalse(node.logContains("ERROR"), node.tail(30));
     }
   }
 }

@@ -1,8 +1,10 @@
 package ai.companion.gateway.impl;
 
 import ai.companion.api.ErrorCode;
+import ai.companion.api.GenerationRequest;
 import ai.companion.api.RouteDecision;
 import ai.companion.gateway.GatewayOptions;
+import ai.companion.gateway.security.GatewaySecurity;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
@@ -42,10 +44,12 @@ public final class CompletionsEndpoint {
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
     OpenAiRequests.Generation g = chat ? OpenAiRequests.chat(ctx.body().buffer(), id)
         : OpenAiRequests.completion(ctx.body().buffer(), id);
-    ai.companion.gateway.security.GatewaySecurity.tagTenant(ctx, g.request());
-    var principal = ai.companion.gateway.security.GatewaySecurity.principal(ctx);
-    // the routing policy's per-key latency default reads this (a hash prefix, never the key)
-    if (principal != ai.companion.gateway.security.GatewaySecurity.ANONYMOUS) {
+    GatewaySecurity.tagTenant(ctx, g.request());
+    var principal = GatewaySecurity.principal(ctx);
+    if (principal == GatewaySecurity.WARM_UP) {
+      g.request().hints().put(GenerationRequest.HINT_WARM_UP, options.getNodeName());
+    } else if (principal != GatewaySecurity.ANONYMOUS) {
+      // the routing policy's per-key latency default reads this (a hash prefix, never the key)
       g.request().hints().put("apiKeyId", principal.keyId());
     }
     LOG.debug("Request {} model {} stream {}", id, g.request().model(), g.stream());

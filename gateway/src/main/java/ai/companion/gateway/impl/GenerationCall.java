@@ -391,11 +391,14 @@ public final class GenerationCall {
         int completion = ev.completionTokens() > 0 ? ev.completionTokens() : delivered.size();
         LOG.debug("Request {} done: {} ({} + {} tokens)", a.requestId, ev.finishReason(), prompt, completion);
         // the router learns from cheap signals too (did it run out of tokens?); nobody waits for its answer
-        // (to the router that decided, when it said who it is: any other would have to ask around)
-        vertx.eventBus().send(a.router != null ? Addresses.routerFeedback(a.router) : Addresses.ROUTER_FEEDBACK,
-            new JsonObject().put("requestId", a.requestId).put("signal", new JsonObject()
-                .put("finishReason", ev.finishReason()).put("completionTokens", completion)
-                .put("maxTokens", base.params().maxTokens())));
+        // (to the router that decided, when it said who it is: any other would have to ask around); a node's
+        // warm-up left no decision to learn from
+        if (!base.hints().containsKey(GenerationRequest.HINT_WARM_UP)) {
+          vertx.eventBus().send(a.router != null ? Addresses.routerFeedback(a.router) : Addresses.ROUTER_FEEDBACK,
+              new JsonObject().put("requestId", a.requestId).put("signal", new JsonObject()
+                  .put("finishReason", ev.finishReason()).put("completionTokens", completion)
+                  .put("maxTokens", base.params().maxTokens())));
+        }
         // patterns and gaps learn from real traffic; fire-and-forget, the client never waits for it
         KnowledgeAnswers.logInteraction(vertx, base, a.route, answerText.toString());
         listener.onDone(ev.finishReason() == null ? "stop" : ev.finishReason(), prompt, completion);

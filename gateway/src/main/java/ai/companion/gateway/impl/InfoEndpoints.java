@@ -4,6 +4,7 @@ import ai.companion.api.Addresses;
 import ai.companion.api.ModelInfo;
 import ai.companion.api.WorkerInfo;
 import ai.companion.gateway.GatewayOptions;
+import ai.companion.gateway.security.GatewaySecurity;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -43,8 +44,16 @@ public final class InfoEndpoints {
     json(ctx, 200, new JsonObject().put("status", "live").put("node", options.getNodeName()));
   }
 
-  /** Ready when a router answers: then a request can be placed (or told clearly that no worker serves it). */
+  /**
+   * Ready when a router answers: then a request can be placed (or told clearly that no worker serves it); not while
+   * the node warms up.
+   */
   public void ready(RoutingContext ctx) {
+    if (vertx.sharedData().getLocalMap(NODE_MAP).get(GatewaySecurity.WARM_UP_TOKEN_KEY) != null) {
+      json(ctx, 503, new JsonObject().put("status", "warming_up").put("node", options.getNodeName())
+          .put("reason", "the node is warming up with its own requests before it reports ready"));
+      return;
+    }
     models(READY_TIMEOUT_MS).onComplete(ar -> {
       if (ar.succeeded()) {
         json(ctx, 200, new JsonObject().put("status", "ready").put("node", options.getNodeName())

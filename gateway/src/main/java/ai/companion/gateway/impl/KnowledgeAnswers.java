@@ -184,10 +184,10 @@ public final class KnowledgeAnswers {
 
   /**
    * Logs a finished generation with the knowledge service; never fails, never waits. Internal sub-generations
-   * (map steps) and requests without a question are left out.
+   * (map steps), a node's warm-up and requests without a question are left out.
    */
   static void logInteraction(Vertx vertx, GenerationRequest request, RouteDecision route, String answer) {
-    if (request.hints().containsKey(HINT_PHASE)) return;
+    if (request.hints().containsKey(HINT_PHASE) || request.hints().containsKey(GenerationRequest.HINT_WARM_UP)) return;
     String q = question(request);
     if (q == null) return;
     JsonObject msg = new JsonObject().put("question", q)

@@ -1,8 +1,10 @@
 package ai.companion.gateway.metrics;
 
 import ai.companion.api.Addresses;
+import ai.companion.api.GenerationRequest;
 import ai.companion.api.StreamEvent;
 import ai.companion.api.WorkerInfo;
+import ai.companion.gateway.security.GatewaySecurity;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
@@ -123,6 +125,7 @@ public final class GatewayMetrics {
     return ctx -> {
       long start = System.nanoTime();
       ctx.addEndHandler(ar -> {
+        if (GatewaySecurity.isWarmUp(ctx)) return; // the node's own, before it was ready
         String route = routeLabel(ctx);
         String status = Integer.toString(ctx.response().getStatusCode());
         Timer.builder("companion_http_requests")
@@ -174,7 +177,7 @@ public final class GatewayMetrics {
       if (Addresses.ROUTER_ROUTE.equals(address) || address.startsWith(Addresses.WORKER_GENERATE_PREFIX)) {
         // two fields, read in place: every generation passes here twice
         JsonObject req = dc.body() instanceof JsonObject j && j.containsKey("streamAddress") ? j : null;
-        String requestId = req == null ? null : req.getString("requestId");
+        String requestId = req == null || warmUp(req) ? null : req.getString("requestId");
         if (requestId != null) {
           String model = address.startsWith(Addresses.WORKER_GENERATE_PREFIX) ? req.getString("model") : null;
           Inflight f = inflight.computeIfAbsent(requestId, id -> new Inflight(model));
@@ -186,6 +189,10 @@ public final class GatewayMetrics {
     } finally {
       dc.next();
     }
+  }
+
+  private static boolean warmUp(JsonObject request) {
+    return request.getValue("hints") instanceof JsonObject hints && hints.containsKey(GenerationRequest.HINT_WARM_UP);
   }
 
   private void onInbound(DeliveryContext<Object> dc) {

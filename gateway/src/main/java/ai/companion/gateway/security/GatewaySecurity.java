@@ -7,7 +7,10 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.CorsHandler;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.Set;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,6 +34,20 @@ public final class GatewaySecurity {
 
   public static final Principal ANONYMOUS = new Principal("anonymous", null);
 
+  /**
+   * Header of a node's own warm-up requests (see the node's WarmUp): its value must equal the token the node put
+   * under {@link #WARM_UP_TOKEN_KEY} in its local map {@code companion.node}, which exists only in that process and
+   * only until the node is ready. Such a request needs no key, takes no limit and is left out of the metrics and the
+   * logs that learn from traffic.
+   */
+  public static final String WARM_UP_HEADER = "x-companion-warm-up";
+  /** Local-map key of the node's warm-up token (absent once the node is ready). */
+  public static final String WARM_UP_TOKEN_KEY = "warmUpToken";
+  /** Who a warm-up request is. */
+  public static final Principal WARM_UP = new Principal("warm-up", null);
+  /** Routing-context key set on a warm-up request. */
+  private static final String WARM_UP_REQUEST = "companion.warmUp";
+
   /** Why a call is refused: an {@link ErrorCode} (401 or 429), a message and, for 429, seconds to wait. */
   public record Denial(ErrorCode code, String message, long retryAfterSeconds) {
     public JsonObject openAiBody() {
@@ -47,8 +64,15 @@ public final class GatewaySecurity {
   private final SecurityOptions options;
   private final ApiKeys keys;
   private final KeyLimits limits;
+  private final Supplier<String> warmUpToken;
 
   public GatewaySecurity(SecurityOptions options) {
+    this(options, () -> null);
+  }
+
+  /** {@code warmUpToken}: the node's current warm-up token, or null (asked only when a request names one). */
+  public GatewaySecurity(SecurityOptions options, Supplier<String> warmUpToken) {
+    this.warmUpToken = warmUpToken;
     this.options = new SecurityOptions(options);
     this.keys = ApiKeys.parse(options.getApiKeys());
     this.limits = new KeyLimits(options);
@@ -86,14 +110,14 @@ public final class GatewaySecurity {
 
   /** Takes a concurrent-generation slot; a denial (429) when the key runs its maximum already. */
   public Denial acquireStream(Principal p) {
-    if (p == null || p == ANONYMOUS) return null;
+    if (p == null || p == ANONYMOUS || p == WARM_UP) return null;
     if (limits.tryAcquireStream(p.keyId())) return null;
     return new Denial(ErrorCode.RATE_LIMITED, "Too many concurrent generations for this API key (at most "
         + limits.maxStreams() + "). Retry when one has finished.", 1);
   }
 
   public void releaseStream(Principal p) {
-    if (p == null || p == ANONYMOUS) return;
+    if (p == null || p == ANONYMOUS || p == WARM_UP) return;
     limits.releaseStream(p.keyId());
   }
 
@@ -119,6 +143,13 @@ public final class GatewaySecurity {
    */
   public Handler<RoutingContext> httpHandler() {
     return ctx -> {
+      String pass = ctx.request().getHeader(WARM_UP_HEADER);
+      if (pass != null && isWarmUpToken(pass)) {
+        ctx.put(WARM_UP_REQUEST, Boolean.TRUE);
+        ctx.put(PRINCIPAL, WARM_UP);
+        ctx.next();
+        return;
+      }
       String path = ctx.normalizedPath();
       if (ctx.request().method() == HttpMethod.OPTIONS || isOpen(path)) {
         ctx.next();
@@ -151,6 +182,18 @@ public final class GatewaySecurity {
       }
       ctx.next();
     };
+  }
+
+  /** Whether {@code presented} is the node's warm-up token now (compared in constant time). */
+  boolean isWarmUpToken(String presented) {
+    String token = warmUpToken.get();
+    return token != null && MessageDigest.isEqual(token.getBytes(StandardCharsets.UTF_8),
+        presented.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** Whether the HTTP handler admitted this request as the node's own warm-up. */
+  public static boolean isWarmUp(RoutingContext ctx) {
+    return ctx.get(WARM_UP_REQUEST) != null;
   }
 
   /** The principal the HTTP handler admitted, or {@link #ANONYMOUS}. */

@@ -1,0 +1,159 @@
+package ai.companion.node.impl;
+
+import ai.companion.api.Addresses;
+import ai.companion.api.ModelInfo;
+import ai.companion.api.WorkerInfo;
+import ai.companion.gateway.security.GatewaySecurity;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * A node's own streaming requests through its HTTP door before it reports READY, sent in rounds of many at once, each
+ * on a new connection, as a burst of new clients arrives.
+ *
+ * <p>Why: a young JVM runs the intake (Netty, HTTP parsing, the event-bus hops, SSE writes) as interpreted code and
+ * with a young generation sized for an idle process; a young node's first burst of 2000 clients had its first tokens
+ * about twice as late as a warm node's (docs/benchmarks.md). These requests compile that path and size the heap while
+ * nobody waits.
+ *
+ * <p>Each request carries the node's one-time token in {@link GatewaySecurity#WARM_UP_HEADER}: it needs no API key,
+ * stays on this node's workers and is left out of the metrics, the router's decisions and the knowledge log (see
+ * {@link ai.companion.api.GenerationRequest#HINT_WARM_UP}). A failure here never stops the node: it is counted and
+ * logged.
+ */
+public final class WarmUp {
+
+  /** What the warm-up did. */
+  public record Result(int sent, int failed, int rounds, long millis, String firstFailure) {}
+
+  /**
+   * Requests in flight at once: the size of one round. Measured on 2 cores (three rounds of 500 before a 2000-client
+   * burst: its TTFT p99 746-857 against 1252-1413 ms without); enough at once for the young generation to grow.
+   */
+  public static final int ROUND = 500;
+  /** Tokens per warm-up stream: enough for every SSE path (first chunk, text chunks, the end). */
+  static final int MAX_TOKENS = 16;
+  /** A warm-up stream idle this long fails (and the next round goes on). */
+  static final long IDLE_TIMEOUT_MS = 30_000;
+  /** No round starts after this long: the node reports READY however far its warm-up got. */
+  public static final long DEADLINE_MS = 60_000;
+
+  private static final String[] PROMPTS = {"Once upon a time", "The little dog wanted to",
+      "Here is a short story about a friendly robot and a cat who", "Hello"};
+
+  private final Vertx vertx;
+  private final String host;
+  private final int port;
+  private final String token;
+  private final List<String> models;
+
+  public WarmUp(Vertx vertx, String host, int port, String token, List<String> models) {
+    if (models.isEmpty()) throw new IllegalArgumentException("a warm-up needs at least one model");
+    this.vertx = vertx;
+    this.host = host;
+    this.port = port;
+    this.token = token;
+    this.models = List.copyOf(models);
+  }
+
+  /** The generative models the workers of {@code nodeName} have registered, in the registry's order. */
+  public static Future<List<String>> localModels(Vertx vertx, String nodeName) {
+    return vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
+        .compose(map -> map.entries())
+        .map(entries -> {
+          Set<String> ids = new LinkedHashSet<>();
+          for (Map.Entry<String, Object> e : entries.entrySet()) {
+            JsonObject json = e.getValue() instanceof JsonObject j ? j
+                : e.getValue() instanceof String s ? new JsonObject(s) : null;
+            if (json == null) continue;
+            WorkerInfo w = WorkerInfo.fromJson(json);
+            if (nodeName.equals(w.nodeName())) w.models().stream().map(ModelInfo::id).forEach(ids::add);
+          }
+          return List.copyOf(ids);
+        });
+  }
+
+  /** Sends {@code streams} requests in rounds of at most {@link #ROUND}; always succeeds, with what happened. */
+  public Future<Result> run(int streams) {
+    long t0 = System.nanoTime();
+    AtomicInteger failed = new AtomicInteger();
+    AtomicReference<String> firstFailure = new AtomicReference<>();
+    AtomicInteger rounds = new AtomicInteger();
+    Future<Void> chain = Future.succeededFuture();
+    for (int start = 0; start < streams; start += ROUND) {
+      int from = start;
+      int count = Math.min(ROUND, streams - start);
+      chain = chain.compose(v -> {
+        if ((System.nanoTime() - t0) / 1_000_000 > DEADLINE_MS) return Future.succeededFuture();
+        rounds.incrementAndGet();
+        return round(from, count, failed, firstFailure);
+      });
+    }
+    return chain.map(v -> new Result(Math.min(streams, rounds.get() * ROUND), failed.get(), rounds.get(),
+        (System.nanoTime() - t0) / 1_000_000, firstFailure.get()));
+  }
+
+  /** One round: {@code count} requests at once on a client of their own (a connection each), all finished. */
+  private Future<Void> round(int from, int count, AtomicInteger failed, AtomicReference<String> firstFailure) {
+    HttpClientAgent client = vertx.httpClientBuilder()
+        .with(new HttpClientOptions().setDefaultHost(host).setDefaultPort(port).setConnectTimeout(30_000))
+        .with(new PoolOptions().setHttp1MaxSize(count).setMaxWaitQueueSize(-1))
+        .build();
+    List<Future<Void>> all = new ArrayList<>(count);
+    for (int i = from; i < from + count; i++) {
+      all.add(stream(client, i).recover(err -> {
+        failed.incrementAndGet();
+        firstFailure.compareAndSet(null, err.getMessage() == null ? err.toString() : err.getMessage());
+        return Future.succeededFuture();
+      }));
+    }
+    return Future.join(all).transform(ar -> client.close());
+  }
+
+  /** Request {@code i}: a completion or a chat, sampled or greedy, on the models in turn; read to its end. */
+  private Future<Void> stream(HttpClientAgent client, int i) {
+    String model = models.get(i % models.size());
+    String prompt = PROMPTS[i % PROMPTS.length];
+    boolean chat = i % 2 == 1;
+    JsonObject body = new JsonObject().put("model", model).put("max_tokens", MAX_TOKENS).put("stream", true)
+        .put("temperature", i % 4 == 0 ? 0.0 : 0.8).put("seed", i);
+    if (chat) {
+      body.put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", prompt)));
+    } else {
+      body.put("prompt", prompt);
+    }
+    return client.request(new RequestOptions().setMethod(HttpMethod.POST)
+            .setURI(chat ? "/v1/chat/completions" : "/v1/completions").putHeader("content-type", "application/json")
+            .putHeader(GatewaySecurity.WARM_UP_HEADER, token).setIdleTimeout(IDLE_TIMEOUT_MS))
+        .compose(req -> req.send(body.toBuffer()))
+        .compose(resp -> resp.body().compose(b -> answered(resp.statusCode(), b)));
+  }
+
+  /** A stream counts as served when it was a 200 that ended with {@code [DONE]} and held no error event. */
+  static Future<Void> answered(int status, Buffer body) {
+    String text = body.toString();
+    if (status != 200) return Future.failedFuture("HTTP " + status + ": " + abbreviate(text));
+    if (text.contains("data: {\"error\"")) return Future.failedFuture("error event: " + abbreviate(text));
+    if (!text.endsWith("data: [DONE]\n\n")) return Future.failedFuture("stream ended without [DONE]");
+    return Future.succeededFuture();
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 200 ? s : s.substring(0, 200) + "...";
+  }
+}
