@@ -103,7 +103,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
       for (int i = 0; i < 32; i++) warm.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, (long) i));
       Future.all(warm).await(120, TimeUnit.SECONDS);
       Thread.sleep(2000);
-      long liveStart = HeapProbe.liveHeapBytes(node.pid());
+      // no live-heap probe here: its full GC would shrink the heap the node sized in its own warm-up, which a
+      // node's first burst after READY does not meet (the probes run after the waves)
       long rssBefore = Machine.rssBytes(node.pid());
       AtomicLong rssPeak = new AtomicLong(rssBefore);
       long sampler = vertx.setPeriodic(100, t -> rssPeak.accumulateAndGet(Machine.rssBytes(node.pid()), Math::max));
@@ -173,7 +174,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
           + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
           + "(loopback), streaming /v1/completions with prompt \"Once upon a time\"" + (distinctPrompts
           ? " and the client's number (\"... there was N\")" : "") + ", temperature 0.8, one seed per "
-          + "client. Wave 1 meets a node that has served only a 32-stream warm-up (JIT still compiling)"
+          + "client. Wave 1 meets a node that has served its own warm-up before READY (./companion start's --warm-up, "
+          + "as a --node-option may set it) and this bench's 32 streams"
           + (warmClientWaves > 0 ? ", while this client JVM had run " + warmClientWaves + " waves against a "
           + "throwaway node first, so its own JIT had settled" : "")
           + "; each further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
@@ -187,8 +189,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
           + Path.of("").toAbsolutePath().relativize(log.toAbsolutePath()));
       client.close();
       client = new HttpStreams(vertx, "127.0.0.1", port, clients);
-      memory = "node's live heap " + Machine.mib(liveStart) + " after the warm-up (before the first wave); "
-          + liveHeapPerStream(client, node.pid());
+      memory = liveHeapPerStream(client, node.pid());
       client.close();
       plain = plainHttp(vertx, port);
     } finally {
