@@ -171,21 +171,22 @@ public final class Node {
     LocalMap<String, Object> local = vertx.sharedData().getLocalMap(NODE_LOCAL_MAP);
     if (!(local.get("httpPort") instanceof Integer port)) return Future.succeededFuture();
     String host = loopbackFor(options.getHost());
-    return WarmUp.localModels(vertx, nodeName).compose(models -> {
-      if (models.isEmpty()) {
+    return WarmUp.smallestLocalModel(vertx, nodeName).compose(model -> {
+      if (model == null) {
         LOG.info("warm-up skipped: this node's worker serves no model yet");
         return Future.<Void>succeededFuture();
       }
       byte[] secret = new byte[24];
       new SecureRandom().nextBytes(secret);
-      local.put(GatewaySecurity.WARM_UP_TOKEN_KEY, Base64.getUrlEncoder().withoutPadding().encodeToString(secret));
-      return new WarmUp(vertx, host, port, (String) local.get(GatewaySecurity.WARM_UP_TOKEN_KEY), models).run(streams)
+      String token = Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
+      local.put(GatewaySecurity.WARM_UP_TOKEN_KEY, token);
+      return new WarmUp(vertx, host, port, token, model.id()).run(streams)
           .onSuccess(r -> {
             if (r.failed() == 0) {
-              LOG.info("warm-up: {} streams ({} round(s)) on {} in {} ms", r.sent(), r.rounds(), models, r.millis());
+              LOG.info("warm-up: {} streams ({} rounds) of {} in {} ms", r.sent(), r.rounds(), model.id(), r.millis());
             } else {
-              LOG.warn("warm-up: {} of {} streams failed in {} ms, first: {}", r.failed(), r.sent(), r.millis(),
-                  r.firstFailure());
+              LOG.warn("warm-up: {} of {} streams of {} failed in {} ms, the first: {}", r.failed(), r.sent(),
+                  model.id(), r.millis(), r.firstFailure());
             }
           })
           .<Void>mapEmpty();

@@ -15,10 +15,8 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -42,16 +40,25 @@ public final class WarmUp {
   public record Result(int sent, int failed, int rounds, long millis, String firstFailure) {}
 
   /**
-   * Requests in flight at once: the size of one round. Measured on 2 cores (three rounds of 500 before a 2000-client
-   * burst: its TTFT p99 746-857 against 1252-1413 ms without); enough at once for the young generation to grow.
+   * The most requests in flight at once: the largest round. Measured on 2 cores (three rounds of 500 before a
+   * 2000-client burst: its TTFT p99 746-857 against 1252-1413 ms without); enough at once for the young generation
+   * to grow as a burst makes it grow.
    */
   public static final int ROUND = 500;
+  /**
+   * The first round; each next one is four times larger, up to {@link #ROUND}: a model too slow for 500 streams
+   * at once shows it in the small rounds, and the budget ends the warm-up before a large one.
+   */
+  static final int FIRST_ROUND = 16;
   /** Tokens per warm-up stream: enough for every SSE path (first chunk, text chunks, the end). */
-  static final int MAX_TOKENS = 16;
+  static final int MAX_TOKENS = 8;
   /** A warm-up stream idle this long fails (and the next round goes on). */
   static final long IDLE_TIMEOUT_MS = 30_000;
-  /** No round starts after this long: the node reports READY however far its warm-up got. */
-  public static final long DEADLINE_MS = 60_000;
+  /**
+   * No round starts after this long: the node reports READY however far its warm-up got. stories260K does 1500
+   * streams in about 3 s on 2 cores; a model a thousand times larger gets through its first small rounds.
+   */
+  public static final long BUDGET_MS = 10_000;
 
   private static final String[] PROMPTS = {"Once upon a time", "The little dog wanted to",
       "Here is a short story about a friendly robot and a cat who", "Hello"};
@@ -60,52 +67,63 @@ public final class WarmUp {
   private final String host;
   private final int port;
   private final String token;
-  private final List<String> models;
+  private final String model;
 
-  public WarmUp(Vertx vertx, String host, int port, String token, List<String> models) {
-    if (models.isEmpty()) throw new IllegalArgumentException("a warm-up needs at least one model");
+  /** Warm-up streams to {@code host:port} for {@code model}, admitted by {@code token}. */
+  public WarmUp(Vertx vertx, String host, int port, String token, String model) {
     this.vertx = vertx;
     this.host = host;
     this.port = port;
     this.token = token;
-    this.models = List.copyOf(models);
+    this.model = model;
   }
 
-  /** The generative models the workers of {@code nodeName} have registered, in the registry's order. */
-  public static Future<List<String>> localModels(Vertx vertx, String nodeName) {
+  /**
+   * The smallest generative model (fewest parameters) the workers of {@code nodeName} have registered, or null: the
+   * warm-up is for the code around the models, which every model shares, so the quickest one serves it.
+   */
+  public static Future<ModelInfo> smallestLocalModel(Vertx vertx, String nodeName) {
     return vertx.sharedData().<String, Object>getAsyncMap(Addresses.WORKER_REGISTRY_MAP)
         .compose(map -> map.entries())
         .map(entries -> {
-          Set<String> ids = new LinkedHashSet<>();
+          ModelInfo smallest = null;
           for (Map.Entry<String, Object> e : entries.entrySet()) {
             JsonObject json = e.getValue() instanceof JsonObject j ? j
                 : e.getValue() instanceof String s ? new JsonObject(s) : null;
             if (json == null) continue;
             WorkerInfo w = WorkerInfo.fromJson(json);
-            if (nodeName.equals(w.nodeName())) w.models().stream().map(ModelInfo::id).forEach(ids::add);
+            if (!nodeName.equals(w.nodeName())) continue;
+            for (ModelInfo m : w.models()) {
+              if (smallest == null || m.parameters() < smallest.parameters()) smallest = m;
+            }
           }
-          return List.copyOf(ids);
+          return smallest;
         });
   }
 
-  /** Sends {@code streams} requests in rounds of at most {@link #ROUND}; always succeeds, with what happened. */
+  /**
+   * Sends {@code streams} requests in rounds of {@link #FIRST_ROUND}, four times that, ... at most {@link #ROUND},
+   * none started after {@link #BUDGET_MS}; always succeeds, with what happened.
+   */
   public Future<Result> run(int streams) {
     long t0 = System.nanoTime();
     AtomicInteger failed = new AtomicInteger();
-    AtomicReference<String> firstFailure = new AtomicReference<>();
+    AtomicInteger sent = new AtomicInteger();
     AtomicInteger rounds = new AtomicInteger();
-    Future<Void> chain = Future.succeededFuture();
-    for (int start = 0; start < streams; start += ROUND) {
-      int from = start;
-      int count = Math.min(ROUND, streams - start);
-      chain = chain.compose(v -> {
-        if ((System.nanoTime() - t0) / 1_000_000 > DEADLINE_MS) return Future.succeededFuture();
-        rounds.incrementAndGet();
-        return round(from, count, failed, firstFailure);
-      });
-    }
-    return chain.map(v -> new Result(Math.min(streams, rounds.get() * ROUND), failed.get(), rounds.get(),
-        (System.nanoTime() - t0) / 1_000_000, firstFailure.get()));
+    AtomicReference<String> firstFailure = new AtomicReference<>();
+    return next(streams, FIRST_ROUND, t0, sent, failed, rounds, firstFailure)
+        .map(v -> new Result(sent.get(), failed.get(), rounds.get(), (System.nanoTime() - t0) / 1_000_000,
+            firstFailure.get()));
+  }
+
+  private Future<Void> next(int streams, int size, long t0, AtomicInteger sent, AtomicInteger failed,
+                            AtomicInteger rounds, AtomicReference<String> firstFailure) {
+    int count = Math.min(size, streams - sent.get());
+    if (count <= 0 || (System.nanoTime() - t0) / 1_000_000 > BUDGET_MS) return Future.succeededFuture();
+    int from = sent.getAndAdd(count);
+    rounds.incrementAndGet();
+    return round(from, count, failed, firstFailure)
+        .compose(v -> next(streams, Math.min(ROUND, size * 4), t0, sent, failed, rounds, firstFailure));
   }
 
   /** One round: {@code count} requests at once on a client of their own (a connection each), all finished. */
@@ -125,9 +143,8 @@ public final class WarmUp {
     return Future.join(all).transform(ar -> client.close());
   }
 
-  /** Request {@code i}: a completion or a chat, sampled or greedy, on the models in turn; read to its end. */
+  /** Request {@code i}: a completion or a chat, sampled or greedy, prompts in turn; read to its end. */
   private Future<Void> stream(HttpClientAgent client, int i) {
-    String model = models.get(i % models.size());
     String prompt = PROMPTS[i % PROMPTS.length];
     boolean chat = i % 2 == 1;
     JsonObject body = new JsonObject().put("model", model).put("max_tokens", MAX_TOKENS).put("stream", true)

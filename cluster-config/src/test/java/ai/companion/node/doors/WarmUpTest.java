@@ -76,15 +76,16 @@ class WarmUpTest {
       HttpResponse<String> ready = get("/health/ready", null);
       assertEquals(503, ready.statusCode(), ready.body());
       assertEquals("warming_up", new JsonObject(ready.body()).getString("status"));
-      List<String> models = DoorsNode.await(WarmUp.localModels(node.vertx, DoorsNode.NODE_NAME));
-      assertEquals(List.of(DoorsNode.MODEL), models);
+      assertEquals(DoorsNode.MODEL, DoorsNode.await(WarmUp.smallestLocalModel(node.vertx, DoorsNode.NODE_NAME)).id());
+      assertEquals(null, DoorsNode.await(WarmUp.smallestLocalModel(node.vertx, "another-node")));
       r = DoorsNode.await(new WarmUp(node.vertx, DoorsNode.HOST, node.httpPort,
-          (String) local.get(GatewaySecurity.WARM_UP_TOKEN_KEY), models).run(24));
+          (String) local.get(GatewaySecurity.WARM_UP_TOKEN_KEY), DoorsNode.MODEL).run(24));
     } finally {
       local.remove(GatewaySecurity.WARM_UP_TOKEN_KEY);
     }
     assertEquals(0, r.failed(), "first failure: " + r.firstFailure());
     assertEquals(24, r.sent());
+    assertEquals(2, r.rounds(), "16, then the 8 left");
     List<JsonObject> warm = routed.subList(routedBefore, routed.size()).stream()
         .filter(j -> j.getJsonObject("hints").containsKey(GenerationRequest.HINT_WARM_UP)).toList();
     assertEquals(24, warm.size(), "warm-up requests the router saw");
