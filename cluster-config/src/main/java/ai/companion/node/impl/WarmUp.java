@@ -50,8 +50,8 @@ public final class WarmUp {
    * at once shows it in the small rounds, and the budget ends the warm-up before a large one.
    */
   static final int FIRST_ROUND = 16;
-  /** Tokens per warm-up stream: enough for every SSE path (first chunk, text chunks, the end). */
-  static final int MAX_TOKENS = 8;
+  /** Tokens per warm-up stream: every SSE path (first chunk, text chunks, the end), the decode loop many times. */
+  static final int MAX_TOKENS = 16;
   /** A warm-up stream idle this long fails (and the next round goes on). */
   static final long IDLE_TIMEOUT_MS = 30_000;
   /**

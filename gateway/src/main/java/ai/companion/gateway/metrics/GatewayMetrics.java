@@ -50,6 +50,11 @@ public final class GatewayMetrics {
 
   private final Vertx vertx;
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  /**
+   * Where a node's own warm-up requests are recorded: a registry nobody scrapes. They stay out of the figures, and
+   * the code that records a request's figures is compiled by them like the rest of the request's path.
+   */
+  private final PrometheusMeterRegistry warmUpRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Map<String, Inflight> inflight = new ConcurrentHashMap<>();
   private final Map<String, WorkerInfo> workers = new ConcurrentHashMap<>();
   private final Map<String, AtomicLong> lastTokensPerSecond = new ConcurrentHashMap<>();
@@ -66,9 +71,13 @@ public final class GatewayMetrics {
 
   private static final class Inflight {
     final long startNanos = System.nanoTime();
+    final boolean warmUp;
     volatile String model;
     volatile long firstTokenNanos;
-    Inflight(String model) { this.model = model; }
+    Inflight(String model, boolean warmUp) {
+      this.model = model;
+      this.warmUp = warmUp;
+    }
   }
 
   public GatewayMetrics(Vertx vertx) {
@@ -88,7 +97,7 @@ public final class GatewayMetrics {
       Gauge.builder("companion_knowledge_" + key, knowledgeFigures, f -> f.getOrDefault(key, Double.NaN))
           .description("Knowledge store: " + key.replace('_', ' ') + " (at the last scrape)").register(registry);
     }
-    Gauge.builder("companion_generations_inflight", inflight, Map::size)
+    Gauge.builder("companion_generations_inflight", inflight, m -> m.values().stream().filter(f -> !f.warmUp).count())
         .description("Generations started through this gateway and not finished").register(registry);
     Gauge.builder("companion_websocket_connections", websockets, AtomicLong::get)
         .description("Open WebSocket connections on /v1/chat/stream").register(registry);
@@ -117,6 +126,7 @@ public final class GatewayMetrics {
     vertx.eventBus().removeInboundInterceptor(inbound);
     if (sweepTimer >= 0) vertx.cancelTimer(sweepTimer);
     registry.close();
+    warmUpRegistry.close();
     return statusConsumer == null ? Future.succeededFuture() : statusConsumer.unregister();
   }
 
@@ -125,7 +135,6 @@ public final class GatewayMetrics {
     return ctx -> {
       long start = System.nanoTime();
       ctx.addEndHandler(ar -> {
-        if (GatewaySecurity.isWarmUp(ctx)) return; // the node's own, before it was ready
         String route = routeLabel(ctx);
         String status = Integer.toString(ctx.response().getStatusCode());
         Timer.builder("companion_http_requests")
@@ -133,7 +142,8 @@ public final class GatewayMetrics {
             .tags("route", route, "method", ctx.request().method().name(), "status", status)
             .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
             .maximumExpectedValue(Duration.ofMinutes(5))
-            .register(registry).record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+            .register(GatewaySecurity.isWarmUp(ctx) ? warmUpRegistry : registry)
+            .record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
       });
       ctx.next();
     };
@@ -177,10 +187,10 @@ public final class GatewayMetrics {
       if (Addresses.ROUTER_ROUTE.equals(address) || address.startsWith(Addresses.WORKER_GENERATE_PREFIX)) {
         // two fields, read in place: every generation passes here twice
         JsonObject req = dc.body() instanceof JsonObject j && j.containsKey("streamAddress") ? j : null;
-        String requestId = req == null || warmUp(req) ? null : req.getString("requestId");
+        String requestId = req == null ? null : req.getString("requestId");
         if (requestId != null) {
           String model = address.startsWith(Addresses.WORKER_GENERATE_PREFIX) ? req.getString("model") : null;
-          Inflight f = inflight.computeIfAbsent(requestId, id -> new Inflight(model));
+          Inflight f = inflight.computeIfAbsent(requestId, id -> new Inflight(model, warmUp(req)));
           if (model != null) f.model = model;
         }
       }
@@ -219,6 +229,7 @@ public final class GatewayMetrics {
     if (type == null) return;
     long now = System.nanoTime();
     String model = f.model == null ? "unknown" : f.model;
+    PrometheusMeterRegistry registry = f.warmUp ? warmUpRegistry : this.registry;
     if (f.firstTokenNanos == 0 && (type == StreamEvent.Type.TOKEN || type == StreamEvent.Type.DONE)) {
       f.firstTokenNanos = now;
       Timer.builder("companion_time_to_first_token").description("From a generation's start to its first token, per model")
@@ -243,10 +254,11 @@ public final class GatewayMetrics {
       DistributionSummary.builder("companion_tokens_per_second").description("Decode speed per generation, per model")
           .tag("model", model).publishPercentileHistogram().minimumExpectedValue(1.0).maximumExpectedValue(100_000.0)
           .register(registry).record(rate);
+      if (f.warmUp) return;
       AtomicLong last = lastTokensPerSecond.computeIfAbsent(model, m -> {
         AtomicLong v = new AtomicLong();
         Gauge.builder("companion_tokens_per_second_last", v, x -> Double.longBitsToDouble(x.get()))
-            .description("Decode speed of the latest generation, per model").tag("model", m).register(registry);
+            .description("Decode speed of the latest generation, per model").tag("model", m).register(this.registry);
         return v;
       });
       last.set(Double.doubleToLongBits(rate));
