@@ -85,7 +85,7 @@ class WarmUpTest {
     }
     assertEquals(0, r.failed(), "first failure: " + r.firstFailure());
     assertEquals(24, r.sent());
-    assertEquals(2, r.rounds(), "16, then the 8 left");
+    assertEquals(3, r.rounds(), "4, 16, then the 4 left");
     List<JsonObject> warm = routed.subList(routedBefore, routed.size()).stream()
         .filter(j -> j.getJsonObject("hints").containsKey(GenerationRequest.HINT_WARM_UP)).toList();
     assertEquals(24, warm.size(), "warm-up requests the router saw");
