@@ -2,13 +2,13 @@ package ai.companion.node;
 
 import ai.companion.api.Addresses;
 import ai.companion.api.ModelPaths;
+import ai.companion.gateway.security.GatewaySecurity;
 import ai.companion.node.cluster.Cidr;
 import ai.companion.node.cluster.ClusterKeys;
 import ai.companion.node.cluster.ClusterNames;
 import ai.companion.node.cluster.EventBusTls;
 import ai.companion.node.cluster.HazelcastSetup;
 import ai.companion.node.cluster.RegistryJanitor;
-import ai.companion.gateway.security.GatewaySecurity;
 import ai.companion.node.impl.HealthServer;
 import ai.companion.node.impl.WarmUp;
 import io.vertx.core.DeploymentOptions;

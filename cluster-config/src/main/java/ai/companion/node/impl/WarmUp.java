@@ -40,9 +40,9 @@ public final class WarmUp {
   public record Result(int sent, int failed, int rounds, long millis, String firstFailure) {}
 
   /**
-   * The most requests in flight at once: the largest round. Measured on 2 cores (three rounds of 500 before a
-   * 2000-client burst: its TTFT p99 746-857 against 1252-1413 ms without); enough at once for the young generation
-   * to grow as a burst makes it grow.
+   * The most requests in flight at once: the largest round, large enough for the heap to grow as a burst makes it
+   * grow. Measured on 2 cores with 1500 streams (docs/benchmarks.md, "A warm-up before READY"): a 2000-client burst
+   * right after READY had its TTFT p50 at 580 against 1190 ms without, p99 860 against 1210 ms (medians of six pairs).
    */
   public static final int ROUND = 500;
   /**
