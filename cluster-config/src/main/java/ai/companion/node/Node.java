@@ -170,7 +170,7 @@ public final class Node {
     if (streams == 0 || !options.hasRole("gateway") || !options.hasRole("worker")) return Future.succeededFuture();
     LocalMap<String, Object> local = vertx.sharedData().getLocalMap(NODE_LOCAL_MAP);
     if (!(local.get("httpPort") instanceof Integer port)) return Future.succeededFuture();
-    String host = loopbackFor(options.getHost());
+    String host = ownClientHost(options.getHost());
     return WarmUp.smallestLocalModel(vertx, nodeName).compose(model -> {
       if (model == null) {
         LOG.info("warm-up skipped: this node's worker serves no model yet");
@@ -197,7 +197,7 @@ public final class Node {
   }
 
   /** Where this node's own client reaches its HTTP server: a wildcard bind answers on loopback. */
-  static String loopbackFor(String host) {
+  static String ownClientHost(String host) {
     return host == null || host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]") ? "127.0.0.1" : host;
   }
 

@@ -13,6 +13,15 @@ import org.junit.jupiter.api.Test;
 class NodeBindAddressTest {
 
   @Test
+  void theWarmUpReachesAWildcardBindOnLoopbackAndAnyOtherBindWhereItIs() {
+    assertEquals("127.0.0.1", Node.ownClientHost("0.0.0.0"));
+    assertEquals("127.0.0.1", Node.ownClientHost("::"));
+    assertEquals("127.0.0.1", Node.ownClientHost(null));
+    assertEquals("10.42.0.7", Node.ownClientHost("10.42.0.7"));
+    assertEquals("127.0.0.1", Node.ownClientHost("127.0.0.1"));
+  }
+
+  @Test
   void loopbackByDefaultAndForLoopbackMembers() {
     assertEquals("127.0.0.1", Node.bindAddress(new NodeOptions()).getHostAddress());
     assertEquals("127.0.0.1", Node.bindAddress(new NodeOptions().setJoin(List.of("127.0.0.1:5701"))).getHostAddress());
