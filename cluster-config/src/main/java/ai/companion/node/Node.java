@@ -183,7 +183,8 @@ public final class Node {
       return new WarmUp(vertx, host, port, token, model.id()).run(streams)
           .onSuccess(r -> {
             if (r.failed() == 0) {
-              LOG.info("warm-up: {} streams ({} round(s)) of {} in {} ms", r.sent(), r.rounds(), model.id(), r.millis());
+              LOG.info("warm-up: {} streams ({} round(s)) of {} in {} ms", r.sent(), r.rounds(), model.id(),
+                  r.millis());
             } else {
               LOG.warn("warm-up: {} of {} streams of {} failed in {} ms, the first: {}", r.failed(), r.sent(),
                   model.id(), r.millis(), r.firstFailure());
