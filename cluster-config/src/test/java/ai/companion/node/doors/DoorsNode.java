@@ -1,5 +1,6 @@
 package ai.companion.node.doors;
 
+import ai.companion.api.Addresses;
 import ai.companion.api.ModelPaths;
 import ai.companion.embeddings.EmbeddingVerticle;
 import ai.companion.gateway.GatewayOptions;
@@ -13,7 +14,12 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.OptionalDouble;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A real node in this JVM for the door tests: local (unclustered) Vert.x with the real router, inference worker,
@@ -83,6 +89,28 @@ final class DoorsNode implements AutoCloseable {
 
   static <T> T await(Future<T> f) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+  }
+
+  /** Every generation request this node sends to the router from now on (an outbound interceptor fills the list). */
+  List<JsonObject> routedRequests() {
+    List<JsonObject> routed = new CopyOnWriteArrayList<>();
+    vertx.eventBus().addOutboundInterceptor(dc -> {
+      if (Addresses.ROUTER_ROUTE.equals(dc.message().address()) && dc.body() instanceof JsonObject j) routed.add(j);
+      dc.next();
+    });
+    return routed;
+  }
+
+  /** The first sample of {@code name} in Prometheus text whose labels contain all of {@code labels}, if any. */
+  static OptionalDouble sample(String metrics, String name, String... labels) {
+    Matcher mt = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? (\\S+)$").matcher(metrics);
+    while (mt.find()) {
+      String l = mt.group(1) == null ? "" : mt.group(1);
+      boolean all = true;
+      for (String want : labels) all &= l.contains(want);
+      if (all) return OptionalDouble.of(Double.parseDouble(mt.group(2)));
+    }
+    return OptionalDouble.empty();
   }
 
   /** The greedy 60-token text from BOS in the fixture's SOURCE.md. */

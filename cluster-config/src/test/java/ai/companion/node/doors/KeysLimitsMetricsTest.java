@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.companion.api.Addresses;
-import io.vertx.core.Handler;
-import io.vertx.core.eventbus.DeliveryContext;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
@@ -17,9 +15,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -41,18 +36,14 @@ class KeysLimitsMetricsTest {
   static Path dataDir;
   private static DoorsNode node;
   private static final HttpClient http = DoorsNode.HTTP;
-  private static final List<JsonObject> routed = new CopyOnWriteArrayList<>();
-  private static final Handler<DeliveryContext<Object>> spy = dc -> {
-    if (Addresses.ROUTER_ROUTE.equals(dc.message().address()) && dc.body() instanceof JsonObject j) routed.add(j);
-    dc.next();
-  };
+  private static List<JsonObject> routed;
 
   @BeforeAll
   static void start() throws Exception {
     node = DoorsNode.start(dataDir, new JsonObject()
         .put("apiKeys", KEY_A + ":tenantA," + KEY_RATE + ":tenantB," + KEY_STREAMS + ":tenantC")
         .put("rateLimitPerMinute", 600).put("rateLimitBurst", 5).put("maxConcurrentStreams", 1));
-    node.vertx.eventBus().addOutboundInterceptor(spy);
+    routed = node.routedRequests();
   }
 
   @AfterAll
@@ -198,13 +189,7 @@ class KeysLimitsMetricsTest {
 
   /** The value of the first sample of {@code name} whose labels contain every one of {@code labels}. */
   private static double value(String text, String name, String... labels) {
-    Matcher mt = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? (\\S+)$").matcher(text);
-    while (mt.find()) {
-      String l = mt.group(1) == null ? "" : mt.group(1);
-      boolean all = true;
-      for (String want : labels) all &= l.contains(want);
-      if (all) return Double.parseDouble(mt.group(2));
-    }
-    throw new AssertionError("no sample " + name + " with " + List.of(labels));
+    return DoorsNode.sample(text, name, labels)
+        .orElseThrow(() -> new AssertionError("no sample " + name + " with " + List.of(labels)));
   }
 }

@@ -6,8 +6,6 @@ import ai.companion.api.Addresses;
 import ai.companion.api.GenerationRequest;
 import ai.companion.gateway.security.GatewaySecurity;
 import ai.companion.node.impl.WarmUp;
-import io.vertx.core.Handler;
-import io.vertx.core.eventbus.DeliveryContext;
 import io.vertx.core.json.JsonObject;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -16,9 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -37,16 +32,12 @@ class WarmUpTest {
   @TempDir
   static Path dataDir;
   private static DoorsNode node;
-  private static final List<JsonObject> routed = new CopyOnWriteArrayList<>();
-  private static final Handler<DeliveryContext<Object>> spy = dc -> {
-    if (Addresses.ROUTER_ROUTE.equals(dc.message().address()) && dc.body() instanceof JsonObject j) routed.add(j);
-    dc.next();
-  };
+  private static List<JsonObject> routed;
 
   @BeforeAll
   static void start() throws Exception {
     node = DoorsNode.start(dataDir, new JsonObject().put("apiKeys", KEY + ":tenantW"));
-    node.vertx.eventBus().addOutboundInterceptor(spy);
+    routed = node.routedRequests();
     // the router samples the model for its domain profile once: those generations count in the metrics, so the
     // test measures after they are done
     Path profiles = dataDir.resolve("router").resolve("profiles.json");
@@ -166,13 +157,6 @@ class WarmUpTest {
 
   /** The first sample of {@code name} whose labels contain all of {@code labels}; 0 when there is none yet. */
   private static double value(String text, String name, String... labels) {
-    Matcher mt = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? (\\S+)$").matcher(text);
-    while (mt.find()) {
-      String l = mt.group(1) == null ? "" : mt.group(1);
-      boolean all = true;
-      for (String want : labels) all &= l.contains(want);
-      if (all) return Double.parseDouble(mt.group(2));
-    }
-    return 0;
+    return DoorsNode.sample(text, name, labels).orElse(0);
   }
 }
