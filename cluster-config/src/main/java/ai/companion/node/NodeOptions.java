@@ -407,10 +407,7 @@ public class NodeOptions {
 
   /** Event loops of the gateway's HTTP server; 0: one per core, at most eight. */
   public NodeOptions setHttpEventLoops(int httpEventLoops) {
-    if (httpEventLoops < 0 || httpEventLoops > 64) {
-      throw new IllegalArgumentException("httpEventLoops must be in 0..64 (0: one per core), got " + httpEventLoops);
-    }
-    this.httpEventLoops = httpEventLoops;
+    this.httpEventLoops = inRange("httpEventLoops", httpEventLoops, 64, "one per core");
     return this;
   }
 
@@ -420,11 +417,7 @@ public class NodeOptions {
 
   /** Decode loops the worker runs per model side by side; 0: one per core for a tiny model, else one. */
   public NodeOptions setDecodeLanes(int decodeLanes) {
-    if (decodeLanes < 0 || decodeLanes > 64) {
-      throw new IllegalArgumentException("decodeLanes must be in 0..64 (0: sized to the model and cores), got "
-          + decodeLanes);
-    }
-    this.decodeLanes = decodeLanes;
+    this.decodeLanes = inRange("decodeLanes", decodeLanes, 64, "sized to the model and cores");
     return this;
   }
 
@@ -434,10 +427,7 @@ public class NodeOptions {
 
   /** Streams the node sends itself before READY (0: none; only a node with the gateway and worker roles does). */
   public NodeOptions setWarmUpStreams(int warmUpStreams) {
-    if (warmUpStreams < 0 || warmUpStreams > 100_000) {
-      throw new IllegalArgumentException("warmUpStreams must be in 0..100000 (0: no warm-up), got " + warmUpStreams);
-    }
-    this.warmUpStreams = warmUpStreams;
+    this.warmUpStreams = inRange("warmUpStreams", warmUpStreams, 100_000, "no warm-up");
     return this;
   }
 
@@ -445,6 +435,14 @@ public class NodeOptions {
   public NodeOptions setKvCache(String kvCache) {
     this.kvCache = oneOf("kvCache", kvCache, KV_CACHES);
     return this;
+  }
+
+  /** {@code value} when it is in 0..max, else the reason; {@code zero} says what 0 means. */
+  private static int inRange(String name, int value, int max, String zero) {
+    if (value < 0 || value > max) {
+      throw new IllegalArgumentException(name + " must be in 0.." + max + " (0: " + zero + "), got " + value);
+    }
+    return value;
   }
 
   private static String oneOf(String name, String value, List<String> allowed) {
