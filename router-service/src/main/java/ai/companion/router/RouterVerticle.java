@@ -4,6 +4,7 @@ import ai.companion.api.Addresses;
 import ai.companion.api.CompanionException;
 import ai.companion.api.ErrorCode;
 import ai.companion.api.GenerationRequest;
+import ai.companion.api.JsonBodies;
 import ai.companion.api.ModelInfo;
 import ai.companion.api.RouteDecision;
 import ai.companion.api.WorkerInfo;
@@ -661,15 +662,7 @@ public class RouterVerticle extends VerticleBase {
   // ---- helpers
 
   static JsonObject json(Object body) {
-    if (body instanceof JsonObject j) return j;
-    if (body instanceof String s) return new JsonObject(s);
-    if (body instanceof io.vertx.core.buffer.Buffer b) return new JsonObject(b);
-    if (body instanceof Map<?, ?> m) {
-      @SuppressWarnings("unchecked") Map<String, Object> mm = (Map<String, Object>) m;
-      return new JsonObject(mm);
-    }
-    throw new IllegalArgumentException("expected a JSON object, got "
-        + (body == null ? "nothing" : body.getClass().getSimpleName()));
+    return JsonBodies.object(body);
   }
 
   private static void fail(Message<?> msg, Throwable err) {

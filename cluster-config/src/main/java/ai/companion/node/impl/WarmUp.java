@@ -1,6 +1,7 @@
 package ai.companion.node.impl;
 
 import ai.companion.api.Addresses;
+import ai.companion.api.JsonBodies;
 import ai.companion.api.ModelInfo;
 import ai.companion.api.WorkerInfo;
 import ai.companion.gateway.security.GatewaySecurity;
@@ -16,7 +17,6 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -88,11 +88,8 @@ public final class WarmUp {
         .compose(map -> map.entries())
         .map(entries -> {
           ModelInfo smallest = null;
-          for (Map.Entry<String, Object> e : entries.entrySet()) {
-            JsonObject json = e.getValue() instanceof JsonObject j ? j
-                : e.getValue() instanceof String s ? new JsonObject(s) : null;
-            if (json == null) continue;
-            WorkerInfo w = WorkerInfo.fromJson(json);
+          for (Object entry : entries.values()) {
+            WorkerInfo w = WorkerInfo.fromJson(JsonBodies.object(entry));
             if (!nodeName.equals(w.nodeName())) continue;
             for (ModelInfo m : w.models()) {
               if (smallest == null || m.parameters() < smallest.parameters()) smallest = m;

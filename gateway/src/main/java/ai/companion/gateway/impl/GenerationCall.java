@@ -4,6 +4,7 @@ import ai.companion.api.Addresses;
 import ai.companion.api.CompanionException;
 import ai.companion.api.ErrorCode;
 import ai.companion.api.GenerationRequest;
+import ai.companion.api.JsonBodies;
 import ai.companion.api.RouteDecision;
 import ai.companion.api.StreamEvent;
 import ai.companion.gateway.GatewayOptions;
@@ -492,14 +493,6 @@ public final class GenerationCall {
   }
 
   static JsonObject json(Object body) {
-    if (body instanceof JsonObject j) return j;
-    if (body instanceof String s) return new JsonObject(s);
-    if (body instanceof io.vertx.core.buffer.Buffer b) return new JsonObject(b);
-    if (body instanceof java.util.Map<?, ?> m) {
-      @SuppressWarnings("unchecked") java.util.Map<String, Object> mm = (java.util.Map<String, Object>) m;
-      return new JsonObject(mm);
-    }
-    throw new IllegalArgumentException("expected a JSON object, got "
-        + (body == null ? "nothing" : body.getClass().getSimpleName()));
+    return JsonBodies.object(body);
   }
 }
