@@ -25,6 +25,10 @@ import java.util.UUID;
  * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside model.onnx and by the
  * quantizer beside its files) when it has one; false always serves the standard graph, which copies the whole cache
  * each step. The node sets it from {@code --kv-cache}.
+ * {@code promptCacheMb} (default 128, 0: none) bounds each model's prompt cache: the keys and values of recent prompts
+ * (16 tokens or more), which later prompts that begin alike copy instead of running (a chat's next turn, a shared
+ * system prompt; in-place cache graph only). It comes on top of {@code kvBudgetMb}. The node sets it from
+ * {@code --prompt-cache-mb}.
  */
 public final class WorkerOptions {
   public static final String DEFAULT_NODE_NAME = "local";
@@ -37,6 +41,7 @@ public final class WorkerOptions {
   public static final long DEFAULT_KV_BUDGET_MB = 1024;
   public static final long DEFAULT_STATUS_INTERVAL_MS = 2000;
   public static final long DEFAULT_PREFILL_FIRST_MS = 300;
+  public static final long DEFAULT_PROMPT_CACHE_MB = ai.companion.worker.impl.PromptCache.DEFAULT_BYTES >> 20;
 
   private static final Set<String> PROVIDERS = Set.of("auto", "cpu", "cuda", "coreml", "directml");
   private static final Set<String> LEVELS = Set.of("low", "medium", "high");
@@ -56,6 +61,7 @@ public final class WorkerOptions {
   private long kvBudgetMb = DEFAULT_KV_BUDGET_MB;
   private long statusIntervalMs = DEFAULT_STATUS_INTERVAL_MS;
   private long prefillFirstMs = DEFAULT_PREFILL_FIRST_MS;
+  private long promptCacheMb = DEFAULT_PROMPT_CACHE_MB;
   private boolean inPlaceCache = true;
 
   public WorkerOptions() {}
@@ -81,6 +87,7 @@ public final class WorkerOptions {
     setKvBudgetMb(j.getLong("kvBudgetMb", kvBudgetMb));
     setStatusIntervalMs(j.getLong("statusIntervalMs", statusIntervalMs));
     setPrefillFirstMs(j.getLong("prefillFirstMs", prefillFirstMs));
+    setPromptCacheMb(j.getLong("promptCacheMb", promptCacheMb));
     setInPlaceCache(j.getBoolean("inPlaceCache", inPlaceCache));
   }
 
@@ -91,7 +98,7 @@ public final class WorkerOptions {
         .put("decodeLanes", decodeLanes).put("laneCores", laneCores)
         .put("maxConcurrentSequences", maxConcurrentSequences).put("maxQueuedRequests", maxQueuedRequests)
         .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs)
-        .put("prefillFirstMs", prefillFirstMs).put("inPlaceCache", inPlaceCache);
+        .put("prefillFirstMs", prefillFirstMs).put("inPlaceCache", inPlaceCache).put("promptCacheMb", promptCacheMb);
   }
 
   public boolean isInPlaceCache() { return inPlaceCache; }
@@ -219,6 +226,14 @@ public final class WorkerOptions {
   public WorkerOptions setStatusIntervalMs(long ms) {
     if (ms < 10) throw new IllegalArgumentException("statusIntervalMs must be >= 10, got " + ms);
     this.statusIntervalMs = ms;
+    return this;
+  }
+
+  public long getPromptCacheMb() { return promptCacheMb; }
+
+  public WorkerOptions setPromptCacheMb(long mb) {
+    if (mb < 0) throw new IllegalArgumentException("promptCacheMb must be >= 0, got " + mb);
+    this.promptCacheMb = mb;
     return this;
   }
 

@@ -138,7 +138,8 @@ public class WorkerVerticle extends VerticleBase {
         options.getMaxQueuedRequests(), options.getKvBudgetMb() * 1024 * 1024, options.getPrefillFirstMs());
     for (Path folder : folders) {
       try {
-        LoadedModel m = LoadedModel.load(folder, settings, limits, this::loadChanged);
+        LoadedModel m = LoadedModel.load(folder, settings, limits, options.getPromptCacheMb() << 20,
+            this::loadChanged);
         out.put(m.info().id(), m);
         boolean highAuto = options.getOptimizationLevel().equals("high") && options.getModelVariant().equals("auto");
         if (highAuto && m.config().modelFile().equals(ModelConfig.variantFile(folder, "fp32"))

@@ -28,6 +28,9 @@ class WorkerOptionsTest {
     WorkerOptions copy = new WorkerOptions(o);
     assertEquals(o.toJson(), copy.toJson());
     assertEquals(500, copy.getStatusIntervalMs());
+    assertEquals(WorkerOptions.DEFAULT_PROMPT_CACHE_MB, o.getPromptCacheMb());
+    assertEquals(0, new WorkerOptions(new JsonObject().put("promptCacheMb", 0)).getPromptCacheMb());
+    assertEquals(64, new WorkerOptions(new WorkerOptions().setPromptCacheMb(64).toJson()).getPromptCacheMb());
   }
 
   @Test void badValuesFailAtConfigTime() {
@@ -40,6 +43,7 @@ class WorkerOptionsTest {
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("nodeName", "")));
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("decodeLanes", -1)));
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("laneCores", -2)));
+    assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("promptCacheMb", -1)));
   }
 
   @Test void optimizationLevelsMapToOrtSettingsAndVariants() {

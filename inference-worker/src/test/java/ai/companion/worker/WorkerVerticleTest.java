@@ -419,6 +419,26 @@ class WorkerVerticleTest {
         .onFailure(ctx::failNow);
   }
 
+  /** {@code promptCacheMb} sizes each model's prompt cache; 0 leaves it out (the default worker has the default). */
+  @Test void thePromptCacheBudgetComesFromTheConfig(Vertx vertx, VertxTestContext ctx) {
+    assertEquals(WorkerOptions.DEFAULT_PROMPT_CACHE_MB << 20,
+        worker.models().get(ModelFixtures.STORIES).promptCache().capacityBytes());
+    WorkerVerticle three = new WorkerVerticle();
+    WorkerVerticle none = new WorkerVerticle();
+    JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "cached")
+        .put("statusIntervalMs", 200);
+    vertx.deployVerticle(three, new DeploymentOptions().setConfig(config.copy().put("promptCacheMb", 3)))
+        .compose(a -> vertx.deployVerticle(none, new DeploymentOptions().setConfig(config.copy()
+            .put("promptCacheMb", 0))).compose(b -> {
+              ctx.verify(() -> {
+                assertEquals(3L << 20, three.models().get(ModelFixtures.STORIES).promptCache().capacityBytes());
+                assertNull(none.models().get(ModelFixtures.STORIES).promptCache());
+              });
+              return vertx.undeploy(a).compose(v -> vertx.undeploy(b));
+            }))
+        .onComplete(ctx.succeedingThenComplete());
+  }
+
   @Test void undeployRemovesTheRegistryEntry(Vertx vertx, VertxTestContext ctx) {
     // a second worker on the same bus, deployed and undeployed on its own
     JsonObject config = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", "other")

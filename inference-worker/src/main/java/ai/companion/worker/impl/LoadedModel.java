@@ -71,9 +71,18 @@ public final class LoadedModel implements AutoCloseable {
     }
   }
 
-  /** Loads a model folder (blocking: reads files, builds the ONNX session). */
+  /** Loads a model folder with a prompt cache of {@link PromptCache#DEFAULT_BYTES}. */
   public static LoadedModel load(Path folder, OnnxDecoder.SessionSettings settings, DecodeScheduler.Limits limits,
                                  Runnable onLoadChange) throws Exception {
+    return load(folder, settings, limits, PromptCache.DEFAULT_BYTES, onLoadChange);
+  }
+
+  /**
+   * Loads a model folder (blocking: reads files, builds the ONNX session); its lanes share one prompt cache of
+   * {@code promptCacheBytes} (0: none) where the model runs the in-place cache graph.
+   */
+  public static LoadedModel load(Path folder, OnnxDecoder.SessionSettings settings, DecodeScheduler.Limits limits,
+                                 long promptCacheBytes, Runnable onLoadChange) throws Exception {
     ModelConfig config = ModelConfig.read(folder, settings.variants());
     if (!config.modelType().equals("llama")) {
       LOG.warn("Model {} has model_type {}; serving it as a llama-style decoder", config.id(), config.modelType());
@@ -85,10 +94,17 @@ public final class LoadedModel implements AutoCloseable {
       decoder = OnnxDecoder.open(OrtEnvironment.getEnvironment(), config, settings);
       int lanes = decoder.lanes(settings);
       for (int i = 1; i < lanes; i++) siblings.add(decoder.sibling());
+      if (decoder.inPlace() && promptCacheBytes > 0) {
+        PromptCache cache = new PromptCache(promptCacheBytes, 2 * config.layers(), config.kvHeads(), config.headDim());
+        decoder.usePromptCache(cache);
+        for (OnnxDecoder d : siblings) d.usePromptCache(cache);
+      }
       LOG.info("Loaded model {} ({}, {} layers, context {}, vocab {}, device {}, {} intra-op thread(s), {} decode "
-              + "lane(s), {})", config.id(), decoder.inPlace() ? config.inPlaceModelFile().getFileName()
+              + "lane(s), {}, {})", config.id(), decoder.inPlace() ? config.inPlaceModelFile().getFileName()
               + ", cache in place" : config.modelFile().getFileName(), config.layers(), config.contextLength(),
-          config.vocabSize(), decoder.device(), decoder.threads(), lanes, settings.optLevel());
+          config.vocabSize(), decoder.device(), decoder.threads(), lanes, settings.optLevel(),
+          decoder.promptCache() != null ? "prompt cache " + (promptCacheBytes >> 20) + " MiB"
+              : "no prompt cache" + (promptCacheBytes > 0 ? " (the standard graph)" : ""));
       return new LoadedModel(config, tokenizer, decoder, siblings, limits, onLoadChange);
     } catch (Exception e) {
       for (OnnxDecoder d : siblings) d.close();
@@ -131,6 +147,9 @@ public final class LoadedModel implements AutoCloseable {
 
   /** Cache tensors read through a heap copy on every lane (see {@link DecodeScheduler#cacheHeapCopies}). */
   public long cacheHeapCopies() { return sum(DecodeScheduler::cacheHeapCopies); }
+
+  /** The prompt cache the model's lanes share, or null (none configured, or the standard graph). */
+  public PromptCache promptCache() { return decoder.promptCache(); }
 
   /** Prompt tokens that prefills on every lane took from another row of their group (see {@link OnnxDecoder}). */
   public long sharedPrefixTokens() { return sum(DecodeScheduler::sharedPrefixTokens); }

@@ -72,6 +72,7 @@ public final class OnnxDecoder implements AutoCloseable {
   private boolean pinKvVerified;
   private volatile long sharedPrefixTokens;   // prompt tokens a prefill did not run, for they were another row's
   private boolean shareLeadingTokens = true;
+  private PromptCache promptCache;
 
   private OnnxDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, String device, int threads,
                       Path file, boolean inPlace, boolean ownsSession) throws OrtException, IOException {
@@ -424,7 +425,6 @@ public final class OnnxDecoder implements AutoCloseable {
    */
   private KvCache prefillInPlace(List<int[]> prompts, float[] logitsOut) throws OrtException {
     int b = prompts.size();
-    boolean chunked = b == 1 && prompts.get(0).length > prefillChunk;
     int n = 0;
     for (int[] p : prompts) n = Math.max(n, p.length);
     OnnxTensor[] cache = new OnnxTensor[presentNames.length];
@@ -432,14 +432,18 @@ public final class OnnxDecoder implements AutoCloseable {
     boolean ok = false;
     try {
       newCacheBuffers(b, n, cache, data);
-      if (chunked) {
+      if (b == 1) {
+        // one prompt: its cached beginning (all but its last token at most: the logits come from a run) is copied,
+        // the rest runs in chunks after it
         int[] tokens = prompts.get(0);
-        for (int done = 0; done < tokens.length; ) {
+        int done = promptCache == null ? 0 : promptCache.restore(tokens, tokens.length - 1, data, n, 0);
+        while (done < tokens.length) {
           int c = Math.min(prefillChunk, tokens.length - done);
           int[] chunk = java.util.Arrays.copyOfRange(tokens, done, done + c);
           runInPlace(List.of(chunk), done, cache, null, done + c == tokens.length ? logitsOut : null);
           done += c;
         }
+        if (promptCache != null) promptCache.store(tokens, tokens.length, data, n, 0);
       } else {
         int shared = shareLeadingTokens ? sharedPrefix(prompts, RUN_COST_TOKENS, STEP_ROW_EXTRA_TOKENS) : 0;
         if (shared > 0) {
@@ -470,12 +474,18 @@ public final class OnnxDecoder implements AutoCloseable {
     int kv = config.kvHeads();
     int d = config.headDim();
     OnnxTensor[] first = new OnnxTensor[cache.length];
-    try {
-      for (int i = 0; i < cache.length; i++) first[i] = view(data[i], kv * n * d, new long[] {1, kv, n, d});
-      runInPlace(List.of(java.util.Arrays.copyOf(prompts.get(0), shared)), 0, first, null, null);
-    } finally {
-      for (OnnxTensor t : first) if (t != null) t.close();
+    int[] beginning = java.util.Arrays.copyOf(prompts.get(0), shared);
+    // the shared beginning may be cached already (the burst before began the same way): copied, the rest run
+    int cached = promptCache == null ? 0 : promptCache.restore(beginning, shared, data, n, 0);
+    if (cached < shared) {
+      try {
+        for (int i = 0; i < cache.length; i++) first[i] = view(data[i], kv * n * d, new long[] {1, kv, n, d});
+        runInPlace(List.of(java.util.Arrays.copyOfRange(beginning, cached, shared)), cached, first, null, null);
+      } finally {
+        for (OnnxTensor t : first) if (t != null) t.close();
+      }
     }
+    if (promptCache != null) promptCache.store(beginning, shared, data, n, 0);
     // rows [b, kv, n, d]: row 0's first `shared` positions of each head into every other row
     for (FloatBuffer buf : data) {
       for (int r = 1; r < b; r++) {
@@ -788,6 +798,16 @@ public final class OnnxDecoder implements AutoCloseable {
 
   /** Prompt tokens that prefills of this decoder took from another row of their group instead of running them. */
   public long sharedPrefixTokens() { return sharedPrefixTokens; }
+
+  /**
+   * Where prefills keep their prompts' keys and values and look for a cached beginning (null: nowhere). Only the
+   * in-place graph uses it: its rows hold their tokens from position 0, so a cached beginning is copied in as is.
+   * Shared by a model's lanes. Set before the decode thread starts.
+   */
+  void usePromptCache(PromptCache cache) { this.promptCache = inPlace ? cache : null; }
+
+  /** The prompt cache prefills use, or null. */
+  PromptCache promptCache() { return promptCache; }
 
   /** Tests: whether decode steps write the cache into preallocated buffers. */
   boolean pinsCache() { return inPlace || pinKv && pinKvVerified; }

@@ -31,9 +31,15 @@ final class EngineHarness {
 
   /** {@code inPlace}: serve the in-place cache decoder the importer wrote (false: the standard model.onnx). */
   static LoadedModel load(Path folder, DecodeScheduler.Limits limits, boolean inPlace) throws Exception {
+    return load(folder, limits, inPlace, PromptCache.DEFAULT_BYTES);
+  }
+
+  /** {@code promptCacheBytes}: the model's prompt cache (0: none), as the worker's {@code promptCacheMb}. */
+  static LoadedModel load(Path folder, DecodeScheduler.Limits limits, boolean inPlace, long promptCacheBytes)
+      throws Exception {
     return LoadedModel.load(folder,
         new OnnxDecoder.SessionSettings("cpu", OrtSession.SessionOptions.OptLevel.ALL_OPT, 1).withInPlaceCache(inPlace),
-        limits, null);
+        limits, promptCacheBytes, null);
   }
 
   /** A running stream: its events, complete once the terminal one arrived. */
