@@ -47,6 +47,8 @@ public class NodeOptions {
    * options in code (tests, embedders) warms up only when told: its default is 0.
    */
   public static final int DEFAULT_WARM_UP_STREAMS = 1500;
+  /** Each model's prompt cache, as the worker's default. */
+  public static final int DEFAULT_PROMPT_CACHE_MB = (int) ai.companion.worker.WorkerOptions.DEFAULT_PROMPT_CACHE_MB;
 
   private Set<String> roles = new LinkedHashSet<>(ALL_ROLES);
   private String host = DEFAULT_HOST;
@@ -74,6 +76,7 @@ public class NodeOptions {
   private int httpEventLoops;
   private int decodeLanes;
   private int warmUpStreams;
+  private int promptCacheMb = DEFAULT_PROMPT_CACHE_MB;
   private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
@@ -111,6 +114,7 @@ public class NodeOptions {
     setHttpEventLoops(json.getInteger("httpEventLoops", 0));
     setDecodeLanes(json.getInteger("decodeLanes", 0));
     setWarmUpStreams(json.getInteger("warmUpStreams", 0));
+    setPromptCacheMb(json.getInteger("promptCacheMb", DEFAULT_PROMPT_CACHE_MB));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -126,7 +130,7 @@ public class NodeOptions {
         .put("knowledgeEmbeddingVariant", knowledgeEmbeddingVariant)
         .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device)
         .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes)
-        .put("warmUpStreams", warmUpStreams);
+        .put("warmUpStreams", warmUpStreams).put("promptCacheMb", promptCacheMb);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -428,6 +432,16 @@ public class NodeOptions {
   /** Streams the node sends itself before READY (0: none; only a node with the gateway and worker roles does). */
   public NodeOptions setWarmUpStreams(int warmUpStreams) {
     this.warmUpStreams = inRange("warmUpStreams", warmUpStreams, 100_000, "no warm-up");
+    return this;
+  }
+
+  public int getPromptCacheMb() {
+    return promptCacheMb;
+  }
+
+  /** The worker's prompt cache per model, in MiB (0: none; see the worker's {@code promptCacheMb}). */
+  public NodeOptions setPromptCacheMb(int promptCacheMb) {
+    this.promptCacheMb = inRange("promptCacheMb", promptCacheMb, 1 << 20, "no prompt cache");
     return this;
   }
 

@@ -123,6 +123,11 @@ class CompanionCliTest {
     assertEquals(0, parseStart(Map.of(), Map.of(), "start", "--warm-up", "0").getWarmUpStreams());
     assertEquals(200, parseStart(Map.of("COMPANION_WARM_UP", "200"), Map.of(), "start").getWarmUpStreams());
     assertThrows(IllegalArgumentException.class, () -> parseStart(Map.of(), Map.of(), "start", "--warm-up", "-5"));
+    assertEquals(NodeOptions.DEFAULT_PROMPT_CACHE_MB, flags.getPromptCacheMb());
+    assertEquals(0, parseStart(Map.of(), Map.of(), "start", "--prompt-cache-mb", "0").getPromptCacheMb());
+    assertEquals(32, parseStart(Map.of("COMPANION_PROMPT_CACHE_MB", "32"), Map.of(), "start").getPromptCacheMb());
+    assertThrows(IllegalArgumentException.class,
+        () -> parseStart(Map.of(), Map.of(), "start", "--prompt-cache-mb", "-1"));
   }
 
   @Test

@@ -51,4 +51,14 @@ class NodePlanTest {
     assertEquals("int8", new EmbeddingOptions(config(p, Node.EMBEDDING_VERTICLE)).getVariant().label());
     assertEquals("fp32", new KnowledgeOptions(config(p, Node.KNOWLEDGE_VERTICLE)).getEmbeddingVariant());
   }
+
+  @Test
+  void thePromptCacheFlagReachesTheWorker() {
+    assertEquals(ai.companion.worker.WorkerOptions.DEFAULT_PROMPT_CACHE_MB,
+        new ai.companion.worker.WorkerOptions(config(plan("start"), Node.WORKER_VERTICLE)).getPromptCacheMb());
+    assertEquals(0, new ai.companion.worker.WorkerOptions(config(plan("start", "--prompt-cache-mb", "0"),
+        Node.WORKER_VERTICLE)).getPromptCacheMb());
+    assertEquals(512, new ai.companion.worker.WorkerOptions(config(plan("start", "--prompt-cache-mb", "512"),
+        Node.WORKER_VERTICLE)).getPromptCacheMb());
+  }
 }

@@ -114,6 +114,11 @@ public class StartCommand implements Callable<Integer> {
       + "use every core instead (default: ${DEFAULT-VALUE}).")
   int decodeLanes;
 
+  @Option(names = "--prompt-cache-mb", paramLabel = "MB", description = "Each model's prompt cache: the keys and "
+      + "values of recent prompts of 16 tokens or more, which later prompts that begin alike (a chat's next turn, a "
+      + "shared system prompt) copy instead of running; 0: none (default: ${DEFAULT-VALUE}).")
+  int promptCacheMb = NodeOptions.DEFAULT_PROMPT_CACHE_MB;
+
   @Option(names = "--warm-up", paramLabel = "STREAMS", description = "Streams a node with the gateway and worker "
       + "roles sends through its own HTTP port before it reports READY, so that its first clients meet compiled "
       + "code; they need no key and stay out of the metrics and the logs that learn; 0: none (default: "
@@ -129,7 +134,8 @@ public class StartCommand implements Callable<Integer> {
         .setTlsPassword(tlsPassword).setSeedPaths(seedPaths).setEmbeddingVariant(embeddingVariant)
         .setKnowledgeEmbeddingVariant(knowledgeEmbeddingVariant)
         .setOptimizationLevel(optimizationLevel).setModelVariant(modelVariant).setDevice(device).setKvCache(kvCache)
-        .setHttpEventLoops(httpEventLoops).setDecodeLanes(decodeLanes).setWarmUpStreams(warmUp);
+        .setHttpEventLoops(httpEventLoops).setDecodeLanes(decodeLanes).setWarmUpStreams(warmUp)
+        .setPromptCacheMb(promptCacheMb);
   }
 
   @Override
