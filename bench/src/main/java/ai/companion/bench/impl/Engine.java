@@ -32,6 +32,11 @@ public final class Engine implements AutoCloseable {
   }
 
   public static Engine load(Path folder) throws Exception {
+    return load(folder, ai.companion.worker.WorkerOptions.DEFAULT_PROMPT_CACHE_MB << 20);
+  }
+
+  /** {@code promptCacheBytes}: the model's prompt cache, as the worker's {@code promptCacheMb} (0: none). */
+  public static Engine load(Path folder, long promptCacheBytes) throws Exception {
     DecodeScheduler.Limits limits = new DecodeScheduler.Limits(
         ai.companion.worker.WorkerOptions.DEFAULT_MAX_CONCURRENT_SEQUENCES,
         ai.companion.worker.WorkerOptions.DEFAULT_MAX_QUEUED_REQUESTS,
@@ -39,7 +44,7 @@ public final class Engine implements AutoCloseable {
     return new Engine(LoadedModel.load(folder,
         new OnnxDecoder.SessionSettings("auto", OrtSession.SessionOptions.OptLevel.ALL_OPT,
             Integer.getInteger(INTRA_OP_THREADS, 0)).withDecodeLanes(Integer.getInteger(DECODE_LANES, 0)), limits,
-        null));
+        promptCacheBytes, null));
   }
 
   public LoadedModel model() { return model; }
