@@ -288,6 +288,7 @@ public class WorkerVerticle extends VerticleBase {
     int active = 0;
     int queued = 0;
     long outstanding = 0;
+    long cachedTokens = 0;
     List<ModelInfo> infos = new ArrayList<>();
     String device = "cpu";
     for (LoadedModel m : models.values()) {
@@ -295,10 +296,11 @@ public class WorkerVerticle extends VerticleBase {
       active += m.active();
       queued += m.queued();
       outstanding += m.outstandingTokens();
+      if (m.promptCache() != null) cachedTokens += m.promptCache().reusedTokens();
       device = m.device();
     }
     return new WorkerInfo(workerId, options.getNodeName(), infos, device, active, queued, outstanding,
-        System.currentTimeMillis());
+        System.currentTimeMillis(), cachedTokens);
   }
 
   private Future<Void> publishStatus() {

@@ -187,6 +187,33 @@ class KeysLimitsMetricsTest {
     assertFalse(m.contains(KEY_A), "no key in the metrics");
   }
 
+  /**
+   * The second time a long prompt comes, the worker copies all but its last token from its prompt cache, and the
+   * metrics count them (the worker's status carries its count; the gateway sums the live workers').
+   */
+  @Test
+  void promptTokensFromThePromptCacheAreCounted() throws Exception {
+    String content = "Lily and Ben went to the park with their dog Spot. They played with a big red ball near the "
+        + "pond, and then they sat under a tree to eat apples";
+    double before = value(get("/metrics", null).body(), "companion_prompt_cache_tokens_total");
+    int promptTokens = 0;
+    for (int i = 0; i < 2; i++) {
+      HttpResponse<String> r = post("/v1/chat/completions", KEY_A, new JsonObject().put("model", DoorsNode.MODEL)
+          .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", content)))
+          .put("temperature", 0).put("max_tokens", 5));
+      assertEquals(200, r.statusCode(), r.body());
+      promptTokens = new JsonObject(r.body()).getJsonObject("usage").getInteger("prompt_tokens");
+    }
+    assertTrue(promptTokens > 2 * 16, promptTokens + " prompt tokens");
+    double after = before;
+    long deadline = System.currentTimeMillis() + 10_000;
+    while (after - before < promptTokens - 1 && System.currentTimeMillis() < deadline) {
+      Thread.sleep(100);
+      after = value(get("/metrics", null).body(), "companion_prompt_cache_tokens_total");
+    }
+    assertEquals(promptTokens - 1, after - before, 0.0, "all but the last prompt token came from the cache");
+  }
+
   /** The value of the first sample of {@code name} whose labels contain every one of {@code labels}. */
   private static double value(String text, String name, String... labels) {
     return DoorsNode.sample(text, name, labels)

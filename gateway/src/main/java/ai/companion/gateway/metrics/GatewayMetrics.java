@@ -7,6 +7,7 @@ import ai.companion.api.WorkerInfo;
 import ai.companion.gateway.security.GatewaySecurity;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -88,6 +89,10 @@ public final class GatewayMetrics {
     Gauge.builder("companion_active_sequences", workers,
             w -> w.values().stream().mapToInt(WorkerInfo::activeSequences).sum())
         .description("Sequences generating now, summed over the live workers").register(registry);
+    FunctionCounter.builder("companion_prompt_cache_tokens", workers,
+            w -> w.values().stream().mapToLong(WorkerInfo::promptCacheTokens).sum())
+        .description("Prompt tokens the live workers' prompt caches gave (copied, not run) since they started")
+        .register(registry);
     Gauge.builder("companion_cluster_size", this, GatewayMetrics::clusterSize)
         .description("Members of this node's cluster (1 when not clustered)").register(registry);
     Gauge.builder("companion_knowledge_coverage", this, m -> m.coverageValue)
