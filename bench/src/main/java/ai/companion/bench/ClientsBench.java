@@ -52,6 +52,11 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Option(names = "--waves", description = "Waves of all clients, one after another (default: ${DEFAULT-VALUE}).")
   int waves = 2;
 
+  @Option(names = "--pause-ms", description = "A pause between waves, so that the node's work after a burst (the "
+      + "knowledge role's logging of its questions) is done before the next burst (default: ${DEFAULT-VALUE}: "
+      + "each wave follows at once).")
+  long pauseMs = 0;
+
   @Option(names = "--timeout", description = "Seconds each wave may take (default: ${DEFAULT-VALUE}).")
   int timeoutSec = 300;
 
@@ -110,7 +115,13 @@ final class ClientsBench implements BenchMain.BenchCommand {
       long sampler = vertx.setPeriodic(100, t -> rssPeak.accumulateAndGet(Machine.rssBytes(node.pid()), Math::max));
 
       long runStart = System.nanoTime();
+      long pauseCpu = 0;
       for (int wave = 1; wave <= waves; wave++) {
+        if (wave > 1 && pauseMs > 0) {
+          long cpu0 = Machine.cpuMillis(node.pid());
+          Thread.sleep(pauseMs);
+          pauseCpu += Machine.cpuMillis(node.pid()) - cpu0;
+        }
         // each wave's clients connect anew, as new clients would
         client.close();
         client = new HttpStreams(vertx, "127.0.0.1", port, clients);
@@ -178,7 +189,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
           + "as a --node-option may set it) and this bench's 32 streams"
           + (warmClientWaves > 0 ? ", while this client JVM had run " + warmClientWaves + " waves against a "
           + "throwaway node first, so its own JIT had settled" : "")
-          + "; each further wave follows at once. Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
+          + (pauseMs > 0 ? "; each further wave follows a pause of " + pauseMs + " ms (the node's CPU in the pauses: "
+          + Stats.f2(waves > 1 ? (double) pauseCpu / (waves - 1) / clients : 0) + " ms per request of the wave before)"
+          : "; each further wave follows at once") + ". Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
           + "request. TTFT = first SSE chunk with text. Connected: when this client had the stream's connection "
           + "and wrote its request (all " + clients + " connect at once, on the same cores as the node); TTFT after "
           + "connect: from then to the first token. RSS: the node's child JVM (/proc/PID/status VmRSS) after the "
