@@ -101,21 +101,8 @@ class BatchingTest {
       }
       assertEquals(0, model.sharedPrefixTokens(), "a prompt alone shares nothing");
       model.scheduler().resetPeakBatch();
-      // submitted from a running stream's event (on the decode thread), so that the next turn takes them all
-      List<EngineHarness.Stream> together = new ArrayList<>();
-      CompletableFuture<Void> submitted = new CompletableFuture<>();
-      EngineHarness.Stream carrier = new EngineHarness.Stream();
-      model.start(model.prepare(EngineHarness.completion(M, "The cat", EngineHarness.greedy(20))), "test-worker", e -> {
-        carrier.accept(e);
-        if (e.seq() == 2) {
-          for (String p : prompts) {
-            together.add(EngineHarness.start(model, EngineHarness.completion(M, p, EngineHarness.greedy(40))));
-          }
-          submitted.complete(null);
-        }
-      });
-      carrier.await();
-      submitted.get(30, TimeUnit.SECONDS);
+      List<EngineHarness.Stream> together = EngineHarness.startTogether(model,
+          prompts.stream().map(p -> EngineHarness.completion(M, p, EngineHarness.greedy(40))).toList());
       for (int i = 0; i < prompts.size(); i++) {
         assertEquals(StreamEvent.Type.DONE, together.get(i).await().type());
         assertEquals(alone.get(i), together.get(i).tokenIds(), "prompt " + i + " '" + prompts.get(i) + "'");

@@ -86,6 +86,27 @@ final class EngineHarness {
     return s;
   }
 
+  /**
+   * Starts {@code requests} from an event of a running stream (on the decode thread), so that the scheduler's next
+   * turn admits them all at once; returns their streams, in order, once they are all submitted (the carrier
+   * stream, a short one of its own, has ended by then).
+   */
+  static List<Stream> startTogether(LoadedModel model, List<GenerationRequest> requests) throws Exception {
+    List<Stream> together = new ArrayList<>();
+    CompletableFuture<Void> submitted = new CompletableFuture<>();
+    Stream carrier = new Stream();
+    model.start(model.prepare(completion(model.info().id(), "The cat", greedy(20))), "test-worker", e -> {
+      carrier.accept(e);
+      if (e.seq() == 2) {
+        for (GenerationRequest r : requests) together.add(start(model, r));
+        submitted.complete(null);
+      }
+    });
+    carrier.await();
+    submitted.get(30, TimeUnit.SECONDS);
+    return together;
+  }
+
   static Stream run(LoadedModel model, GenerationRequest request) throws Exception {
     Stream s = start(model, request);
     s.await();

@@ -12,8 +12,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -283,22 +281,8 @@ class PromptCacheTest {
           next.add(turn(p, s.text(), "And then?"));
         }
         model.scheduler().resetPeakBatch();
-        // submitted from a running stream's event (on the decode thread), so that the next turn takes them all
-        List<EngineHarness.Stream> together = new ArrayList<>();
-        CompletableFuture<Void> submitted = new CompletableFuture<>();
-        EngineHarness.Stream carrier = new EngineHarness.Stream();
-        model.start(model.prepare(EngineHarness.completion(M, "The cat", EngineHarness.greedy(20))), "test-worker",
-            e -> {
-              carrier.accept(e);
-              if (e.seq() == 2) {
-                for (String p : next) {
-                  together.add(EngineHarness.start(model, EngineHarness.completion(M, p, EngineHarness.greedy(30))));
-                }
-                submitted.complete(null);
-              }
-            });
-        carrier.await();
-        submitted.get(30, TimeUnit.SECONDS);
+        List<EngineHarness.Stream> together = EngineHarness.startTogether(model,
+            next.stream().map(p -> EngineHarness.completion(M, p, EngineHarness.greedy(30))).toList());
         List<Integer> tokens = new ArrayList<>();
         for (EngineHarness.Stream s : together) {
           assertEquals(StreamEvent.Type.DONE, s.await().type());
