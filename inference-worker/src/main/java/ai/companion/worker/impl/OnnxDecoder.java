@@ -421,7 +421,9 @@ public final class OnnxDecoder implements AutoCloseable {
    * {@link #prefill} on the in-place graph: the prompts right-padded into one batch, each row's keys and values
    * written into new direct buffers [B, kv, Lmax, d] from position 0 (ONNX Runtime writes them in place; the padding
    * positions get values nobody attends to, as every real query only sees keys at or before it). A prompt longer
-   * than the prefill limit runs in chunks on the same buffers.
+   * than the prefill limit runs in chunks on the same buffers. With a {@link PromptCache}, a prompt alone first
+   * copies its longest cached beginning and runs only the rest, and a group its shared beginning; both are kept for
+   * later prompts.
    */
   private KvCache prefillInPlace(List<int[]> prompts, float[] logitsOut) throws OrtException {
     int b = prompts.size();
