@@ -33,6 +33,12 @@ public class RouterOptions {
    * (0: always embed).
    */
   public static final double DEFAULT_LEXICAL_SHORTCUT_MARGIN = 0.0;
+  /**
+   * A request whose prompt beginning a worker may hold in its prompt cache (a chat's next turn) goes to that worker
+   * while it has no queue and at most this many more running sequences than the least loaded one (0: the least
+   * loaded always). See {@code PrefixAffinity}.
+   */
+  public static final int DEFAULT_AFFINITY_SLACK = 4;
   /** Seed of the bandit's random source; 0 means a fresh seed per start. */
   public static final long DEFAULT_BANDIT_SEED = 0;
 
@@ -47,6 +53,7 @@ public class RouterOptions {
   private int profileSamples = DEFAULT_PROFILE_SAMPLES;
   private int profileSampleTokens = DEFAULT_PROFILE_SAMPLE_TOKENS;
   private int assumedMaxTokens = DEFAULT_ASSUMED_MAX_TOKENS;
+  private int affinitySlack = DEFAULT_AFFINITY_SLACK;
   private long banditSeed = DEFAULT_BANDIT_SEED;
   private double lexicalShortcutMargin = DEFAULT_LEXICAL_SHORTCUT_MARGIN;
 
@@ -69,6 +76,7 @@ public class RouterOptions {
     if (json.containsKey("profileSamples")) setProfileSamples(json.getInteger("profileSamples"));
     if (json.containsKey("profileSampleTokens")) setProfileSampleTokens(json.getInteger("profileSampleTokens"));
     if (json.containsKey("assumedMaxTokens")) setAssumedMaxTokens(json.getInteger("assumedMaxTokens"));
+    if (json.containsKey("affinitySlack")) setAffinitySlack(json.getInteger("affinitySlack"));
     if (json.containsKey("banditSeed")) setBanditSeed(json.getLong("banditSeed"));
     if (json.containsKey("lexicalShortcutMargin")) setLexicalShortcutMargin(json.getDouble("lexicalShortcutMargin"));
   }
@@ -79,6 +87,7 @@ public class RouterOptions {
         .put("knowledgeTimeoutMs", knowledgeTimeoutMs).put("embedTimeoutMs", embedTimeoutMs)
         .put("learnProfiles", learnProfiles).put("profileSamples", profileSamples)
         .put("profileSampleTokens", profileSampleTokens).put("assumedMaxTokens", assumedMaxTokens)
+        .put("affinitySlack", affinitySlack)
         .put("banditSeed", banditSeed).put("lexicalShortcutMargin", lexicalShortcutMargin);
   }
 
@@ -119,6 +128,14 @@ public class RouterOptions {
   /** Where plugin jars are looked for: {@code DATA_DIR/plugins}. */
   public Path pluginsDir() {
     return Path.of(dataDir).resolve("plugins");
+  }
+
+  public int getAffinitySlack() { return affinitySlack; }
+
+  public RouterOptions setAffinitySlack(int slack) {
+    if (slack < 0) throw new IllegalArgumentException("affinitySlack must be >= 0, got " + slack);
+    this.affinitySlack = slack;
+    return this;
   }
 
   public long getWorkerStaleMs() { return workerStaleMs; }

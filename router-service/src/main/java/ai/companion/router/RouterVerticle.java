@@ -20,6 +20,7 @@ import ai.companion.api.spi.Stages;
 import ai.companion.api.spi.StrategyLearner;
 import ai.companion.router.impl.DecisionLog;
 import ai.companion.router.impl.DomainProfiles;
+import ai.companion.router.impl.PrefixAffinity;
 import ai.companion.router.impl.ThompsonBandit;
 import ai.companion.router.impl.WorkerView;
 import io.vertx.core.Future;
@@ -501,7 +502,8 @@ public class RouterVerticle extends VerticleBase {
   private Future<JsonObject> place(GenerationRequest request, List<WorkerInfo> live, String model, String strategy,
                                    String pattern, List<String> reasons, JsonObject plan, Intent intent) {
     Set<String> exclude = excluded(request);
-    WorkerView.Choice choice = workers.choose(live, model, exclude);
+    WorkerView.Choice choice = workers.choose(live, model, exclude, PrefixAffinity.key(request),
+        options.getAffinitySlack());
     if (choice == null) {
       return Future.failedFuture(ErrorCode.NO_WORKER.exception("No worker other than the excluded "
           + exclude + " serves the model '" + model + "'"));
@@ -510,8 +512,17 @@ public class RouterVerticle extends VerticleBase {
     Integer max = request.params().maxTokens();
     workers.assigned(w, max != null ? max : options.getAssumedMaxTokens());
     List<String> out = new ArrayList<>(reasons.subList(0, Math.min(reasons.size(), MAX_REASONS - 2)));
-    out.add("worker " + choice.load().describe() + ": least loaded of " + choice.candidates()
-        + (choice.excluded() > 0 ? " (" + choice.excluded() + " excluded)" : ""));
+    String of = choice.candidates() + (choice.excluded() > 0 ? " (" + choice.excluded() + " excluded)" : "");
+    if (!choice.affinity()) {
+      out.add("worker " + choice.load().describe() + ": least loaded of " + of);
+    } else if (choice.load() == choice.leastLoaded()) {
+      out.add("worker " + choice.load().describe() + ": least loaded of " + of + ", and the one this prompt's "
+          + "beginning belongs to (its prompt cache may hold it)");
+    } else {
+      out.add("worker " + choice.load().describe() + ": the one of " + of + " this prompt's beginning belongs to "
+          + "(its prompt cache may hold it), within " + options.getAffinitySlack() + " sequences of the least "
+          + "loaded, " + choice.leastLoaded().describe());
+    }
     if (intent != null) out.add(stagesReason);
     RouteDecision decision = new RouteDecision(model, w.workerId(), w.nodeName(), strategy, out);
     if (warmUpNode(request) == null) {

@@ -141,6 +141,122 @@ class RouterVerticleTest {
         })));
   }
 
+  /** A chat's turn {@code turns}: the first question, then an answer and a question per turn before. */
+  static GenerationRequest chatTurn(String firstQuestion, int turns) {
+    List<ai.companion.api.ChatMessage> messages = new java.util.ArrayList<>();
+    messages.add(new ai.companion.api.ChatMessage("system", "You tell short stories to small children."));
+    messages.add(new ai.companion.api.ChatMessage("user", firstQuestion));
+    for (int t = 1; t < turns; t++) {
+      messages.add(new ai.companion.api.ChatMessage("assistant", "Once upon a time there was a dog named Spot " + t));
+      messages.add(new ai.companion.api.ChatMessage("user", "And what happened next, in part " + t + "?"));
+    }
+    String id = UUID.randomUUID().toString();
+    return new GenerationRequest(id, "stories260k", null, messages, SamplingParams.GREEDY.withMaxTokens(32),
+        Addresses.streamAddress(id), List.of(), null);
+  }
+
+  static final String LONG_QUESTION = "Please tell me a story about a little girl who finds a red ball in the park";
+
+  /**
+   * Every turn of a conversation goes to the worker its beginning belongs to (whose prompt cache holds the turn
+   * before), not to whichever is least loaded; different conversations spread over the workers.
+   */
+  @Test
+  void aConversationsTurnsStayWithTheWorkerItsBeginningBelongsTo(Vertx vertx, VertxTestContext ctx) {
+    Future<List<RouteDecision>> turns = register(vertx, worker("a", 0, 0, 0, STORIES), worker("b", 0, 0, 0, STORIES),
+        worker("c", 0, 0, 0, STORIES)).map(v -> new java.util.ArrayList<>());
+    for (int t = 1; t <= 4; t++) {
+      final int turn = t;
+      turns = turns.compose(list -> route(vertx, chatTurn(LONG_QUESTION, turn)).map(d -> {
+        list.add(d);
+        return list;
+      }));
+    }
+    Future<java.util.Set<String>> spread = turns.compose(list -> {
+      ctx.verify(() -> {
+        assertEquals(1, list.stream().map(RouteDecision::workerId).distinct().count(), list.toString());
+        // with equal loads the id order would have picked "a" every time; the turns after it were not the least loaded
+        assertTrue(list.get(3).reasons().stream().anyMatch(r -> r.contains("beginning belongs to")),
+            list.get(3).reasons().toString());
+      });
+      Future<java.util.Set<String>> workers = Future.succeededFuture(new java.util.TreeSet<>());
+      for (int c = 0; c < 12; c++) {
+        final int conversation = c;
+        workers = workers.compose(set -> route(vertx, chatTurn(LONG_QUESTION + ", number " + conversation, 1))
+            .map(d -> {
+              set.add(d.workerId());
+              return set;
+            }));
+      }
+      return workers;
+    });
+    spread.onComplete(ctx.succeeding(set -> ctx.verify(() -> {
+      assertTrue(set.size() >= 2, "twelve conversations on " + set);
+      ctx.completeNow();
+    })));
+  }
+
+  /**
+   * The worker a conversation belongs to takes its next turn while it has no queue and at most 4 more running
+   * sequences than the least loaded (the router's default slack), however many more tokens it has to make; past
+   * that the least loaded takes it. (Loads change by status publishes, as workers send them.)
+   */
+  @Test
+  void aConversationsWorkerTakesItsTurnsWithinTheSlack(Vertx vertx, VertxTestContext ctx) {
+    String[] owner = new String[2];
+    long t0 = System.currentTimeMillis();
+    register(vertx, worker("a", 0, 0, 0, STORIES), worker("b", 0, 0, 0, STORIES))
+        .compose(v -> route(vertx, chatTurn(LONG_QUESTION, 1)))
+        .compose(first -> {
+          owner[0] = first.workerId();
+          owner[1] = owner[0].equals("a") ? "b" : "a";
+          status(vertx, owner[0], 500, 0, 3, t0 + 100);
+          status(vertx, owner[1], 0, 0, 0, t0 + 100);
+          return route(vertx, chatTurn(LONG_QUESTION, 2));
+        })
+        .compose(second -> {
+          ctx.verify(() -> {
+            assertEquals(owner[0], second.workerId(), "3 more sequences and no queue: within the slack");
+            assertTrue(second.reasons().stream().anyMatch(r -> r.contains("within 4 sequences of the least loaded")),
+                second.reasons().toString());
+          });
+          status(vertx, owner[0], 500, 2, 3, t0 + 200);
+          status(vertx, owner[1], 0, 0, 0, t0 + 200);
+          return route(vertx, chatTurn(LONG_QUESTION, 3));
+        })
+        .compose(third -> {
+          ctx.verify(() -> {
+            assertEquals(owner[1], third.workerId(), "a queue on the owner");
+            assertTrue(third.reasons().stream().anyMatch(r -> r.contains("least loaded of 2")),
+                third.reasons().toString());
+          });
+          status(vertx, owner[0], 500, 0, 5, t0 + 300);
+          status(vertx, owner[1], 0, 0, 0, t0 + 300);
+          return route(vertx, chatTurn(LONG_QUESTION, 4));
+        })
+        .onComplete(ctx.succeeding(fourth -> ctx.verify(() -> {
+          assertEquals(owner[1], fourth.workerId(), "5 more sequences than the least loaded");
+          ctx.completeNow();
+        })));
+  }
+
+  /** A worker's status publish (a request-reply sent after it on the same bus arrives after it). */
+  private static void status(Vertx vertx, String id, long outstanding, int queued, int active, long updatedAt) {
+    vertx.eventBus().publish(Addresses.WORKER_STATUS, new WorkerInfo(id, "node-" + id, List.of(STORIES), "cpu",
+        active, queued, outstanding, updatedAt).toJson());
+  }
+
+  /** A prompt too short for any worker to cache has no affinity: the least loaded takes it, as before. */
+  @Test
+  void aShortChatGoesToTheLeastLoaded(Vertx vertx, VertxTestContext ctx) {
+    register(vertx, worker("a", 10, 0, 1, STORIES), worker("b", 0, 0, 0, STORIES))
+        .compose(v -> route(vertx, chatTurn("A story?", 1)))
+        .onComplete(ctx.succeeding(d -> ctx.verify(() -> {
+          assertEquals("b", d.workerId());
+          ctx.completeNow();
+        })));
+  }
+
   private static Future<Void> feedback(Vertx vertx, GenerationRequest r) {
     return vertx.eventBus().request(Addresses.ROUTER_FEEDBACK, new JsonObject().put("requestId", r.requestId())
         .put("rating", 1)).mapEmpty();

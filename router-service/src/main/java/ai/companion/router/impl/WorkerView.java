@@ -68,8 +68,16 @@ public final class WorkerView {
     }
   }
 
-  /** The choice for one model, with the number of workers considered. */
-  public record Choice(Load load, int candidates, int excluded) {}
+  /**
+   * The choice for one model, with the number of workers considered; {@code leastLoaded} is the worker the load
+   * alone picks (the same as {@code load} unless the prompt's beginning took it elsewhere), {@code affinity} whether
+   * {@code load}'s worker is the one the prompt's beginning belongs to (see {@link PrefixAffinity}).
+   */
+  public record Choice(Load load, int candidates, int excluded, Load leastLoaded, boolean affinity) {
+    public Choice(Load load, int candidates, int excluded) {
+      this(load, candidates, excluded, load, false);
+    }
+  }
 
   /** Least load first: outstanding tokens, then queue length, then active sequences, then worker id. */
   static final Comparator<Load> LEAST_LOADED = Comparator.comparingLong(Load::outstandingTokens)
@@ -89,7 +97,19 @@ public final class WorkerView {
    * The caller distinguishes "no worker serves it" from "all of them are excluded" with {@link #serving}.
    */
   public Choice choose(List<WorkerInfo> live, String model, Set<String> exclude) {
+    return choose(live, model, exclude, null, 0);
+  }
+
+  /**
+   * As {@link #choose(List, String, Set)}, but a request with an affinity key ({@link PrefixAffinity#key}) goes to
+   * the worker its prompt's beginning belongs to while that worker has no queue and at most {@code slack} more
+   * running sequences than the least loaded one (0: never); past that, the least loaded.
+   */
+  public Choice choose(List<WorkerInfo> live, String model, Set<String> exclude, String affinityKey, int slack) {
     Load best = null;
+    Load owner = null;
+    long ownerScore = Long.MIN_VALUE;
+    int keyHash = affinityKey == null ? 0 : affinityKey.hashCode();
     int candidates = 0;
     int excluded = 0;
     for (WorkerInfo w : live) {
@@ -101,8 +121,19 @@ public final class WorkerView {
       candidates++;
       Load l = load(w);
       if (best == null || LEAST_LOADED.compare(l, best) < 0) best = l;
+      if (affinityKey != null && slack > 0) {
+        long score = PrefixAffinity.score(keyHash, w.workerId());
+        if (owner == null || score > ownerScore) {
+          owner = l;
+          ownerScore = score;
+        }
+      }
     }
-    return best == null ? null : new Choice(best, candidates, excluded);
+    if (best == null) return null;
+    if (owner == null) return new Choice(best, candidates, excluded);
+    boolean ownerTakes = owner == best || owner.queued() == 0 && owner.active() <= best.active() + slack;
+    return ownerTakes ? new Choice(owner, candidates, excluded, best, true)
+        : new Choice(best, candidates, excluded, best, false);
   }
 
   public static int serving(List<WorkerInfo> live, String model) {
