@@ -27,8 +27,8 @@ import java.util.UUID;
  * each step. The node sets it from {@code --kv-cache}.
  * {@code promptCacheMb} (default 128, 0: none) bounds each model's prompt cache: the keys and values of recent prompts
  * (16 tokens or more), which later prompts that begin alike copy instead of running (a chat's next turn, a shared
- * system prompt; in-place cache graph only). It comes on top of {@code kvBudgetMb}. The node sets it from
- * {@code --prompt-cache-mb}.
+ * system prompt; in-place cache graph only). It comes on top of {@code kvBudgetMb}; all models' caches together keep
+ * to a quarter of the heap, where they live. The node sets it from {@code --prompt-cache-mb}.
  */
 public final class WorkerOptions {
   public static final String DEFAULT_NODE_NAME = "local";

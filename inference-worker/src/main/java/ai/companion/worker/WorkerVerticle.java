@@ -136,10 +136,10 @@ public class WorkerVerticle extends VerticleBase {
     OnnxDecoder.SessionSettings settings = sessionSettings(options);
     DecodeScheduler.Limits limits = new DecodeScheduler.Limits(options.getMaxConcurrentSequences(),
         options.getMaxQueuedRequests(), options.getKvBudgetMb() * 1024 * 1024, options.getPrefillFirstMs());
+    long promptCache = promptCacheBytes(options.getPromptCacheMb(), Runtime.getRuntime().maxMemory(), folders.size());
     for (Path folder : folders) {
       try {
-        LoadedModel m = LoadedModel.load(folder, settings, limits, options.getPromptCacheMb() << 20,
-            this::loadChanged);
+        LoadedModel m = LoadedModel.load(folder, settings, limits, promptCache, this::loadChanged);
         out.put(m.info().id(), m);
         boolean highAuto = options.getOptimizationLevel().equals("high") && options.getModelVariant().equals("auto");
         if (highAuto && m.config().modelFile().equals(ModelConfig.variantFile(folder, "fp32"))
@@ -168,6 +168,20 @@ public class WorkerVerticle extends VerticleBase {
    * int4 variant where present (int8 only when it is all there is: see below); low runs one decode lane.
    * intraOpThreads and decodeLanes above 0 and modelVariant other than auto override.
    */
+  /**
+   * Each model's prompt cache: {@code promptCacheMb}, but all models' caches together at most a quarter of the heap
+   * (the caches live there), so that a small machine's JVM is not filled by them; a smaller figure than asked is
+   * logged.
+   */
+  static long promptCacheBytes(long configuredMb, long maxHeapBytes, int models) {
+    long asked = configuredMb << 20;
+    long cap = maxHeapBytes / 4 / Math.max(1, models);
+    if (asked <= cap) return asked;
+    LOG.warn("Prompt cache: {} MiB per model asked, {} MiB given ({} model(s) on a heap of at most {} MiB keep to a "
+        + "quarter of it)", configuredMb, cap >> 20, models, maxHeapBytes >> 20);
+    return cap;
+  }
+
   static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
     OptLevel level;
     int threads;

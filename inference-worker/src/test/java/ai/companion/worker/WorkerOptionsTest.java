@@ -33,6 +33,14 @@ class WorkerOptionsTest {
     assertEquals(64, new WorkerOptions(new WorkerOptions().setPromptCacheMb(64).toJson()).getPromptCacheMb());
   }
 
+  /** The prompt caches of all models keep to a quarter of the heap, whatever was asked. */
+  @Test void promptCachesKeepToAQuarterOfTheHeap() {
+    assertEquals(128L << 20, WorkerVerticle.promptCacheBytes(128, 4L << 30, 2));
+    assertEquals(64L << 20, WorkerVerticle.promptCacheBytes(128, 512L << 20, 2));
+    assertEquals(128L << 20, WorkerVerticle.promptCacheBytes(128, 512L << 20, 0));
+    assertEquals(0, WorkerVerticle.promptCacheBytes(0, 4L << 30, 1));
+  }
+
   @Test void badValuesFailAtConfigTime() {
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("provider", "tpu")));
     assertThrows(IllegalArgumentException.class,
