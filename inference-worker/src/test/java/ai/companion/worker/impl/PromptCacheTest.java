@@ -300,4 +300,48 @@ class PromptCacheTest {
     }
     assertEquals(runs.get(1), runs.get(0));
   }
+
+  /**
+   * Two decode lanes share one cache: 24 conversations start at once (both lanes; their shared beginning is kept),
+   * then their second turns all at once, on both lanes, each copying a kept beginning; every second turn decodes
+   * what a model without the cache decodes.
+   */
+  @Test void twoLanesShareTheCache() throws Exception {
+    List<List<Integer>> runs = new ArrayList<>();
+    long hits = 0;
+    for (long bytes : new long[] {PromptCache.DEFAULT_BYTES, 0}) {
+      try (LoadedModel model = LoadedModel.load(folder, new OnnxDecoder.SessionSettings("cpu",
+          ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT, 1).withDecodeLanes(2), EngineHarness.LIMITS,
+          bytes, null)) {
+        assertEquals(2, model.lanes().size());
+        List<String> firsts = new ArrayList<>();
+        for (int c = 0; c < 24; c++) firsts.add(STORY + ", and her friend number " + c + " came too");
+        List<EngineHarness.Stream> first = new ArrayList<>();
+        for (String p : firsts) {
+          first.add(EngineHarness.start(model, EngineHarness.completion(M, p, EngineHarness.greedy(12))));
+        }
+        List<String> next = new ArrayList<>();
+        for (int c = 0; c < firsts.size(); c++) {
+          assertEquals(StreamEvent.Type.DONE, first.get(c).await().type());
+          next.add(turn(firsts.get(c), first.get(c).text(), "What did they play?"));
+        }
+        for (DecodeScheduler lane : model.lanes()) lane.resetPeakBatch();
+        List<EngineHarness.Stream> second = new ArrayList<>();
+        for (String p : next) {
+          second.add(EngineHarness.start(model, EngineHarness.completion(M, p, EngineHarness.greedy(20))));
+        }
+        List<Integer> tokens = new ArrayList<>();
+        for (EngineHarness.Stream s : second) {
+          assertEquals(StreamEvent.Type.DONE, s.await().type());
+          tokens.addAll(s.tokenIds());
+          tokens.add(-1);
+        }
+        runs.add(tokens);
+        for (DecodeScheduler lane : model.lanes()) assertTrue(lane.peakBatch() > 0, "both lanes ran second turns");
+        if (model.promptCache() != null) hits = model.promptCache().hits();
+      }
+    }
+    assertEquals(runs.get(1), runs.get(0));
+    assertTrue(hits >= 2, hits + " prefills copied a kept beginning");
+  }
 }
