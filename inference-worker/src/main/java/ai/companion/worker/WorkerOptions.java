@@ -21,7 +21,9 @@ import java.util.UUID;
  * the padded batch cache: rows x the largest reservation); past it requests queue, past {@code maxQueuedRequests}
  * they are refused as overloaded.
  * {@code prefillFirstMs}: while requests keep arriving, the running batch's next decode step waits up to this long
- * so that newcomers get their first token first (0: never waits). {@code inPlaceCache} (default true) serves a
+ * so that newcomers get their first token first (0: never waits). {@code prefillSliceMs} (default 100): a prompt
+ * whose prefill would take longer runs in slices of about this long, the running streams getting a token between
+ * two slices, instead of waiting for the whole prompt (0: every prompt at once; in-place cache graph only). {@code inPlaceCache} (default true) serves a
  * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside model.onnx and by the
  * quantizer beside its files) when it has one; false always serves the standard graph, which copies the whole cache
  * each step. The node sets it from {@code --kv-cache}.
@@ -41,6 +43,8 @@ public final class WorkerOptions {
   public static final long DEFAULT_KV_BUDGET_MB = 1024;
   public static final long DEFAULT_STATUS_INTERVAL_MS = 2000;
   public static final long DEFAULT_PREFILL_FIRST_MS = 300;
+  public static final long DEFAULT_PREFILL_SLICE_MS =
+      ai.companion.worker.impl.DecodeScheduler.Limits.DEFAULT_PREFILL_SLICE_MS;
   public static final long DEFAULT_PROMPT_CACHE_MB = ai.companion.worker.impl.PromptCache.DEFAULT_BYTES >> 20;
 
   private static final Set<String> PROVIDERS = Set.of("auto", "cpu", "cuda", "coreml", "directml");
@@ -61,6 +65,7 @@ public final class WorkerOptions {
   private long kvBudgetMb = DEFAULT_KV_BUDGET_MB;
   private long statusIntervalMs = DEFAULT_STATUS_INTERVAL_MS;
   private long prefillFirstMs = DEFAULT_PREFILL_FIRST_MS;
+  private long prefillSliceMs = DEFAULT_PREFILL_SLICE_MS;
   private long promptCacheMb = DEFAULT_PROMPT_CACHE_MB;
   private boolean inPlaceCache = true;
 
@@ -87,6 +92,7 @@ public final class WorkerOptions {
     setKvBudgetMb(j.getLong("kvBudgetMb", kvBudgetMb));
     setStatusIntervalMs(j.getLong("statusIntervalMs", statusIntervalMs));
     setPrefillFirstMs(j.getLong("prefillFirstMs", prefillFirstMs));
+    setPrefillSliceMs(j.getLong("prefillSliceMs", prefillSliceMs));
     setPromptCacheMb(j.getLong("promptCacheMb", promptCacheMb));
     setInPlaceCache(j.getBoolean("inPlaceCache", inPlaceCache));
   }
@@ -98,7 +104,8 @@ public final class WorkerOptions {
         .put("decodeLanes", decodeLanes).put("laneCores", laneCores)
         .put("maxConcurrentSequences", maxConcurrentSequences).put("maxQueuedRequests", maxQueuedRequests)
         .put("kvBudgetMb", kvBudgetMb).put("statusIntervalMs", statusIntervalMs)
-        .put("prefillFirstMs", prefillFirstMs).put("inPlaceCache", inPlaceCache).put("promptCacheMb", promptCacheMb);
+        .put("prefillFirstMs", prefillFirstMs).put("inPlaceCache", inPlaceCache).put("promptCacheMb", promptCacheMb)
+        .put("prefillSliceMs", prefillSliceMs);
   }
 
   public boolean isInPlaceCache() { return inPlaceCache; }
@@ -226,6 +233,14 @@ public final class WorkerOptions {
   public WorkerOptions setStatusIntervalMs(long ms) {
     if (ms < 10) throw new IllegalArgumentException("statusIntervalMs must be >= 10, got " + ms);
     this.statusIntervalMs = ms;
+    return this;
+  }
+
+  public long getPrefillSliceMs() { return prefillSliceMs; }
+
+  public WorkerOptions setPrefillSliceMs(long ms) {
+    if (ms < 0 || ms > 60_000) throw new IllegalArgumentException("prefillSliceMs must be 0..60000, got " + ms);
+    this.prefillSliceMs = ms;
     return this;
   }
 

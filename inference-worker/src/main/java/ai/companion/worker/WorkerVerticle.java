@@ -135,7 +135,8 @@ public class WorkerVerticle extends VerticleBase {
     }
     OnnxDecoder.SessionSettings settings = sessionSettings(options);
     DecodeScheduler.Limits limits = new DecodeScheduler.Limits(options.getMaxConcurrentSequences(),
-        options.getMaxQueuedRequests(), options.getKvBudgetMb() * 1024 * 1024, options.getPrefillFirstMs());
+        options.getMaxQueuedRequests(), options.getKvBudgetMb() * 1024 * 1024, options.getPrefillFirstMs(),
+        DecodeScheduler.Limits.DEFAULT_ARRIVAL_GAP_MS, options.getPrefillSliceMs());
     long promptCache = promptCacheBytes(options.getPromptCacheMb(), Runtime.getRuntime().maxMemory(), folders.size());
     for (Path folder : folders) {
       try {

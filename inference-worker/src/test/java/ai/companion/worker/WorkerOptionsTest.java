@@ -31,6 +31,8 @@ class WorkerOptionsTest {
     assertEquals(WorkerOptions.DEFAULT_PROMPT_CACHE_MB, o.getPromptCacheMb());
     assertEquals(0, new WorkerOptions(new JsonObject().put("promptCacheMb", 0)).getPromptCacheMb());
     assertEquals(64, new WorkerOptions(new WorkerOptions().setPromptCacheMb(64).toJson()).getPromptCacheMb());
+    assertEquals(WorkerOptions.DEFAULT_PREFILL_SLICE_MS, o.getPrefillSliceMs());
+    assertEquals(0, new WorkerOptions(new WorkerOptions().setPrefillSliceMs(0).toJson()).getPrefillSliceMs());
   }
 
   /** The prompt caches of all models keep to a quarter of the heap, whatever was asked. */
@@ -52,6 +54,7 @@ class WorkerOptionsTest {
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("decodeLanes", -1)));
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("laneCores", -2)));
     assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("promptCacheMb", -1)));
+    assertThrows(IllegalArgumentException.class, () -> new WorkerOptions(new JsonObject().put("prefillSliceMs", -1)));
   }
 
   @Test void optimizationLevelsMapToOrtSettingsAndVariants() {

@@ -32,13 +32,26 @@ public final class DecodeScheduler implements AutoCloseable {
    * Limits of one model's scheduler. {@code prefillFirstMs}: while requests keep arriving, decode steps of the
    * running batch wait up to this long so that the newcomers' prefills (and first tokens) go first; 0 never waits.
    * {@code arrivalGapMs}: two arrivals less than this apart begin a burst, a pause this long ends it.
+   * {@code prefillSliceMs}: a prompt whose prefill would take longer runs in slices of about this long, one per turn
+   * of the loop, the running streams stepping between them (0: every prompt at once).
    */
-  public record Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs, long arrivalGapMs) {
+  public record Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs, long arrivalGapMs,
+                       long prefillSliceMs) {
     /** A pause of 5 ms ends a burst: well above the spacing of a client's parallel requests on a LAN. */
     public static final long DEFAULT_ARRIVAL_GAP_MS = 5;
+    /**
+     * A long prompt's prefill holds the running streams for about this long at a time (docs/benchmarks.md, "A
+     * long prompt in slices").
+     */
+    public static final long DEFAULT_PREFILL_SLICE_MS = 100;
 
     public Limits {
       if (arrivalGapMs <= 0) throw new IllegalArgumentException("arrivalGapMs must be positive, got " + arrivalGapMs);
+      if (prefillSliceMs < 0) throw new IllegalArgumentException("prefillSliceMs must be >= 0, got " + prefillSliceMs);
+    }
+
+    public Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs, long arrivalGapMs) {
+      this(maxConcurrent, maxQueued, kvBudgetBytes, prefillFirstMs, arrivalGapMs, DEFAULT_PREFILL_SLICE_MS);
     }
 
     public Limits(int maxConcurrent, int maxQueued, long kvBudgetBytes, long prefillFirstMs) {
@@ -72,6 +85,11 @@ public final class DecodeScheduler implements AutoCloseable {
   private final List<KvCache> groupCaches = new ArrayList<>();
   private final List<Sequence> pending = new ArrayList<>();   // prefilled (first token out), not yet in the batch
   private final List<Sequence> parked = new ArrayList<>();    // consumer behind: cache set aside, out of the batch
+  // admitted prompts too long to prefill at once: one of them runs a slice per turn, the running streams step between
+  private final ArrayDeque<Sequence> toSlice = new ArrayDeque<>();
+  private Sequence slicing;
+  private OnnxDecoder.PartialPrefill partial;
+  private double sliceNanosPerToken;     // measured on the slices so far (0: none yet)
   private int stepsSinceRebuild;
   private long idleSince = -1;
   private long lastArrivalNanos = Long.MIN_VALUE / 2;
@@ -152,7 +170,8 @@ public final class DecodeScheduler implements AutoCloseable {
     while (!closed) {
       try {
         // parked streams wait for a wake (their consumer answered), which arrives through the queue
-        boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty();
+        boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty() && slicing == null
+            && toSlice.isEmpty();
         arrivedThisTurn = false;
         Object in = idle ? incoming.poll(1, TimeUnit.SECONDS)
             : holdsDecode(System.nanoTime()) ? incoming.poll(arrivalGapNanos, TimeUnit.NANOSECONDS)
@@ -281,6 +300,23 @@ public final class DecodeScheduler implements AutoCloseable {
       }
     }
     boolean changed = false;
+    for (Iterator<Sequence> it = toSlice.iterator(); it.hasNext(); ) {
+      Sequence s = it.next();
+      if (s.cancelled()) {
+        it.remove();
+        s.finish("cancelled");
+        forget(s);
+        changed = true;
+      }
+    }
+    if (slicing != null && slicing.cancelled()) {
+      partial.close();
+      slicing.finish("cancelled");
+      forget(slicing);
+      slicing = null;
+      partial = null;
+      changed = true;
+    }
     for (Sequence s : batch.members()) {
       if (s.cancelled() && !s.finished()) {
         s.finish("cancelled");
@@ -313,7 +349,7 @@ public final class DecodeScheduler implements AutoCloseable {
 
   private void admitAndPrefill() {
     List<Sequence> admitted = new ArrayList<>();
-    int live = liveMembers() + pending.size() + parked.size();
+    int live = liveMembers() + pending.size() + parked.size() + toSlice.size() + (slicing != null ? 1 : 0);
     long widest = waiting.isEmpty() ? 0 : largestReservation();
     while (!waiting.isEmpty()) {
       Sequence s = waiting.peek();
@@ -336,6 +372,16 @@ public final class DecodeScheduler implements AutoCloseable {
       admitted.add(s);
     }
     prefillCachedAlone(admitted);
+    if (limits.prefillSliceMs() > 0 && decoder.inPlace()) {
+      int slice = sliceTokens();
+      for (Iterator<Sequence> it = admitted.iterator(); it.hasNext(); ) {
+        Sequence s = it.next();
+        if (s.context().length > slice) {
+          it.remove();
+          toSlice.add(s);
+        }
+      }
+    }
     // prefill in left-padded groups: bounded padded size (the graph returns logits for every position) and waste
     int i = 0;
     while (i < admitted.size()) {
@@ -354,6 +400,75 @@ public final class DecodeScheduler implements AutoCloseable {
       prefillGroup(admitted.subList(i, j), pending);
       i = j;
     }
+    sliceLongPrompt();
+  }
+
+  /** Prompt tokens one slice runs: as many as take about {@link Limits#prefillSliceMs}, by the slices so far. */
+  private int sliceTokens() {
+    if (sliceNanosPerToken <= 0) return FIRST_SLICE_TOKENS;
+    double tokens = limits.prefillSliceMs() * 1e6 / sliceNanosPerToken;
+    return (int) Math.max(MIN_SLICE_TOKENS, Math.min(decoder.prefillTokenLimit(), tokens));
+  }
+
+  /** Before any slice was timed: a prompt longer than this is sliced, this many tokens a slice. */
+  static final int FIRST_SLICE_TOKENS = 256;
+  /** The smallest slice: a run of the graph costs about 10 prompt tokens on its own (see OnnxDecoder). */
+  static final int MIN_SLICE_TOKENS = 16;
+
+  /**
+   * One slice of the long prompt being prefilled (the next one in line begins when none is); at its end the
+   * sequence has its first token and joins the batch as a group's do.
+   */
+  private void sliceLongPrompt() {
+    if (slicing == null) {
+      slicing = toSlice.poll();
+      if (slicing == null) return;
+      try {
+        partial = decoder.startPrefill(slicing.context());
+      } catch (Exception e) {
+        failSlicing(e);
+        return;
+      }
+    }
+    int vocab = decoder.config().vocabSize();
+    if (logits.length < vocab) logits = new float[vocab];
+    try {
+      int before = partial.done();
+      long t0 = System.nanoTime();
+      boolean done = decoder.continuePrefill(partial, sliceTokens(), logits);
+      int ran = partial.done() - before;
+      double perToken = (double) (System.nanoTime() - t0) / ran;
+      // the later slices attend to a longer past: the measure follows them
+      if (ran >= MIN_SLICE_TOKENS) sliceNanosPerToken = sliceNanosPerToken <= 0 ? perToken
+          : (sliceNanosPerToken + perToken) / 2;
+      if (!done) return;
+      Sequence s = slicing;
+      KvCache cache = partial.cache();
+      slicing = null;
+      partial = null;
+      groupCaches.add(cache);
+      s.prefilled(cache, 0);
+      s.sampleAndAccept(logits, 0, scratch);
+      tokensOut++;
+      if (s.finished()) {
+        forget(s);
+        groupCaches.remove(cache);
+        cache.close();
+      } else {
+        pending.add(s);
+      }
+    } catch (Exception e) {
+      failSlicing(e);
+    }
+  }
+
+  private void failSlicing(Exception e) {
+    LOG.error("Prefill of a {}-token prompt on model {} failed", slicing.context().length, decoder.config().id(), e);
+    slicing.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
+    forget(slicing);
+    if (partial != null) partial.close();
+    slicing = null;
+    partial = null;
   }
 
   /**
@@ -387,6 +502,8 @@ public final class DecodeScheduler implements AutoCloseable {
     for (Sequence s : batch.members()) if (!s.finished()) max = Math.max(max, s.kvReservation());
     for (Sequence s : pending) if (!s.finished()) max = Math.max(max, s.kvReservation());
     for (Sequence s : parked) max = Math.max(max, s.kvReservation());
+    for (Sequence s : toSlice) max = Math.max(max, s.kvReservation());
+    if (slicing != null) max = Math.max(max, slicing.kvReservation());
     return max;
   }
 
@@ -467,8 +584,10 @@ public final class DecodeScheduler implements AutoCloseable {
     for (Sequence s : pending) out += s.outstanding();
     for (Sequence s : parked) out += s.outstanding();
     for (Sequence s : waiting) out += s.outstanding();
+    for (Sequence s : toSlice) out += s.outstanding();
+    if (slicing != null) out += slicing.outstanding();
     outstandingTokens = out;
-    int active = 0;
+    int active = toSlice.size() + (slicing != null ? 1 : 0);
     for (Sequence s : pending) if (!s.finished()) active++;
     active += parked.size();
     parkedCount = parked.size();
@@ -517,6 +636,9 @@ public final class DecodeScheduler implements AutoCloseable {
     List<Sequence> all = new ArrayList<>(batch.members());
     all.addAll(pending);
     all.addAll(waiting);
+    all.addAll(toSlice);
+    if (slicing != null) all.add(slicing);
+    if (partial != null) partial.close();
     for (Sequence s : parked) {
       all.add(s);
       if (s.ownCache() != null) groupCaches.add(s.ownCache());

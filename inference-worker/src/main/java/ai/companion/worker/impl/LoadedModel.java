@@ -56,7 +56,7 @@ public final class LoadedModel implements AutoCloseable {
     int n = 1 + siblings.size();
     DecodeScheduler.Limits each = n == 1 ? limits : new DecodeScheduler.Limits(
         Math.max(1, ceilDiv(limits.maxConcurrent(), n)), ceilDiv(limits.maxQueued(), n), limits.kvBudgetBytes() / n,
-        limits.prefillFirstMs(), limits.arrivalGapMs());
+        limits.prefillFirstMs(), limits.arrivalGapMs(), limits.prefillSliceMs());
     List<DecodeScheduler> all = new ArrayList<>(n);
     all.add(new DecodeScheduler(decoder, each, onLoadChange, n == 1 ? "" : "-0"));
     for (int i = 0; i < siblings.size(); i++) {

@@ -427,38 +427,107 @@ public final class OnnxDecoder implements AutoCloseable {
    */
   private KvCache prefillInPlace(List<int[]> prompts, float[] logitsOut) throws OrtException {
     int b = prompts.size();
+    boolean ok = false;
+    if (b == 1) {
+      // one prompt: in pieces of the prefill limit, one after the other
+      PartialPrefill p = startPrefill(prompts.get(0));
+      try {
+        while (!continuePrefill(p, prefillChunk, logitsOut)) {
+          // the next piece
+        }
+        ok = true;
+        return p.cache();
+      } finally {
+        if (!ok) p.close();
+      }
+    }
     int n = 0;
     for (int[] p : prompts) n = Math.max(n, p.length);
     OnnxTensor[] cache = new OnnxTensor[presentNames.length];
     FloatBuffer[] data = new FloatBuffer[presentNames.length];
-    boolean ok = false;
     try {
       newCacheBuffers(b, n, cache, data);
-      if (b == 1) {
-        // one prompt: its cached beginning (all but its last token at most: the logits come from a run) is copied,
-        // the rest runs in chunks after it
-        int[] tokens = prompts.get(0);
-        int done = promptCache == null ? 0 : promptCache.restore(tokens, tokens.length - 1, data, n, 0);
-        while (done < tokens.length) {
-          int c = Math.min(prefillChunk, tokens.length - done);
-          int[] chunk = java.util.Arrays.copyOfRange(tokens, done, done + c);
-          runInPlace(List.of(chunk), done, cache, null, done + c == tokens.length ? logitsOut : null);
-          done += c;
-        }
-        if (promptCache != null) promptCache.store(tokens, tokens.length, data, n, 0);
+      int shared = shareLeadingTokens ? sharedPrefix(prompts, RUN_COST_TOKENS, STEP_ROW_EXTRA_TOKENS) : 0;
+      if (shared > 0) {
+        prefillSharingPrefix(prompts, shared, n, cache, data, logitsOut);
       } else {
-        int shared = shareLeadingTokens ? sharedPrefix(prompts, RUN_COST_TOKENS, STEP_ROW_EXTRA_TOKENS) : 0;
-        if (shared > 0) {
-          prefillSharingPrefix(prompts, shared, n, cache, data, logitsOut);
-        } else {
-          runInPlace(prompts, 0, cache, null, logitsOut);
-        }
+        runInPlace(prompts, 0, cache, null, logitsOut);
       }
       ok = true;
       return new KvCache(cache, data, n, b, true);
     } finally {
       if (!ok) for (OnnxTensor t : cache) if (t != null) t.close();
     }
+  }
+
+  /**
+   * One prompt's prefill on the in-place graph that runs a piece at a time ({@link #continuePrefill}), so that the
+   * decode loop can step its running streams between the pieces of a long prompt. Owns its cache buffers until
+   * {@link #cache} hands them over; {@link #close} frees them when it is given up.
+   */
+  public static final class PartialPrefill implements AutoCloseable {
+    private final int[] tokens;
+    private final OnnxTensor[] tensors;
+    private final FloatBuffer[] data;
+    private int done;
+    private boolean handedOver;
+
+    private PartialPrefill(int[] tokens, OnnxTensor[] tensors, FloatBuffer[] data) {
+      this.tokens = tokens;
+      this.tensors = tensors;
+      this.data = data;
+    }
+
+    /** Prompt tokens in the cache so far (copied from the prompt cache or run). */
+    public int done() { return done; }
+
+    /** Prompt tokens still to run. */
+    public int remaining() { return tokens.length - done; }
+
+    /** The finished prompt's cache (one row); this prefill no longer closes it. */
+    KvCache cache() {
+      handedOver = true;
+      return new KvCache(tensors, data, tokens.length, 1, true);
+    }
+
+    @Override public void close() {
+      if (handedOver) return;
+      handedOver = true;
+      for (OnnxTensor t : tensors) if (t != null) t.close();
+    }
+  }
+
+  /**
+   * Begins one prompt's prefill (in-place graph only): new cache buffers, and its longest cached beginning copied in
+   * (all but its last token at most: the logits come from a run).
+   */
+  PartialPrefill startPrefill(int[] tokens) throws OrtException {
+    if (!inPlace) throw new IllegalStateException("a prefill in pieces needs the in-place cache graph");
+    OnnxTensor[] tensors = new OnnxTensor[presentNames.length];
+    FloatBuffer[] data = new FloatBuffer[presentNames.length];
+    try {
+      newCacheBuffers(1, tokens.length, tensors, data);
+    } catch (OrtException | RuntimeException e) {
+      for (OnnxTensor t : tensors) if (t != null) t.close();
+      throw e;
+    }
+    PartialPrefill p = new PartialPrefill(tokens, tensors, data);
+    if (promptCache != null) p.done = promptCache.restore(tokens, tokens.length - 1, data, tokens.length, 0);
+    return p;
+  }
+
+  /**
+   * Runs the next piece of a prompt, at most {@code maxTokens} (and the prefill limit); when that was its end, its
+   * last logits go to {@code logitsOut}, the prompt goes to the prompt cache, and true returns.
+   */
+  boolean continuePrefill(PartialPrefill p, int maxTokens, float[] logitsOut) throws OrtException {
+    int c = Math.max(1, Math.min(Math.min(maxTokens, prefillChunk), p.remaining()));
+    boolean last = p.done + c == p.tokens.length;
+    int[] piece = java.util.Arrays.copyOfRange(p.tokens, p.done, p.done + c);
+    runInPlace(List.of(piece), p.done, p.tensors, null, last ? logitsOut : null);
+    p.done += c;
+    if (last && promptCache != null) promptCache.store(p.tokens, p.tokens.length, p.data, p.tokens.length, 0);
+    return last;
   }
 
   /**
