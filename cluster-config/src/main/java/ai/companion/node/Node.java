@@ -235,7 +235,8 @@ public final class Node {
           .put("optimizationLevel", options.getOptimizationLevel()).put("modelVariant", options.getModelVariant())
           .put("provider", options.getDevice())
           .put("inPlaceCache", options.getKvCache().equals("in-place")).put("decodeLanes", options.getDecodeLanes())
-          .put("laneCores", laneCores(options, cores)).put("promptCacheMb", options.getPromptCacheMb())));
+          .put("laneCores", laneCores(options, cores)).put("promptCacheMb", options.getPromptCacheMb())
+          .put("prefillSliceMs", options.getPrefillSliceMs())));
     }
     if (options.hasRole("worker") || options.hasRole("knowledge")) {
       JsonObject embeddings = new JsonObject();

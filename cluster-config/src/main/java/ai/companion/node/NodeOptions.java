@@ -49,6 +49,8 @@ public class NodeOptions {
   public static final int DEFAULT_WARM_UP_STREAMS = 1500;
   /** Each model's prompt cache, as the worker's default. */
   public static final int DEFAULT_PROMPT_CACHE_MB = (int) ai.companion.worker.WorkerOptions.DEFAULT_PROMPT_CACHE_MB;
+  /** A long prompt's prefill slices, as the worker's default. */
+  public static final int DEFAULT_PREFILL_SLICE_MS = (int) ai.companion.worker.WorkerOptions.DEFAULT_PREFILL_SLICE_MS;
 
   private Set<String> roles = new LinkedHashSet<>(ALL_ROLES);
   private String host = DEFAULT_HOST;
@@ -77,6 +79,7 @@ public class NodeOptions {
   private int decodeLanes;
   private int warmUpStreams;
   private int promptCacheMb = DEFAULT_PROMPT_CACHE_MB;
+  private int prefillSliceMs = DEFAULT_PREFILL_SLICE_MS;
   private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
@@ -115,6 +118,7 @@ public class NodeOptions {
     setDecodeLanes(json.getInteger("decodeLanes", 0));
     setWarmUpStreams(json.getInteger("warmUpStreams", 0));
     setPromptCacheMb(json.getInteger("promptCacheMb", DEFAULT_PROMPT_CACHE_MB));
+    setPrefillSliceMs(json.getInteger("prefillSliceMs", DEFAULT_PREFILL_SLICE_MS));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -130,7 +134,8 @@ public class NodeOptions {
         .put("knowledgeEmbeddingVariant", knowledgeEmbeddingVariant)
         .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device)
         .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes)
-        .put("warmUpStreams", warmUpStreams).put("promptCacheMb", promptCacheMb);
+        .put("warmUpStreams", warmUpStreams).put("promptCacheMb", promptCacheMb)
+        .put("prefillSliceMs", prefillSliceMs);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -442,6 +447,16 @@ public class NodeOptions {
   /** The worker's prompt cache per model, in MiB (0: none; see the worker's {@code promptCacheMb}). */
   public NodeOptions setPromptCacheMb(int promptCacheMb) {
     this.promptCacheMb = inRange("promptCacheMb", promptCacheMb, 1 << 20, "no prompt cache");
+    return this;
+  }
+
+  public int getPrefillSliceMs() {
+    return prefillSliceMs;
+  }
+
+  /** A long prompt's prefill runs in slices of about this many ms, streams stepping between (0: all at once). */
+  public NodeOptions setPrefillSliceMs(int prefillSliceMs) {
+    this.prefillSliceMs = inRange("prefillSliceMs", prefillSliceMs, 60_000, "every prompt at once");
     return this;
   }
 

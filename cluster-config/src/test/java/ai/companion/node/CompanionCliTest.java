@@ -128,6 +128,8 @@ class CompanionCliTest {
     assertEquals(32, parseStart(Map.of("COMPANION_PROMPT_CACHE_MB", "32"), Map.of(), "start").getPromptCacheMb());
     assertThrows(IllegalArgumentException.class,
         () -> parseStart(Map.of(), Map.of(), "start", "--prompt-cache-mb", "-1"));
+    assertEquals(NodeOptions.DEFAULT_PREFILL_SLICE_MS, flags.getPrefillSliceMs());
+    assertEquals(250, parseStart(Map.of("COMPANION_PREFILL_SLICE_MS", "250"), Map.of(), "start").getPrefillSliceMs());
   }
 
   @Test

@@ -61,4 +61,12 @@ class NodePlanTest {
     assertEquals(512, new ai.companion.worker.WorkerOptions(config(plan("start", "--prompt-cache-mb", "512"),
         Node.WORKER_VERTICLE)).getPromptCacheMb());
   }
+
+  @Test
+  void thePrefillSliceFlagReachesTheWorker() {
+    assertEquals(ai.companion.worker.WorkerOptions.DEFAULT_PREFILL_SLICE_MS,
+        new ai.companion.worker.WorkerOptions(config(plan("start"), Node.WORKER_VERTICLE)).getPrefillSliceMs());
+    assertEquals(0, new ai.companion.worker.WorkerOptions(config(plan("start", "--prefill-slice-ms", "0"),
+        Node.WORKER_VERTICLE)).getPrefillSliceMs());
+  }
 }

@@ -37,10 +37,16 @@ public final class Engine implements AutoCloseable {
 
   /** {@code promptCacheBytes}: the model's prompt cache, as the worker's {@code promptCacheMb} (0: none). */
   public static Engine load(Path folder, long promptCacheBytes) throws Exception {
+    return load(folder, promptCacheBytes, DecodeScheduler.Limits.DEFAULT_PREFILL_SLICE_MS);
+  }
+
+  /** {@code prefillSliceMs}: as the worker's (0: every prompt prefilled at once). */
+  public static Engine load(Path folder, long promptCacheBytes, long prefillSliceMs) throws Exception {
     DecodeScheduler.Limits limits = new DecodeScheduler.Limits(
         ai.companion.worker.WorkerOptions.DEFAULT_MAX_CONCURRENT_SEQUENCES,
         ai.companion.worker.WorkerOptions.DEFAULT_MAX_QUEUED_REQUESTS,
-        ai.companion.worker.WorkerOptions.DEFAULT_KV_BUDGET_MB * 1024 * 1024);
+        ai.companion.worker.WorkerOptions.DEFAULT_KV_BUDGET_MB * 1024 * 1024, 0,
+        DecodeScheduler.Limits.DEFAULT_ARRIVAL_GAP_MS, prefillSliceMs);
     return new Engine(LoadedModel.load(folder,
         new OnnxDecoder.SessionSettings("auto", OrtSession.SessionOptions.OptLevel.ALL_OPT,
             Integer.getInteger(INTRA_OP_THREADS, 0)).withDecodeLanes(Integer.getInteger(DECODE_LANES, 0)), limits,

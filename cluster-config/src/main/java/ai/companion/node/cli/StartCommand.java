@@ -119,6 +119,11 @@ public class StartCommand implements Callable<Integer> {
       + "shared system prompt) copy instead of running; 0: none (default: ${DEFAULT-VALUE}).")
   int promptCacheMb = NodeOptions.DEFAULT_PROMPT_CACHE_MB;
 
+  @Option(names = "--prefill-slice-ms", paramLabel = "MS", description = "A prompt whose prefill would take longer "
+      + "runs in slices of about this long, the running streams getting a token between two; 0: every prompt at "
+      + "once (default: ${DEFAULT-VALUE}).")
+  int prefillSliceMs = NodeOptions.DEFAULT_PREFILL_SLICE_MS;
+
   @Option(names = "--warm-up", paramLabel = "STREAMS", description = "Streams a node with the gateway and worker "
       + "roles sends through its own HTTP port before it reports READY, so that its first clients meet compiled "
       + "code; they need no key and stay out of the metrics and the logs that learn; 0: none (default: "
@@ -135,7 +140,7 @@ public class StartCommand implements Callable<Integer> {
         .setKnowledgeEmbeddingVariant(knowledgeEmbeddingVariant)
         .setOptimizationLevel(optimizationLevel).setModelVariant(modelVariant).setDevice(device).setKvCache(kvCache)
         .setHttpEventLoops(httpEventLoops).setDecodeLanes(decodeLanes).setWarmUpStreams(warmUp)
-        .setPromptCacheMb(promptCacheMb);
+        .setPromptCacheMb(promptCacheMb).setPrefillSliceMs(prefillSliceMs);
   }
 
   @Override
