@@ -371,7 +371,7 @@ public final class DecodeScheduler implements AutoCloseable {
       }
       admitted.add(s);
     }
-    prefillCachedAlone(admitted);
+    // long prompts first: their slices copy a cached beginning too, and then run only the rest
     if (limits.prefillSliceMs() > 0 && decoder.inPlace()) {
       int slice = sliceTokens();
       for (Iterator<Sequence> it = admitted.iterator(); it.hasNext(); ) {
@@ -382,6 +382,7 @@ public final class DecodeScheduler implements AutoCloseable {
         }
       }
     }
+    prefillCachedAlone(admitted);
     // prefill in left-padded groups: bounded padded size (the graph returns logits for every position) and waste
     int i = 0;
     while (i < admitted.size()) {
@@ -433,9 +434,13 @@ public final class DecodeScheduler implements AutoCloseable {
     int vocab = decoder.config().vocabSize();
     if (logits.length < vocab) logits = new float[vocab];
     try {
+      // with nobody else running or waiting a slice would hold nobody up: the largest piece (smaller pieces cost
+      // their share of each run's fixed cost); a newcomer then waits for at most that piece
+      boolean alone = liveMembers() == 0 && pending.isEmpty() && waiting.isEmpty() && toSlice.isEmpty();
+      int budget = alone ? decoder.prefillTokenLimit() : sliceTokens();
       int before = partial.done();
       long t0 = System.nanoTime();
-      boolean done = decoder.continuePrefill(partial, sliceTokens(), logits);
+      boolean done = decoder.continuePrefill(partial, budget, logits);
       int ran = partial.done() - before;
       double perToken = (double) (System.nanoTime() - t0) / ran;
       // the later slices attend to a longer past: the measure follows them
