@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
  * The decode loop of one model, on its own thread (ordered: one session step at a time; ONNX Runtime is never run
  * on an event loop). Each turn it prefills the sequences admitted since the last turn (in left-padded groups; the
  * first token of each comes out of its prefill), then runs one decode step for the whole running batch: requests
- * join and leave at token granularity (continuous batching). With the standard graph newcomers join the batch in
+ * join and leave at token granularity (continuous batching). A prompt too long to prefill within
+ * {@link Limits#prefillSliceMs} runs one slice a turn instead, so the running streams step between its slices. With the standard graph newcomers join the batch in
  * bunches and finished rows are dropped lazily, because each change of membership copies the batch cache; with the
  * in-place graph a change copies only the rows that move, so both happen at the next step.
  *
