@@ -38,8 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The cluster as issue 3 describes it, in real JVMs on 127.0.0.1: a gateway+router+knowledge node and two worker
  * nodes with their own data dirs, joined by explicit members (multicast off), one shared secret, event bus over TLS
- * with keys from {@code companion cluster keys}. Scenarios run in order on the same nodes: joining, routing across
- * nodes, a node with the wrong secret refused, kill -9 of a worker while several greedy streams run (texts equal
+ * with keys from {@code companion cluster keys}. Scenarios run in order on the same nodes: joining, conversations
+ * that stay with the node whose prompt cache holds them, routing across nodes, a node with the wrong secret refused, kill -9 of a worker while several greedy streams run (texts equal
  * the uninterrupted text), and a clean leave.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -144,7 +144,7 @@ class ClusterMeshIT {
   }
 
   @Test
-  @Order(2)
+  @Order(3)
   void concurrentStreamsSpreadOverBothWorkerNodes() throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(4);
     try {
@@ -180,8 +180,72 @@ class ClusterMeshIT {
     return h;
   }
 
+  /** A chat's turn: the first question, then for each turn before its answer and a question. */
+  private static JsonObject chatTurn(String first, List<String> answers) {
+    JsonArray messages = new JsonArray().add(new JsonObject().put("role", "user").put("content", first));
+    for (int i = 0; i < answers.size(); i++) {
+      messages.add(new JsonObject().put("role", "assistant").put("content", answers.get(i)));
+      messages.add(new JsonObject().put("role", "user").put("content", "And then what happened, part " + i + "?"));
+    }
+    return new JsonObject().put("model", MODEL).put("messages", messages).put("max_tokens", 24).put("temperature", 0);
+  }
+
+  private double promptCacheTokens() throws Exception {
+    for (String line : Http.get(http, "/metrics").body().split("\n")) {
+      if (line.startsWith("companion_prompt_cache_tokens_total ")) return Double.parseDouble(line.split(" ")[1]);
+    }
+    throw new AssertionError("no companion_prompt_cache_tokens_total on the gateway's /metrics");
+  }
+
+  /**
+   * Conversations across the cluster: the router places each by its beginning, so different conversations use both
+   * worker nodes, every later turn goes to the node that served the turn before, and there it copies the
+   * conversation so far from its prompt cache (the gateway's /metrics count the copied tokens of both nodes).
+   */
   @Test
-  @Order(3)
+  @Order(2)
+  void eachConversationStaysWithItsWorkerNodeAndFindsItsBeginningThere() throws Exception {
+    double before = promptCacheTokens();
+    List<String> firsts = new ArrayList<>();
+    // twelve: each lands on either node by its hash (worker ids are new each run), all on one node once in 2048 runs
+    for (int c = 0; c < 12; c++) {
+      firsts.add("Tell me a story about a little girl named Lily and her dog number " + c + ", who loved the park");
+    }
+    List<List<String>> answers = new ArrayList<>();
+    List<String> nodes = new ArrayList<>();
+    long expectedCopied = 0;
+    for (int turn = 0; turn < 3; turn++) {
+      for (int c = 0; c < firsts.size(); c++) {
+        if (turn == 0) answers.add(new ArrayList<>());
+        HttpResponse<String> r = Http.post(http, "/v1/chat/completions", chatTurn(firsts.get(c), answers.get(c)));
+        assertEquals(200, r.statusCode(), r.body());
+        JsonObject body = new JsonObject(r.body());
+        String node = body.getJsonObject("companion").getJsonObject("route").getString("worker");
+        if (turn == 0) {
+          nodes.add(node);
+        } else {
+          assertEquals(nodes.get(c), node, "conversation " + c + ", turn " + (turn + 1));
+          // the turn before's prompt, but for its last token (and the one its end may share with a newline)
+          expectedCopied += previousPromptTokens[c] - 2;
+        }
+        previousPromptTokens[c] = body.getJsonObject("usage").getInteger("prompt_tokens");
+        answers.get(c).add(body.getJsonArray("choices").getJsonObject(0).getJsonObject("message")
+            .getString("content"));
+      }
+    }
+    assertEquals(2, new HashSet<>(nodes).size(), "twelve conversations on both worker nodes: " + nodes);
+    long floor = expectedCopied;
+    Polls.eventually(10_000, () -> {
+      assertTrue(promptCacheTokens() - before >= floor, "copied " + (promptCacheTokens() - before) + " of at least "
+          + floor);
+      return null;
+    });
+  }
+
+  private final int[] previousPromptTokens = new int[12];
+
+  @Test
+  @Order(4)
   void aNodeWithAnotherSecretIsRefused() throws Exception {
     ChildNode rogue = node("rogue", List.of("--roles", "worker"), List.of(gateway), "not-" + secret, tls);
     ModelFixtures.importModel(MODEL, "rogue-model", ModelPaths.modelsDir(dir.resolve("rogue")));
@@ -198,7 +262,7 @@ class ClusterMeshIT {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void killingAWorkerMidStreamLosesNoTokenInAnyStream() throws Exception {
     String reference = new JsonObject(Http.post(http, "/v1/completions", greedy(480)).body())
         .getJsonArray("choices").getJsonObject(0).getString("text");
@@ -244,7 +308,7 @@ class ClusterMeshIT {
   }
 
   @Test
-  @Order(5)
+  @Order(6)
   void aFreshWorkerServesWithinSeconds() throws Exception {
     ModelFixtures.importModel(MODEL, ModelPaths.modelsDir(dir.resolve("w3")));
     ChildNode w3 = node("w3", List.of("--roles", "worker"), List.of(gateway));
@@ -260,7 +324,7 @@ class ClusterMeshIT {
   }
 
   @Test
-  @Order(6)
+  @Order(7)
   void workersThatLeaveDisappearAndRequestsThenGetAClearErrorNotAHang() throws Exception {
     assertNotNull(clusterNode("w2"));
     for (ChildNode w : nodes.stream().filter(n -> n.isAlive() && n.name.startsWith("w")).toList()) {
