@@ -253,7 +253,8 @@ public final class Node {
       plan.add(new Deployment(KNOWLEDGE_VERTICLE, knowledge));
     }
     if (options.hasRole("router")) {
-      plan.add(new Deployment(ROUTER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)));
+      plan.add(new Deployment(ROUTER_VERTICLE, new JsonObject().put("dataDir", dataDir).put("nodeName", nodeName)
+          .put("affinitySlack", options.getAffinitySlack())));
     }
     if (options.hasRole("gateway")) {
       plan.add(new Deployment(GATEWAY_VERTICLE, new JsonObject().put("host", options.getHost())

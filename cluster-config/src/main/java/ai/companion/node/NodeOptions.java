@@ -49,6 +49,8 @@ public class NodeOptions {
   public static final int DEFAULT_WARM_UP_STREAMS = 1500;
   /** Each model's prompt cache, as the worker's default. */
   public static final int DEFAULT_PROMPT_CACHE_MB = (int) ai.companion.worker.WorkerOptions.DEFAULT_PROMPT_CACHE_MB;
+  /** The router's prefix affinity, as its default. */
+  public static final int DEFAULT_AFFINITY_SLACK = ai.companion.router.RouterOptions.DEFAULT_AFFINITY_SLACK;
   /** A long prompt's prefill slices, as the worker's default. */
   public static final int DEFAULT_PREFILL_SLICE_MS = (int) ai.companion.worker.WorkerOptions.DEFAULT_PREFILL_SLICE_MS;
 
@@ -80,6 +82,7 @@ public class NodeOptions {
   private int warmUpStreams;
   private int promptCacheMb = DEFAULT_PROMPT_CACHE_MB;
   private int prefillSliceMs = DEFAULT_PREFILL_SLICE_MS;
+  private int affinitySlack = DEFAULT_AFFINITY_SLACK;
   private String device = DEFAULT_DEVICE;
 
   public NodeOptions() {
@@ -119,6 +122,7 @@ public class NodeOptions {
     setWarmUpStreams(json.getInteger("warmUpStreams", 0));
     setPromptCacheMb(json.getInteger("promptCacheMb", DEFAULT_PROMPT_CACHE_MB));
     setPrefillSliceMs(json.getInteger("prefillSliceMs", DEFAULT_PREFILL_SLICE_MS));
+    setAffinitySlack(json.getInteger("affinitySlack", DEFAULT_AFFINITY_SLACK));
   }
 
   /** The JSON form; the cluster secret and TLS password are left out unless {@code withSecrets}. */
@@ -135,7 +139,7 @@ public class NodeOptions {
         .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device)
         .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes)
         .put("warmUpStreams", warmUpStreams).put("promptCacheMb", promptCacheMb)
-        .put("prefillSliceMs", prefillSliceMs);
+        .put("prefillSliceMs", prefillSliceMs).put("affinitySlack", affinitySlack);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -457,6 +461,19 @@ public class NodeOptions {
   /** A long prompt's prefill runs in slices of about this many ms, streams stepping between (0: all at once). */
   public NodeOptions setPrefillSliceMs(int prefillSliceMs) {
     this.prefillSliceMs = inRange("prefillSliceMs", prefillSliceMs, 60_000, "every prompt at once");
+    return this;
+  }
+
+  public int getAffinitySlack() {
+    return affinitySlack;
+  }
+
+  /**
+   * The router keeps a prompt with the worker its beginning belongs to while that one runs at most this many more
+   * sequences than the least loaded (0: the least loaded always).
+   */
+  public NodeOptions setAffinitySlack(int affinitySlack) {
+    this.affinitySlack = inRange("affinitySlack", affinitySlack, 100_000, "the least loaded worker always");
     return this;
   }
 

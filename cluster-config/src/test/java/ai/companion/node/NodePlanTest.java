@@ -69,4 +69,12 @@ class NodePlanTest {
     assertEquals(0, new ai.companion.worker.WorkerOptions(config(plan("start", "--prefill-slice-ms", "0"),
         Node.WORKER_VERTICLE)).getPrefillSliceMs());
   }
+
+  @Test
+  void theAffinityFlagReachesTheRouter() {
+    assertEquals(ai.companion.router.RouterOptions.DEFAULT_AFFINITY_SLACK,
+        new ai.companion.router.RouterOptions(config(plan("start"), Node.ROUTER_VERTICLE)).getAffinitySlack());
+    assertEquals(0, new ai.companion.router.RouterOptions(config(plan("start", "--affinity-slack", "0"),
+        Node.ROUTER_VERTICLE)).getAffinitySlack());
+  }
 }

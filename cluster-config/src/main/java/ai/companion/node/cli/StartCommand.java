@@ -124,6 +124,12 @@ public class StartCommand implements Callable<Integer> {
       + "once (default: ${DEFAULT-VALUE}).")
   int prefillSliceMs = NodeOptions.DEFAULT_PREFILL_SLICE_MS;
 
+  @Option(names = "--affinity-slack", paramLabel = "N", description = "The router sends a prompt of 64 characters "
+      + "or more (a chat's next turn) to the worker whose prompt cache may hold its beginning while that worker has no "
+      + "queue and at most N more running streams than the least loaded; 0: the least loaded always (default: "
+      + "${DEFAULT-VALUE}).")
+  int affinitySlack = NodeOptions.DEFAULT_AFFINITY_SLACK;
+
   @Option(names = "--warm-up", paramLabel = "STREAMS", description = "Streams a node with the gateway and worker "
       + "roles sends through its own HTTP port before it reports READY, so that its first clients meet compiled "
       + "code; they need no key and stay out of the metrics and the logs that learn; 0: none (default: "
@@ -140,7 +146,7 @@ public class StartCommand implements Callable<Integer> {
         .setKnowledgeEmbeddingVariant(knowledgeEmbeddingVariant)
         .setOptimizationLevel(optimizationLevel).setModelVariant(modelVariant).setDevice(device).setKvCache(kvCache)
         .setHttpEventLoops(httpEventLoops).setDecodeLanes(decodeLanes).setWarmUpStreams(warmUp)
-        .setPromptCacheMb(promptCacheMb).setPrefillSliceMs(prefillSliceMs);
+        .setPromptCacheMb(promptCacheMb).setPrefillSliceMs(prefillSliceMs).setAffinitySlack(affinitySlack);
   }
 
   @Override
