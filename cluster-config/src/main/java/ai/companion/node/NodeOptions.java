@@ -469,8 +469,8 @@ public class NodeOptions {
   }
 
   /**
-   * The router keeps a prompt with the worker its beginning belongs to while that one runs at most this many more
-   * sequences than the least loaded (0: the least loaded always).
+   * The router keeps a prompt with the worker its beginning belongs to while that one holds at most this many more
+   * requests than the least loaded (0: the least loaded always).
    */
   public NodeOptions setAffinitySlack(int affinitySlack) {
     this.affinitySlack = inRange("affinitySlack", affinitySlack, 100_000, "the least loaded worker always");

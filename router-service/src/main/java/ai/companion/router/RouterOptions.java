@@ -35,7 +35,7 @@ public class RouterOptions {
   public static final double DEFAULT_LEXICAL_SHORTCUT_MARGIN = 0.0;
   /**
    * A request whose prompt beginning a worker may hold in its prompt cache (a chat's next turn) goes to that worker
-   * while it has no queue and at most this many more running sequences than the least loaded one (0: the least
+   * while it holds at most this many more requests (running or queued) than the least loaded one (0: the least
    * loaded always). See {@code PrefixAffinity}.
    */
   public static final int DEFAULT_AFFINITY_SLACK = 4;

@@ -264,6 +264,8 @@ public class RouterVerticle extends VerticleBase {
       weight = FINISH_WEIGHT;
       source = "finish";
       promptTokens = signal.getValue("promptTokens") instanceof Number n ? n.intValue() : 0;
+      // no longer running on its worker, whatever its decision's fate below
+      workers.finished(requestId);
     } else {
       Object rating = body.getValue("rating");
       Object score = body.getValue("score");
@@ -510,7 +512,7 @@ public class RouterVerticle extends VerticleBase {
     }
     WorkerInfo w = choice.load().worker();
     Integer max = request.params().maxTokens();
-    workers.assigned(w, max != null ? max : options.getAssumedMaxTokens());
+    workers.assigned(w, max != null ? max : options.getAssumedMaxTokens(), request.requestId());
     List<String> out = new ArrayList<>(reasons.subList(0, Math.min(reasons.size(), MAX_REASONS - 2)));
     String of = choice.candidates() + (choice.excluded() > 0 ? " (" + choice.excluded() + " excluded)" : "");
     if (!choice.affinity()) {
@@ -520,7 +522,7 @@ public class RouterVerticle extends VerticleBase {
           + "beginning belongs to (its prompt cache may hold it)");
     } else {
       out.add("worker " + choice.load().describe() + ": the one of " + of + " this prompt's beginning belongs to "
-          + "(its prompt cache may hold it), within " + options.getAffinitySlack() + " sequences of the least "
+          + "(its prompt cache may hold it), within " + options.getAffinitySlack() + " requests of the least "
           + "loaded, " + choice.leastLoaded().describe());
     }
     if (intent != null) out.add(stagesReason);

@@ -105,6 +105,27 @@ class RouterVerticleTest {
         })));
   }
 
+  /**
+   * A request's end (the gateway's finish signal) takes it out of its worker's count at once, before the worker's
+   * next snapshot: the next request sees that worker as idle again.
+   */
+  @Test
+  void anEndedRequestNoLongerCountsOnItsWorker(Vertx vertx, VertxTestContext ctx) {
+    GenerationRequest first = request("stories260k", null);
+    register(vertx, worker("a", 0, 0, 0, STORIES), worker("b", 10, 0, 0, STORIES))
+        .compose(v -> route(vertx, first))
+        .compose(d -> vertx.eventBus().request(Addresses.ROUTER_FEEDBACK, new JsonObject()
+            .put("requestId", first.requestId()).put("signal", new JsonObject().put("finishReason", "stop")
+                .put("completionTokens", 32).put("maxTokens", 32))).map(x -> d))
+        .compose(d -> route(vertx, request("stories260k", null)).map(second -> List.of(d, second)))
+        .onComplete(ctx.succeeding(both -> ctx.verify(() -> {
+          assertEquals("a", both.get(0).workerId());
+          // without the end, a's 32 assigned tokens would make b (10 outstanding) the lighter one, as above
+          assertEquals("a", both.get(1).workerId());
+          ctx.completeNow();
+        })));
+  }
+
   @Test
   void excludedWorkersAreSkippedForFailover(Vertx vertx, VertxTestContext ctx) {
     register(vertx, worker("lost", 0, 0, 0, STORIES), worker("busy", 900, 5, 5, STORIES))
@@ -197,9 +218,9 @@ class RouterVerticleTest {
   }
 
   /**
-   * The worker a conversation belongs to takes its next turn while it has no queue and at most 4 more running
-   * sequences than the least loaded (the router's default slack), however many more tokens it has to make; past
-   * that the least loaded takes it. (Loads change by status publishes, as workers send them.)
+   * The worker a conversation belongs to takes its next turn while it holds at most 4 more requests, running or
+   * queued, than the least loaded (the router's default slack), however many more tokens it has to make; past that
+   * the least loaded takes it. (Loads change by status publishes, as workers send them.)
    */
   @Test
   void aConversationsWorkerTakesItsTurnsWithinTheSlack(Vertx vertx, VertxTestContext ctx) {
@@ -216,8 +237,8 @@ class RouterVerticleTest {
         })
         .compose(second -> {
           ctx.verify(() -> {
-            assertEquals(owner[0], second.workerId(), "3 more sequences and no queue: within the slack");
-            assertTrue(second.reasons().stream().anyMatch(r -> r.contains("within 4 sequences of the least loaded")),
+            assertEquals(owner[0], second.workerId(), "3 more requests: within the slack");
+            assertTrue(second.reasons().stream().anyMatch(r -> r.contains("within 4 requests of the least loaded")),
                 second.reasons().toString());
           });
           status(vertx, owner[0], 500, 2, 3, t0 + 200);
@@ -226,7 +247,7 @@ class RouterVerticleTest {
         })
         .compose(third -> {
           ctx.verify(() -> {
-            assertEquals(owner[1], third.workerId(), "a queue on the owner");
+            assertEquals(owner[1], third.workerId(), "3 running and 2 queued on the owner: 5 more");
             assertTrue(third.reasons().stream().anyMatch(r -> r.contains("least loaded of 2")),
                 third.reasons().toString());
           });
@@ -235,7 +256,7 @@ class RouterVerticleTest {
           return route(vertx, chatTurn(LONG_QUESTION, 4));
         })
         .onComplete(ctx.succeeding(fourth -> ctx.verify(() -> {
-          assertEquals(owner[1], fourth.workerId(), "5 more sequences than the least loaded");
+          assertEquals(owner[1], fourth.workerId(), "5 more running than the least loaded");
           ctx.completeNow();
         })));
   }

@@ -125,8 +125,8 @@ public class StartCommand implements Callable<Integer> {
   int prefillSliceMs = NodeOptions.DEFAULT_PREFILL_SLICE_MS;
 
   @Option(names = "--affinity-slack", paramLabel = "N", description = "The router sends a prompt of 64 characters "
-      + "or more (a chat's next turn) to the worker whose prompt cache may hold its beginning while that worker has no "
-      + "queue and at most N more running streams than the least loaded; 0: the least loaded always (default: "
+      + "or more (a chat's next turn) to the worker whose prompt cache may hold its beginning while that worker holds "
+      + "at most N more requests (running or queued) than the least loaded; 0: the least loaded always (default: "
       + "${DEFAULT-VALUE}).")
   int affinitySlack = NodeOptions.DEFAULT_AFFINITY_SLACK;
 

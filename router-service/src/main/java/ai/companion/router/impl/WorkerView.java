@@ -102,8 +102,8 @@ public final class WorkerView {
 
   /**
    * As {@link #choose(List, String, Set)}, but a request with an affinity key ({@link PrefixAffinity#key}) goes to
-   * the worker its prompt's beginning belongs to while that worker has no queue and at most {@code slack} more
-   * running sequences than the least loaded one (0: never); past that, the least loaded.
+   * the worker its prompt's beginning belongs to while that worker holds at most {@code slack} more requests
+   * (running or queued) than the least loaded one (0: never); past that, the least loaded.
    */
   public Choice choose(List<WorkerInfo> live, String model, Set<String> exclude, String affinityKey, int slack) {
     Load best = null;
@@ -131,7 +131,8 @@ public final class WorkerView {
     }
     if (best == null) return null;
     if (owner == null) return new Choice(best, candidates, excluded);
-    boolean ownerTakes = owner == best || owner.queued() == 0 && owner.active() <= best.active() + slack;
+    // queued counts like running: a snapshot may catch a request between its arrival and its admission
+    boolean ownerTakes = owner == best || owner.active() + owner.queued() <= best.active() + best.queued() + slack;
     return ownerTakes ? new Choice(owner, candidates, excluded, best, true)
         : new Choice(best, candidates, excluded, best, false);
   }
@@ -147,6 +148,15 @@ public final class WorkerView {
    * then includes it): without this a burst inside one refresh period would all land on the same worker.
    */
   public void assigned(WorkerInfo w, long tokens) {
+    assigned(w, tokens, null);
+  }
+
+  /**
+   * As {@link #assigned(WorkerInfo, long)}, remembering the request, so that its end ({@link #finished}) takes it out
+   * of the count at once instead of at the worker's next snapshot: a conversation's next turn, right after the one
+   * before ended, then sees its worker as it is.
+   */
+  public void assigned(WorkerInfo w, long tokens, String requestId) {
     Pending p = pending.get(w.workerId());
     if (p == null || p.snapshotAt != w.updatedAt()) {
       p = new Pending(w.updatedAt());
@@ -154,7 +164,26 @@ public final class WorkerView {
     }
     p.tokens += tokens;
     p.requests++;
+    if (requestId != null) assignments.put(requestId, new Assignment(w.workerId(), p, tokens));
   }
+
+  /** The request ended: out of its worker's count, if that count is still the one it went into. */
+  public void finished(String requestId) {
+    Assignment a = assignments.remove(requestId);
+    if (a == null || pending.get(a.workerId()) != a.pending()) return;
+    a.pending().tokens = Math.max(0, a.pending().tokens - a.tokens());
+    a.pending().requests = Math.max(0, a.pending().requests - 1);
+  }
+
+  private record Assignment(String workerId, Pending pending, long tokens) {}
+
+  /** Requests assigned and not yet ended, by id; the oldest go first past {@link #ASSIGNMENTS} (an end never seen). */
+  static final int ASSIGNMENTS = 16_384;
+  private final Map<String, Assignment> assignments = new LinkedHashMap<>(1024, 0.75f, false) {
+    @Override protected boolean removeEldestEntry(Map.Entry<String, Assignment> eldest) {
+      return size() > ASSIGNMENTS;
+    }
+  };
 
   private static final class Pending {
     final long snapshotAt;
