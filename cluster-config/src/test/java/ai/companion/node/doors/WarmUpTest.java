@@ -101,6 +101,9 @@ class WarmUpTest {
     String[] model = {"model=\"" + DoorsNode.MODEL + "\"", "outcome=\"done\""};
     assertEquals(value(before, "companion_generations_total", model) + 1,
         value(after, "companion_generations_total", model), after);
+    // its prompts are shorter than the prompt cache keeps: nothing copied, nothing counted
+    assertEquals(value(before, "companion_prompt_cache_tokens_total"), value(after, "companion_prompt_cache_tokens_total"),
+        after);
   }
 
   @Test
