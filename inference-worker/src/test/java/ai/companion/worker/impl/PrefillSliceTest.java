@@ -88,4 +88,41 @@ class PrefillSliceTest {
     assertTrue(sliced.between() >= 1, "the running stream stepped between the slices: " + sliced.order());
     assertEquals(whole.longTokens(), sliced.longTokens(), "the long prompt decodes the same");
   }
+
+  /**
+   * A long prompt cancelled between two of its slices ends "cancelled", its slices stop, and the running stream
+   * goes on to its end; the scheduler holds nothing of it afterwards.
+   */
+  @Test void aLongPromptCancelledBetweenItsSlicesEndsThere() throws Exception {
+    DecodeScheduler.Limits limits = new DecodeScheduler.Limits(64, 1024, 1L << 30, 0,
+        DecodeScheduler.Limits.DEFAULT_ARRIVAL_GAP_MS, 1);
+    try (LoadedModel model = EngineHarness.load(folder, limits, true, 0)) {
+      String prompt = longPrompt(model);
+      // a first long prompt, alone, times the slices (the first slice before any was timed is 256 tokens)
+      EngineHarness.run(model, EngineHarness.completion(M, prompt + "Then", EngineHarness.greedy(1)));
+      EngineHarness.Stream running = new EngineHarness.Stream();
+      EngineHarness.Stream longOne = new EngineHarness.Stream();
+      String[] longId = new String[1];
+      model.start(model.prepare(EngineHarness.completion(M, "Once upon a time", EngineHarness.greedy(60))),
+          "test-worker", e -> {
+            running.accept(e);
+            if (e.seq() == 2) {
+              LoadedModel.Prepared p = model.prepare(EngineHarness.completion(M, prompt, EngineHarness.greedy(30)));
+              longId[0] = p.request().requestId();
+              model.start(p, "test-worker", longOne::accept);
+            }
+            // the next step follows the long prompt's first slice: it is between two slices now (1 ms slices are a
+            // few dozen tokens of this model's, the prompt about 450)
+            if (e.seq() == 3) assertTrue(model.cancel(longId[0]), "the long prompt is still held");
+          });
+      StreamEvent end = longOne.await();
+      assertEquals("cancelled", end.finishReason(), end.toString());
+      assertTrue(longOne.tokenIds().isEmpty(), "cancelled before its first token: " + longOne.tokenIds());
+      assertEquals(StreamEvent.Type.DONE, running.await().type());
+      assertEquals(60, running.tokenIds().size());
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (model.scheduler().load() > 0 && System.nanoTime() < deadline) Thread.sleep(10);
+      assertEquals(0, model.scheduler().load(), "nothing held");
+    }
+  }
 }
