@@ -448,24 +448,15 @@ public final class DecodeScheduler implements AutoCloseable {
       if (ran >= MIN_SLICE_TOKENS) sliceNanosPerToken = sliceNanosPerToken <= 0 ? perToken
           : (sliceNanosPerToken + perToken) / 2;
       if (!done) return;
-      Sequence s = slicing;
-      KvCache cache = partial.cache();
-      slicing = null;
-      partial = null;
-      groupCaches.add(cache);
-      s.prefilled(cache, 0);
-      s.sampleAndAccept(logits, 0, scratch);
-      tokensOut++;
-      if (s.finished()) {
-        forget(s);
-        groupCaches.remove(cache);
-        cache.close();
-      } else {
-        pending.add(s);
-      }
     } catch (Exception e) {
       failSlicing(e);
+      return;
     }
+    Sequence s = slicing;
+    KvCache cache = partial.cache();
+    slicing = null;
+    partial = null;
+    firstTokens(List.of(s), cache, pending);
   }
 
   private void failSlicing(Exception e) {
@@ -522,16 +513,31 @@ public final class DecodeScheduler implements AutoCloseable {
       for (Sequence s : group) prompts.add(s.context());
       if (group.size() > peakPrefillGroup) peakPrefillGroup = group.size();
       cache = decoder.prefill(prompts, logits);
-      groupCaches.add(cache);
-      for (int r = 0; r < group.size(); r++) {
-        Sequence s = group.get(r);
-        s.prefilled(cache, r);
-        s.sampleAndAccept(logits, r * vocab, scratch);
-        tokensOut++;
-      }
     } catch (Exception e) {
-      LOG.error("Prefill of {} request(s) on model {} failed", group.size(), decoder.config().id(), e);
-      for (Sequence s : group) s.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
+      failPrefill(group, e);
+    }
+    firstTokens(group, cache, joiners);
+  }
+
+  /**
+   * After a prefill of {@code group} (its cache, or null when it failed; row r's logits at r x vocab in
+   * {@link #logits}): each sequence takes its first token; those that go on join {@code joiners}, and the cache goes
+   * at once when none does.
+   */
+  private void firstTokens(List<Sequence> group, KvCache cache, List<Sequence> joiners) {
+    if (cache != null) {
+      groupCaches.add(cache);
+      int vocab = decoder.config().vocabSize();
+      try {
+        for (int r = 0; r < group.size(); r++) {
+          Sequence s = group.get(r);
+          s.prefilled(cache, r);
+          s.sampleAndAccept(logits, r * vocab, scratch);
+          tokensOut++;
+        }
+      } catch (Exception e) {
+        failPrefill(group, e);
+      }
     }
     boolean anyJoins = false;
     for (Sequence s : group) {
@@ -547,6 +553,11 @@ public final class DecodeScheduler implements AutoCloseable {
       groupCaches.remove(cache);
       cache.close();
     }
+  }
+
+  private void failPrefill(List<Sequence> group, Exception e) {
+    LOG.error("Prefill of {} request(s) on model {} failed", group.size(), decoder.config().id(), e);
+    for (Sequence s : group) s.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
   }
 
   private void closeGroupCaches() {
