@@ -163,13 +163,6 @@ public class WorkerVerticle extends VerticleBase {
   }
 
   /**
-   * optimizationLevel → ONNX Runtime graph optimization level, intra-op threads and model variant: low = basic
-   * optimizations on one thread, fp32; medium (default) = all optimizations with threads sized to the model
-   * (every core, one for a tiny model, which gets a decode lane per core instead), fp32; high = the same with the
-   * int4 variant where present (int8 only when it is all there is: see below); low runs one decode lane.
-   * intraOpThreads and decodeLanes above 0 and modelVariant other than auto override.
-   */
-  /**
    * Each model's prompt cache: {@code promptCacheMb}, but all models' caches together at most a quarter of the heap
    * (the caches live there), so that a small machine's JVM is not filled by them; a smaller figure than asked is
    * logged.
@@ -183,6 +176,13 @@ public class WorkerVerticle extends VerticleBase {
     return cap;
   }
 
+  /**
+   * optimizationLevel → ONNX Runtime graph optimization level, intra-op threads and model variant: low = basic
+   * optimizations on one thread, fp32; medium (default) = all optimizations with threads sized to the model
+   * (every core, one for a tiny model, which gets a decode lane per core instead), fp32; high = the same with the
+   * int4 variant where present (int8 only when it is all there is: see below); low runs one decode lane.
+   * intraOpThreads and decodeLanes above 0 and modelVariant other than auto override.
+   */
   static OnnxDecoder.SessionSettings sessionSettings(WorkerOptions o) {
     OptLevel level;
     int threads;
