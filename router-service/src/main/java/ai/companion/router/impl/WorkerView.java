@@ -133,8 +133,7 @@ public final class WorkerView {
     if (owner == null) return new Choice(best, candidates, excluded);
     // queued counts like running: a snapshot may catch a request between its arrival and its admission
     boolean ownerTakes = owner == best || owner.active() + owner.queued() <= best.active() + best.queued() + slack;
-    return ownerTakes ? new Choice(owner, candidates, excluded, best, true)
-        : new Choice(best, candidates, excluded, best, false);
+    return ownerTakes ? new Choice(owner, candidates, excluded, best, true) : new Choice(best, candidates, excluded);
   }
 
   public static int serving(List<WorkerInfo> live, String model) {
@@ -145,16 +144,9 @@ public final class WorkerView {
 
   /**
    * Counts a request the router just sent to a worker until that worker publishes a newer snapshot (which
-   * then includes it): without this a burst inside one refresh period would all land on the same worker.
-   */
-  public void assigned(WorkerInfo w, long tokens) {
-    assigned(w, tokens, null);
-  }
-
-  /**
-   * As {@link #assigned(WorkerInfo, long)}, remembering the request, so that its end ({@link #finished}) takes it out
-   * of the count at once instead of at the worker's next snapshot: a conversation's next turn, right after the one
-   * before ended, then sees its worker as it is.
+   * then includes it): without this a burst inside one refresh period would all land on the same worker. The
+   * request (when it has an id) is remembered, so that its end ({@link #finished}) takes it out of the count at once:
+   * a conversation's next turn, right after the one before ended, then sees its worker as it is.
    */
   public void assigned(WorkerInfo w, long tokens, String requestId) {
     Pending p = pending.get(w.workerId());
