@@ -1,6 +1,5 @@
 package ai.companion.bench;
 
-import ai.companion.api.GenerationRequest;
 import ai.companion.api.SamplingParams;
 import ai.companion.api.StreamEvent;
 import ai.companion.bench.impl.BenchModels;
@@ -11,7 +10,6 @@ import ai.companion.worker.impl.DecodeScheduler;
 import ai.companion.worker.impl.LoadedModel;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
@@ -63,7 +61,7 @@ final class LongPromptBench implements BenchMain.BenchCommand {
         String prompt = sb.toString();
         int tokens = sliced.model().tokenizer().encodeWithBos(prompt).length;
         // a warm-up of both: the graph's first runs of each shape
-        for (Engine e : new Engine[] {sliced, whole}) once(e.model(), prompt, 10);
+        for (Engine e : new Engine[] {sliced, whole}) once(e, prompt, 10);
         List<List<Double>> gaps = List.of(new ArrayList<>(), new ArrayList<>());
         List<List<Double>> during = List.of(new ArrayList<>(), new ArrayList<>());
         List<List<Double>> ttft = List.of(new ArrayList<>(), new ArrayList<>());
@@ -72,7 +70,7 @@ final class LongPromptBench implements BenchMain.BenchCommand {
             int way = (k + round) % 2;      // the two take turns going first
             System.err.println("long-prompt: " + name + ", round " + (round + 1) + ", " + (way == 0 ? "slices"
                 : "at once"));
-            double[] m = once((way == 0 ? sliced : whole).model(), prompt, 1 + Math.max(40, tokens / 10));
+            double[] m = once(way == 0 ? sliced : whole, prompt, 1 + Math.max(40, tokens / 10));
             gaps.get(way).add(m[0]);
             during.get(way).add(m[1]);
             ttft.get(way).add(m[2]);
@@ -102,19 +100,21 @@ final class LongPromptBench implements BenchMain.BenchCommand {
    * One round on one engine: {longest gap ms, running tokens during the prefill, long prompt's TTFT ms}; the
    * running stream makes {@code runningTokens} tokens (enough to outlast the prefill).
    */
-  private static double[] once(LoadedModel model, String prompt, int runningTokens) throws Exception {
+  private static double[] once(Engine engine, String prompt, int runningTokens) throws Exception {
+    LoadedModel model = engine.model();
     List<Long> tokenTimes = new ArrayList<>();
     long[] submitted = {0};
     long[] first = {0};
     CompletableFuture<Void> longDone = new CompletableFuture<>();
     CompletableFuture<Void> runningDone = new CompletableFuture<>();
     // both sinks run on the decode thread, so the times are in its order
-    model.start(model.prepare(request(model, "Once upon a time", runningTokens)), "bench", e -> {
+    SamplingParams running = SamplingParams.GREEDY.withMaxTokens(runningTokens);
+    model.start(model.prepare(engine.request("Once upon a time", running)), "bench", e -> {
       long now = System.nanoTime();
       if (!e.tokenIds().isEmpty()) tokenTimes.add(now);
       if (e.seq() == 4) {
         submitted[0] = System.nanoTime();
-        model.start(model.prepare(request(model, prompt, 1)), "bench", l -> {
+        model.start(model.prepare(engine.request(prompt, SamplingParams.GREEDY.withMaxTokens(1))), "bench", l -> {
           if (first[0] == 0) first[0] = System.nanoTime();
           if (l.terminal()) {
             if (l.type() == StreamEvent.Type.ERROR) longDone.completeExceptionally(new IllegalStateException(
@@ -141,11 +141,5 @@ final class LongPromptBench implements BenchMain.BenchCommand {
       during++;
     }
     return new double[] {gap / 1e6, during, (first[0] - submitted[0]) / 1e6};
-  }
-
-  private static GenerationRequest request(LoadedModel model, String prompt, int maxTokens) {
-    String id = UUID.randomUUID().toString();
-    return new GenerationRequest(id, model.info().id(), prompt, null, SamplingParams.GREEDY.withMaxTokens(maxTokens),
-        "bench." + id, List.of(), null);
   }
 }

@@ -62,9 +62,7 @@ public final class Engine implements AutoCloseable {
 
   /** Starts one generation; {@code done} completes with the terminal event. */
   public Run start(String prompt, SamplingParams params) {
-    String id = UUID.randomUUID().toString();
-    GenerationRequest req = new GenerationRequest(id, model.info().id(), prompt, null, params, "bench." + id,
-        List.of(), null);
+    GenerationRequest req = request(prompt, params);
     Timeline t = new Timeline(System.nanoTime());
     List<Integer> ids = new ArrayList<>();
     CompletableFuture<Run> done = new CompletableFuture<>();
@@ -85,6 +83,12 @@ public final class Engine implements AutoCloseable {
       }
     });
     return run;
+  }
+
+  /** A completion request for this engine's model, with a new id. */
+  public GenerationRequest request(String prompt, SamplingParams params) {
+    String id = UUID.randomUUID().toString();
+    return new GenerationRequest(id, model.info().id(), prompt, null, params, "bench." + id, List.of(), null);
   }
 
   /** Greedy generation of at most {@code maxTokens} tokens, waited for. */
