@@ -259,7 +259,8 @@ public final class DecodeScheduler implements AutoCloseable {
    * Prefill first: while requests keep arriving (two or more, none more than {@link Limits#arrivalGapMs} apart)
    * the running batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst the newcomers'
    * first tokens then do not queue behind whole-batch steps (and the tokens those steps would send), at the cost
-   * of a longer gap between two tokens of the streams already running.
+   * of a longer gap between two tokens of the streams already running. Never at capacity (newcomers still
+   * waiting after admission).
    */
   private boolean holdsDecode(long now) {
     // a burst (begun by two arrivals within the gap; a lone request is none, its stream goes on at once) lasts
@@ -268,6 +269,9 @@ public final class DecodeScheduler implements AutoCloseable {
     boolean queuedNow = waitingCount.get() > waiting.size();   // submitted, not taken from the queue yet
     if (!arrivedThisTurn && !queuedNow && now - lastArrivalNanos >= arrivalGapNanos) inBurst = false;
     if (limits.prefillFirstMs() <= 0 || !inBurst) return false;
+    // newcomers left waiting after admission wait for running streams to end, which takes steps: holding those
+    // steps would prefill nobody and, while arrivals never pause, leave the running batch one step per wait
+    if (!waiting.isEmpty()) return false;
     if (holdingSince < 0) holdingSince = now;
     return now - holdingSince < TimeUnit.MILLISECONDS.toNanos(limits.prefillFirstMs());
   }

@@ -391,6 +391,45 @@ class BatchingTest {
     assertTrue(advanced[1] > advanced[0], "without it the running stream advanced " + advanced[1] + " tokens");
   }
 
+  /**
+   * At capacity, arrivals hold nothing: the newcomers wait for running streams to end, which takes steps, so a
+   * wait for their prefill would only stall everyone (under arrivals that never pause, one step per wait limit).
+   * Two slots, both taken; 60 more requests arrive a millisecond or so apart and queue: the running streams step
+   * on meanwhile, and every stream still decodes what it decodes alone.
+   */
+  @Test void arrivalsThatMustQueueDoNotHoldTheRunningBatch() throws Exception {
+    try (LoadedModel model = EngineHarness.load(folder, new DecodeScheduler.Limits(2, 1024, 1L << 30, 10_000, 100))) {
+      List<Integer> aloneRunning = EngineHarness.run(model,
+          EngineHarness.completion(M, "", EngineHarness.greedy(400))).tokenIds();
+      List<Integer> aloneQueued = EngineHarness.run(model,
+          EngineHarness.completion(M, "The cat", EngineHarness.greedy(10))).tokenIds();
+      List<EngineHarness.Stream> running = new ArrayList<>();
+      for (int i = 0; i < 2; i++) {
+        running.add(EngineHarness.start(model, EngineHarness.completion(M, "", EngineHarness.greedy(400))));
+      }
+      while (running.get(0).events.size() < 3 || running.get(1).events.size() < 3) Thread.sleep(1);
+      List<EngineHarness.Stream> queued = new ArrayList<>();
+      int before = 0;
+      for (int i = 0; i < 60; i++) {
+        queued.add(EngineHarness.start(model, EngineHarness.completion(M, "The cat", EngineHarness.greedy(10))));
+        // counted from the second arrival (a burst begins there), so how fast this thread submits is not measured
+        if (i == 1) before = running.get(0).tokenIds().size();
+        Thread.sleep(1);
+      }
+      int advanced = running.get(0).tokenIds().size() - before;
+      LOG.info("running stream advanced {} tokens (from {}) while 58 more requests queued", advanced, before);
+      assertTrue(advanced >= 10, "the running stream advanced " + advanced + " tokens while 58 requests queued");
+      for (EngineHarness.Stream s : running) {
+        s.await();
+        assertEquals(aloneRunning, s.tokenIds());
+      }
+      for (EngineHarness.Stream s : queued) {
+        s.await();
+        assertEquals(aloneQueued, s.tokenIds());
+      }
+    }
+  }
+
   @Test void admissionQueuesThenRefusesWithOverloaded() throws Exception {
     // two slots, one queue place: with one request running, a second runs, a third waits, a fourth is refused
     DecodeScheduler.Limits limits = new DecodeScheduler.Limits(2, 1, 1L << 30);
