@@ -57,6 +57,14 @@ final class ClientsBench implements BenchMain.BenchCommand {
       + "each wave follows at once).")
   long pauseMs = 0;
 
+  @Option(names = "--rate", split = ",", paramLabel = "PER_SECOND", description = "Instead of waves, an open loop: "
+      + "requests arrive one at a time at this many a second on average (Poisson arrivals, seeded) for --duration "
+      + "seconds, each on its own new connection; a list runs each rate in turn on the same node, e.g. 300,600,900.")
+  List<Integer> rates = new ArrayList<>();
+
+  @Option(names = "--duration", description = "Seconds of arrivals for each --rate (default: ${DEFAULT-VALUE}).")
+  int durationSec = 10;
+
   @Option(names = "--timeout", description = "Seconds each wave may take (default: ${DEFAULT-VALUE}).")
   int timeoutSec = 300;
 
@@ -81,7 +89,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
 
   @Override public Integer call() throws Exception {
     if (clients < 1 || clients > 10_000) throw new IllegalArgumentException("--clients must be 1..10000");
-    Report r = new Report(clients + " concurrent streaming clients on one node", main.commandLine())
+    for (int rate : rates) if (rate < 1 || rate > 10_000) throw new IllegalArgumentException("--rate must be 1..10000");
+    if (durationSec < 1) throw new IllegalArgumentException("--duration must be at least 1");
+    Report r = !rates.isEmpty() ? openLoopReport() : new Report(clients + " concurrent streaming clients on one node", main.commandLine())
         .columns("wave", "clients", "tokens each", "completed", "errors", "headers p50 / p99 ms", "TTFT p50 ms", "TTFT p99 ms",
             "TTFT max ms",
             "wall s", "aggregate tokens/s", "node CPU ms / request", "client CPU ms / request", "node RSS before", "node RSS peak", "RSS per stream",
@@ -116,7 +126,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
 
       long runStart = System.nanoTime();
       long pauseCpu = 0;
-      for (int wave = 1; wave <= waves; wave++) {
+      for (int i = 0; i < rates.size(); i++) openLoop(r, vertx, port, node.pid(), rates.get(i), (i + 1) * 1_000_000L);
+      int waveCount = rates.isEmpty() ? waves : 0;   // an open loop instead of waves
+      for (int wave = 1; wave <= waveCount; wave++) {
         if (wave > 1 && pauseMs > 0) {
           long cpu0 = Machine.cpuMillis(node.pid());
           Thread.sleep(pauseMs);
@@ -181,7 +193,17 @@ final class ClientsBench implements BenchMain.BenchCommand {
         errorKinds.forEach((k, v) -> r.note("wave " + w + ": " + v + " stream(s) failed: " + k));
       }
       vertx.cancelTimer(sampler);
-      r.note("One node with roles " + roles + (nodeOptions.isEmpty() ? "" : " and " + String.join(" ", nodeOptions))
+      if (!rates.isEmpty()) {
+        r.note("One node with roles " + roles + (nodeOptions.isEmpty() ? "" : " and " + String.join(" ", nodeOptions))
+            + ". Open loop: for each rate, requests arrive one at a time for " + durationSec + " s (exponential gaps "
+            + "with that mean, seeded), each on its own new HTTP/1.1 connection (loopback), streaming /v1/completions "
+            + "of " + tokens + " tokens with prompt \"Once upon a time\"" + (distinctPrompts
+            ? " and the request's number" : "") + ", temperature 0.8; an arrival does not wait for any answer. "
+            + "TTFT = first SSE chunk with text; ms per token: between the first token and the last, per token, per "
+            + "stream; tokens/s and completed/s: over the time from the first arrival to the last end. CPU per request: "
+            + "user + system time of the node's JVM and of this client JVM from the first arrival to the last end, "
+            + "divided by the requests. Whole run took " + Stats.f1((System.nanoTime() - runStart) / 1e9) + " s.");
+      } else r.note("One node with roles " + roles + (nodeOptions.isEmpty() ? "" : " and " + String.join(" ", nodeOptions))
           + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
           + "(loopback), streaming /v1/completions with prompt \"Once upon a time\"" + (distinctPrompts
           ? " and the client's number (\"... there was N\")" : "") + ", temperature 0.8, one seed per "
@@ -302,6 +324,78 @@ final class ClientsBench implements BenchMain.BenchCommand {
         + "of them open (the first had just finished): %.1f KiB per open stream; %s once the wave was over",
         Machine.mib(before), clients, Machine.mib(at[0]), at[1], (at[0] - before) / 1024.0 / Math.max(1, at[1]),
         Machine.mib(after));
+  }
+
+  private Report openLoopReport() {
+    return new Report("Streaming clients arriving at a steady rate on one node", main.commandLine())
+        .columns("rate / s", "requests", "completed", "errors", "TTFT p50 ms", "TTFT p99 ms", "ms per token p50 / p99",
+            "tokens/s", "completed / s", "node CPU ms / request", "client CPU ms / request", "load avg (1 min)");
+  }
+
+  /**
+   * One open-loop phase: {@code rate} requests a second on average for {@link #durationSec}, each sent at its
+   * time whatever the earlier ones are doing (a thread of its own keeps the schedule), numbered from
+   * {@code first}; one row.
+   */
+  private void openLoop(Report r, Vertx vertx, int port, long nodePid, int rate, long first) throws Exception {
+    int n = rate * durationSec;
+    long[] at = new long[n];
+    java.util.SplittableRandom random = new java.util.SplittableRandom(rate);
+    double t = 0;
+    for (int i = 0; i < n; i++) {
+      t += -Math.log(1 - random.nextDouble()) / rate;
+      at[i] = (long) (t * 1e9);
+    }
+    List<Future<Timeline>> fs = java.util.Collections.synchronizedList(new ArrayList<>(n));
+    try (HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, n)) {
+      long nodeCpu0 = Machine.cpuMillis(nodePid);
+      long selfCpu0 = Machine.cpuMillis(ProcessHandle.current().pid());
+      long t0 = System.nanoTime();
+      Thread arrivals = new Thread(() -> {
+        for (int i = 0; i < n; i++) {
+          long wait = t0 + at[i] - System.nanoTime();
+          if (wait > 0) java.util.concurrent.locks.LockSupport.parkNanos(wait);
+          fs.add(stream(client, first + i));
+        }
+      }, "arrivals");
+      arrivals.start();
+      arrivals.join();
+      try {
+        Future.join(new ArrayList<>(fs)).await(timeoutSec, TimeUnit.SECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        r.note("rate " + rate + ": not all streams finished within " + timeoutSec + " s of the last arrival");
+      }
+      long nodeCpu = Machine.cpuMillis(nodePid) - nodeCpu0;
+      long selfCpu = Machine.cpuMillis(ProcessHandle.current().pid()) - selfCpu0;
+      int ok = 0;
+      long tokensOut = 0;
+      long lastEnd = t0;
+      List<Double> ttft = new ArrayList<>();
+      List<Double> perToken = new ArrayList<>();
+      Map<String, Integer> errorKinds = new LinkedHashMap<>();
+      for (Future<Timeline> f : fs) {
+        Timeline tl = f.isComplete() ? f.result() : null;
+        if (tl == null || !tl.ok()) {
+          String why = tl == null ? "not finished in time" : String.valueOf(tl.error());
+          errorKinds.merge(why.length() > 120 ? why.substring(0, 120) : why, 1, Integer::sum);
+          continue;
+        }
+        ok++;
+        tokensOut += tl.tokens();
+        lastEnd = Math.max(lastEnd, tl.endNs());
+        ttft.add(tl.ttftMs());
+        double ms = tl.msPerToken();
+        if (!Double.isNaN(ms)) perToken.add(ms);
+      }
+      double wall = (lastEnd - t0) / 1e9;
+      r.row(String.valueOf(rate), String.valueOf(n), String.valueOf(ok), String.valueOf(n - ok),
+          Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
+          Stats.f1(Stats.percentile(perToken, 50)) + " / " + Stats.f1(Stats.percentile(perToken, 99)),
+          Stats.f0(tokensOut / wall), Stats.f0(ok / wall),
+          nodeCpu0 < 0 ? "n/a" : Stats.f2((double) nodeCpu / n), selfCpu0 < 0 ? "n/a" : Stats.f2((double) selfCpu / n),
+          Machine.loadAverage().split(" ")[0]);
+      errorKinds.forEach((k, v) -> r.note("rate " + rate + ": " + v + " stream(s) failed: " + k));
+    }
   }
 
   /** All {@link #clients} streams of a wave at once, numbered from {@code first}. */
