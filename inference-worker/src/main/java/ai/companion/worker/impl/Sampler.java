@@ -61,7 +61,12 @@ public final class Sampler {
     float[] p = scratch.values;
     int[] idx = scratch.index;
     float max = Float.NEGATIVE_INFINITY;
-    for (int t = 0; t < vocab; t++) max = Math.max(max, logits[offset + t]);
+    // a comparison, not Math.max: C1, which runs a node's Java, calls Math.max(float, float) (its NaN rules) for
+    // each logit; 16% of a 512-token row's sampling (docs/benchmarks.md, "A burst's intake without decode steps")
+    for (int t = 0; t < vocab; t++) {
+      float l = logits[offset + t];
+      if (l > max) max = l;
+    }
     double invT = 1.0 / params.temperature();
     double sum = 0;
     for (int t = 0; t < vocab; t++) {
