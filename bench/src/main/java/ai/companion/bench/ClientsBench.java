@@ -13,12 +13,15 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
@@ -338,15 +341,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
    * {@code first}; one row.
    */
   private void openLoop(Report r, Vertx vertx, int port, long nodePid, int rate, long first) throws Exception {
-    int n = rate * durationSec;
-    long[] at = new long[n];
-    java.util.SplittableRandom random = new java.util.SplittableRandom(rate);
-    double t = 0;
-    for (int i = 0; i < n; i++) {
-      t += -Math.log(1 - random.nextDouble()) / rate;
-      at[i] = (long) (t * 1e9);
-    }
-    List<Future<Timeline>> fs = java.util.Collections.synchronizedList(new ArrayList<>(n));
+    long[] at = poissonArrivals(rate, durationSec, rate);
+    int n = at.length;
+    List<Future<Timeline>> fs = Collections.synchronizedList(new ArrayList<>(n));
     try (HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, n)) {
       long nodeCpu0 = Machine.cpuMillis(nodePid);
       long selfCpu0 = Machine.cpuMillis(ProcessHandle.current().pid());
@@ -354,7 +351,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
       Thread arrivals = new Thread(() -> {
         for (int i = 0; i < n; i++) {
           long wait = t0 + at[i] - System.nanoTime();
-          if (wait > 0) java.util.concurrent.locks.LockSupport.parkNanos(wait);
+          if (wait > 0) LockSupport.parkNanos(wait);
           fs.add(stream(client, first + i));
         }
       }, "arrivals");
@@ -396,6 +393,21 @@ final class ClientsBench implements BenchMain.BenchCommand {
           Machine.loadAverage().split(" ")[0]);
       errorKinds.forEach((k, v) -> r.note("rate " + rate + ": " + v + " stream(s) failed: " + k));
     }
+  }
+
+  /**
+   * {@code rate x seconds} arrival times in nanoseconds from the start, increasing, their gaps exponential with mean
+   * {@code 1 / rate} (a Poisson process: independent clients), the same for the same seed.
+   */
+  static long[] poissonArrivals(int rate, int seconds, long seed) {
+    long[] at = new long[rate * seconds];
+    SplittableRandom random = new SplittableRandom(seed);
+    double t = 0;
+    for (int i = 0; i < at.length; i++) {
+      t += -Math.log(1 - random.nextDouble()) / rate;
+      at[i] = (long) (t * 1e9);
+    }
+    return at;
   }
 
   /** All {@link #clients} streams of a wave at once, numbered from {@code first}. */
