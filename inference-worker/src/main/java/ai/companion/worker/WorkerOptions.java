@@ -20,8 +20,8 @@ import java.util.UUID;
  * {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for prompt + max_tokens, counted as
  * the padded batch cache: rows x the largest reservation); past it requests queue, past {@code maxQueuedRequests}
  * they are refused as overloaded.
- * {@code prefillFirstMs}: while requests keep arriving, the running batch's next decode step waits up to this long
- * so that newcomers get their first token first (0: never waits). {@code prefillSliceMs} (default 100): a prompt
+ * {@code prefillFirstMs}: while requests keep arriving and can be admitted, the running batch's next decode step
+ * waits up to this long so that newcomers get their first token first (0: never waits). {@code prefillSliceMs} (default 100): a prompt
  * whose prefill would take longer runs in slices of about this long, the running streams getting a token between
  * two slices, instead of waiting for the whole prompt (0: every prompt at once; in-place cache graph only). {@code inPlaceCache} (default true) serves a
  * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside model.onnx and by the

@@ -62,7 +62,7 @@ public final class Sampler {
     int[] idx = scratch.index;
     float max = Float.NEGATIVE_INFINITY;
     // a comparison, not Math.max: C1, which runs a node's Java, calls Math.max(float, float) (its NaN rules) for
-    // each logit; 16% of a 512-token row's sampling (docs/benchmarks.md, "A burst's intake without decode steps")
+    // each logit; 16% of a 512-token row's sampling (docs/benchmarks.md, "Arrivals at a steady rate")
     for (int t = 0; t < vocab; t++) {
       float l = logits[offset + t];
       if (l > max) max = l;
