@@ -236,7 +236,7 @@ public final class Node {
           .put("provider", options.getDevice())
           .put("inPlaceCache", options.getKvCache().equals("in-place")).put("decodeLanes", options.getDecodeLanes())
           .put("laneCores", laneCores(options, cores)).put("promptCacheMb", options.getPromptCacheMb())
-          .put("prefillSliceMs", options.getPrefillSliceMs())));
+          .put("prefillSliceMs", options.getPrefillSliceMs()).put("prefillFirstMs", options.getPrefillFirstMs())));
     }
     if (options.hasRole("worker") || options.hasRole("knowledge")) {
       JsonObject embeddings = new JsonObject();

@@ -53,6 +53,8 @@ public class NodeOptions {
   public static final int DEFAULT_AFFINITY_SLACK = ai.companion.router.RouterOptions.DEFAULT_AFFINITY_SLACK;
   /** A long prompt's prefill slices, as the worker's default. */
   public static final int DEFAULT_PREFILL_SLICE_MS = (int) ai.companion.worker.WorkerOptions.DEFAULT_PREFILL_SLICE_MS;
+  /** How long a burst's newcomers may hold the running streams' steps, as the worker's default. */
+  public static final int DEFAULT_PREFILL_FIRST_MS = (int) ai.companion.worker.WorkerOptions.DEFAULT_PREFILL_FIRST_MS;
 
   private Set<String> roles = new LinkedHashSet<>(ALL_ROLES);
   private String host = DEFAULT_HOST;
@@ -82,6 +84,7 @@ public class NodeOptions {
   private int warmUpStreams;
   private int promptCacheMb = DEFAULT_PROMPT_CACHE_MB;
   private int prefillSliceMs = DEFAULT_PREFILL_SLICE_MS;
+  private int prefillFirstMs = DEFAULT_PREFILL_FIRST_MS;
   private int affinitySlack = DEFAULT_AFFINITY_SLACK;
   private String device = DEFAULT_DEVICE;
 
@@ -122,6 +125,7 @@ public class NodeOptions {
     setWarmUpStreams(json.getInteger("warmUpStreams", 0));
     setPromptCacheMb(json.getInteger("promptCacheMb", DEFAULT_PROMPT_CACHE_MB));
     setPrefillSliceMs(json.getInteger("prefillSliceMs", DEFAULT_PREFILL_SLICE_MS));
+    setPrefillFirstMs(json.getInteger("prefillFirstMs", DEFAULT_PREFILL_FIRST_MS));
     setAffinitySlack(json.getInteger("affinitySlack", DEFAULT_AFFINITY_SLACK));
   }
 
@@ -139,7 +143,7 @@ public class NodeOptions {
         .put("optimizationLevel", optimizationLevel).put("modelVariant", modelVariant).put("device", device)
         .put("kvCache", kvCache).put("httpEventLoops", httpEventLoops).put("decodeLanes", decodeLanes)
         .put("warmUpStreams", warmUpStreams).put("promptCacheMb", promptCacheMb)
-        .put("prefillSliceMs", prefillSliceMs).put("affinitySlack", affinitySlack);
+        .put("prefillSliceMs", prefillSliceMs).put("prefillFirstMs", prefillFirstMs).put("affinitySlack", affinitySlack);
     if (withSecrets) j.put("clusterSecret", clusterSecret).put("tlsPassword", tlsPassword);
     return j;
   }
@@ -461,6 +465,19 @@ public class NodeOptions {
   /** A long prompt's prefill runs in slices of about this many ms, streams stepping between (0: all at once). */
   public NodeOptions setPrefillSliceMs(int prefillSliceMs) {
     this.prefillSliceMs = inRange("prefillSliceMs", prefillSliceMs, 60_000, "every prompt at once");
+    return this;
+  }
+
+  public int getPrefillFirstMs() {
+    return prefillFirstMs;
+  }
+
+  /**
+   * While requests keep arriving, the running streams' next step waits up to this many ms for the newcomers' first
+   * tokens (0: never; see the worker's {@code prefillFirstMs}).
+   */
+  public NodeOptions setPrefillFirstMs(int prefillFirstMs) {
+    this.prefillFirstMs = inRange("prefillFirstMs", prefillFirstMs, 10_000, "never");
     return this;
   }
 

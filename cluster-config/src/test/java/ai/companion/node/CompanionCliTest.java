@@ -130,6 +130,10 @@ class CompanionCliTest {
         () -> parseStart(Map.of(), Map.of(), "start", "--prompt-cache-mb", "-1"));
     assertEquals(NodeOptions.DEFAULT_PREFILL_SLICE_MS, flags.getPrefillSliceMs());
     assertEquals(250, parseStart(Map.of("COMPANION_PREFILL_SLICE_MS", "250"), Map.of(), "start").getPrefillSliceMs());
+    assertEquals(NodeOptions.DEFAULT_PREFILL_FIRST_MS, flags.getPrefillFirstMs());
+    assertEquals(300, parseStart(Map.of("COMPANION_PREFILL_FIRST_MS", "300"), Map.of(), "start").getPrefillFirstMs());
+    assertThrows(IllegalArgumentException.class,
+        () -> parseStart(Map.of(), Map.of(), "start", "--prefill-first-ms", "-1"));
   }
 
   @Test

@@ -32,12 +32,13 @@ class NodeOptionsTest {
         .setMulticast(false).setKubernetes(true).setKubernetesServiceDns("x.y.svc.cluster.local").setTlsDir("/tls")
         .setTlsPassword("pw").setSeedPaths(List.of("/a/README.md")).setEmbeddingVariant("int8").setDecodeLanes(3)
         .setKnowledgeEmbeddingVariant("fp32")
-        .setHttpEventLoops(2).setModelVariant("int4").setWarmUpStreams(300).setPromptCacheMb(7).setPrefillSliceMs(40).setAffinitySlack(2);
+        .setHttpEventLoops(2).setModelVariant("int4").setWarmUpStreams(300).setPromptCacheMb(7).setPrefillSliceMs(40).setPrefillFirstMs(250).setAffinitySlack(2);
     JsonObject json = o.toJson();
     assertEquals(300, new NodeOptions(json).getWarmUpStreams());
     assertEquals(3, new NodeOptions(json).getDecodeLanes());
     assertEquals(7, new NodeOptions(json).getPromptCacheMb());
     assertEquals(40, new NodeOptions(json).getPrefillSliceMs());
+    assertEquals(250, new NodeOptions(json).getPrefillFirstMs());
     assertEquals(2, new NodeOptions(json).getAffinitySlack());
     assertEquals(json, new NodeOptions(json).toJson());
     assertEquals(json, new NodeOptions(o).toJson());

@@ -71,6 +71,14 @@ class NodePlanTest {
   }
 
   @Test
+  void thePrefillFirstFlagReachesTheWorker() {
+    assertEquals(ai.companion.worker.WorkerOptions.DEFAULT_PREFILL_FIRST_MS,
+        new ai.companion.worker.WorkerOptions(config(plan("start"), Node.WORKER_VERTICLE)).getPrefillFirstMs());
+    assertEquals(300, new ai.companion.worker.WorkerOptions(config(plan("start", "--prefill-first-ms", "300"),
+        Node.WORKER_VERTICLE)).getPrefillFirstMs());
+  }
+
+  @Test
   void theAffinityFlagReachesTheRouter() {
     assertEquals(ai.companion.router.RouterOptions.DEFAULT_AFFINITY_SLACK,
         new ai.companion.router.RouterOptions(config(plan("start"), Node.ROUTER_VERTICLE)).getAffinitySlack());

@@ -20,8 +20,10 @@ import java.util.UUID;
  * {@code kvBudgetMb} bounds the key/value caches of running sequences (reserved for prompt + max_tokens, counted as
  * the padded batch cache: rows x the largest reservation); past it requests queue, past {@code maxQueuedRequests}
  * they are refused as overloaded.
- * {@code prefillFirstMs}: while requests keep arriving and can be admitted, the running batch's next decode step
- * waits up to this long so that newcomers get their first token first (0: never waits). {@code prefillSliceMs} (default 100): a prompt
+ * {@code prefillFirstMs} (default 0: never): while requests keep arriving (less than 5 ms apart) and can be
+ * admitted, the running batch's next decode step waits up to this long so that the newcomers get their first token
+ * first. Off by default: under steady traffic it slowed every stream and cost throughput, and it did not measurably
+ * shorten synchronized bursts (docs/benchmarks.md, "Arrivals at a steady rate"). {@code prefillSliceMs} (default 100): a prompt
  * whose prefill would take longer runs in slices of about this long, the running streams getting a token between
  * two slices, instead of waiting for the whole prompt (0: every prompt at once; in-place cache graph only). {@code inPlaceCache} (default true) serves a
  * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside model.onnx and by the
@@ -42,7 +44,7 @@ public final class WorkerOptions {
   public static final int DEFAULT_MAX_QUEUED_REQUESTS = 8192;
   public static final long DEFAULT_KV_BUDGET_MB = 1024;
   public static final long DEFAULT_STATUS_INTERVAL_MS = 2000;
-  public static final long DEFAULT_PREFILL_FIRST_MS = 300;
+  public static final long DEFAULT_PREFILL_FIRST_MS = 0;
   public static final long DEFAULT_PREFILL_SLICE_MS =
       ai.companion.worker.impl.DecodeScheduler.Limits.DEFAULT_PREFILL_SLICE_MS;
   public static final long DEFAULT_PROMPT_CACHE_MB = ai.companion.worker.impl.PromptCache.DEFAULT_BYTES >> 20;

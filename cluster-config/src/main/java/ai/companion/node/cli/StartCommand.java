@@ -124,6 +124,12 @@ public class StartCommand implements Callable<Integer> {
       + "once (default: ${DEFAULT-VALUE}).")
   int prefillSliceMs = NodeOptions.DEFAULT_PREFILL_SLICE_MS;
 
+  @Option(names = "--prefill-first-ms", paramLabel = "MS", description = "While requests keep arriving (less than 5 "
+      + "ms apart), the running streams' next token waits up to this long so that the newcomers get their first "
+      + "tokens first; for traffic that comes only in synchronized bursts. 0: never; steady traffic is served best "
+      + "without (default: ${DEFAULT-VALUE}).")
+  int prefillFirstMs = NodeOptions.DEFAULT_PREFILL_FIRST_MS;
+
   @Option(names = "--affinity-slack", paramLabel = "N", description = "The router sends a prompt of 64 characters "
       + "or more (a chat's next turn) to the worker whose prompt cache may hold its beginning while that worker holds "
       + "at most N more requests (running or queued) than the least loaded; 0: the least loaded always (default: "
@@ -146,7 +152,8 @@ public class StartCommand implements Callable<Integer> {
         .setKnowledgeEmbeddingVariant(knowledgeEmbeddingVariant)
         .setOptimizationLevel(optimizationLevel).setModelVariant(modelVariant).setDevice(device).setKvCache(kvCache)
         .setHttpEventLoops(httpEventLoops).setDecodeLanes(decodeLanes).setWarmUpStreams(warmUp)
-        .setPromptCacheMb(promptCacheMb).setPrefillSliceMs(prefillSliceMs).setAffinitySlack(affinitySlack);
+        .setPromptCacheMb(promptCacheMb).setPrefillSliceMs(prefillSliceMs)
+        .setPrefillFirstMs(prefillFirstMs).setAffinitySlack(affinitySlack);
   }
 
   @Override

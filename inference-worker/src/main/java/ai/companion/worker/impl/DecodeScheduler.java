@@ -257,10 +257,12 @@ public final class DecodeScheduler implements AutoCloseable {
 
   /**
    * Prefill first: while requests keep arriving (two or more, none more than {@link Limits#arrivalGapMs} apart)
-   * the running batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst the newcomers'
-   * first tokens then do not queue behind whole-batch steps (and the tokens those steps would send), at the cost
-   * of a longer gap between two tokens of the streams already running. Never at capacity (newcomers still
-   * waiting after admission).
+   * the running batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst
+   * the newcomers' first tokens then do not queue behind whole-batch steps (and the tokens those steps would send),
+   * at the cost of a longer gap between two tokens of the streams already running. Never at capacity (newcomers
+   * still waiting after admission). Off by default: under steady traffic two arrivals within the gap are the rule,
+   * and holding the running streams for newcomers prefilled one turn at a time slowed every stream, until at 800
+   * requests a second the node fell behind (docs/benchmarks.md, "Arrivals at a steady rate").
    */
   private boolean holdsDecode(long now) {
     // a burst (begun by two arrivals within the gap; a lone request is none, its stream goes on at once) lasts
