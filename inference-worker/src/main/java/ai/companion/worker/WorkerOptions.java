@@ -23,9 +23,10 @@ import java.util.UUID;
  * {@code prefillFirstMs} (default 0: never): while requests keep arriving (less than 5 ms apart) and can be
  * admitted, the running batch's next decode step waits up to this long so that the newcomers get their first token
  * first. Off by default: under steady traffic it slowed every stream and cost throughput, and it did not measurably
- * shorten synchronized bursts (docs/benchmarks.md, "Arrivals at a steady rate"). {@code prefillSliceMs} (default 100): a prompt
- * whose prefill would take longer runs in slices of about this long, the running streams getting a token between
- * two slices, instead of waiting for the whole prompt (0: every prompt at once; in-place cache graph only). {@code inPlaceCache} (default true) serves a
+ * shorten synchronized bursts (docs/benchmarks.md, "Arrivals at a steady rate").
+ * {@code prefillSliceMs} (default 100): a prompt whose prefill would take longer runs in slices of about this long,
+ * the running streams getting a token between two slices, instead of waiting for the whole prompt (0: every prompt
+ * at once; in-place cache graph only). {@code inPlaceCache} (default true) serves a
  * model's in-place cache decoder ({@code model_inplace_kv.onnx}, written by the importer beside model.onnx and by the
  * quantizer beside its files) when it has one; false always serves the standard graph, which copies the whole cache
  * each step. The node sets it from {@code --kv-cache}.
