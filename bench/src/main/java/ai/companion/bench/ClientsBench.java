@@ -163,10 +163,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
         Map<String, Integer> errorKinds = new LinkedHashMap<>();
         for (Future<Timeline> f : fs) {
           Timeline t = f.isComplete() ? f.result() : null;
-          if (t == null || !t.ok()) {
+          String why = failure(t);
+          if (why != null) {
             errors++;
-            String why = t == null ? "not finished in time" : String.valueOf(t.error());
-            if (why.length() > 120) why = why.substring(0, 120);
             errorKinds.merge(why, 1, Integer::sum);
             continue;
           }
@@ -372,9 +371,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
       Map<String, Integer> errorKinds = new LinkedHashMap<>();
       for (Future<Timeline> f : fs) {
         Timeline tl = f.isComplete() ? f.result() : null;
-        if (tl == null || !tl.ok()) {
-          String why = tl == null ? "not finished in time" : String.valueOf(tl.error());
-          errorKinds.merge(why.length() > 120 ? why.substring(0, 120) : why, 1, Integer::sum);
+        String why = failure(tl);
+        if (why != null) {
+          errorKinds.merge(why, 1, Integer::sum);
           continue;
         }
         ok++;
@@ -393,6 +392,13 @@ final class ClientsBench implements BenchMain.BenchCommand {
           Machine.loadAverage().split(" ")[0]);
       errorKinds.forEach((k, v) -> r.note("rate " + rate + ": " + v + " stream(s) failed: " + k));
     }
+  }
+
+  /** Why a stream failed, in at most 120 characters; null when it finished ({@code t} null: it had not, in time). */
+  private static String failure(Timeline t) {
+    if (t != null && t.ok()) return null;
+    String why = t == null ? "not finished in time" : String.valueOf(t.error());
+    return why.length() > 120 ? why.substring(0, 120) : why;
   }
 
   /**
