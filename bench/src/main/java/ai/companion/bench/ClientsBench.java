@@ -60,9 +60,10 @@ final class ClientsBench implements BenchMain.BenchCommand {
       + "each wave follows at once).")
   long pauseMs = 0;
 
-  @Option(names = "--rate", split = ",", paramLabel = "PER_SECOND", description = "Instead of waves, an open loop: "
-      + "requests arrive one at a time at this many a second on average (Poisson arrivals, seeded) for --duration "
-      + "seconds, each on its own new connection; a list runs each rate in turn on the same node, e.g. 300,600,900.")
+  @Option(names = "--rate", split = ",", paramLabel = "PER_SECOND", description = "Instead of waves (--waves and "
+      + "--pause-ms do not apply), an open loop: requests arrive one at a time at this many a second on average "
+      + "(Poisson arrivals, seeded) for --duration seconds, each on its own new connection; a list runs each rate in "
+      + "turn on the same node, e.g. 300,600,900.")
   List<Integer> rates = new ArrayList<>();
 
   @Option(names = "--duration", description = "Seconds of arrivals for each --rate (default: ${DEFAULT-VALUE}).")
@@ -94,7 +95,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
     if (clients < 1 || clients > 10_000) throw new IllegalArgumentException("--clients must be 1..10000");
     for (int rate : rates) if (rate < 1 || rate > 10_000) throw new IllegalArgumentException("--rate must be 1..10000");
     if (durationSec < 1) throw new IllegalArgumentException("--duration must be at least 1");
-    Report r = !rates.isEmpty() ? openLoopReport() : new Report(clients + " concurrent streaming clients on one node", main.commandLine())
+    Report r = !rates.isEmpty() ? openLoopReport()
+        : new Report(clients + " concurrent streaming clients on one node", main.commandLine())
         .columns("wave", "clients", "tokens each", "completed", "errors", "headers p50 / p99 ms", "TTFT p50 ms", "TTFT p99 ms",
             "TTFT max ms",
             "wall s", "aggregate tokens/s", "node CPU ms / request", "client CPU ms / request", "node RSS before", "node RSS peak", "RSS per stream",
