@@ -29,11 +29,13 @@ import picocli.CommandLine.ParentCommand;
 /**
  * Many concurrent streaming HTTP clients on one node serving stories260K. The node runs in a child JVM started
  * as {@code ./companion start} starts it (gateway, router, worker), so its resident memory is its own; the
- * clients are one Vert.x HttpClient in this JVM with a connection per stream, on loopback. Bounded in count and
- * time: whatever has not finished by {@code --timeout} counts as an error.
+ * clients are one Vert.x HttpClient in this JVM with a connection per stream, on loopback: in waves of all clients
+ * at once, or ({@code --rate}) arriving one at a time at steady rates. Bounded in count and time: whatever has not
+ * finished by {@code --timeout} counts as an error.
  */
 @Command(name = "clients", mixinStandardHelpOptions = true,
-    description = "2000 concurrent streaming HTTP clients on one node (stories260K): errors, TTFT p50/p99, memory per stream.")
+    description = "2000 concurrent streaming HTTP clients on one node (stories260K): errors, TTFT p50/p99, memory per "
+        + "stream; or, with --rate, requests arriving at steady rates.")
 final class ClientsBench implements BenchMain.BenchCommand {
 
   @ParentCommand BenchMain main;
