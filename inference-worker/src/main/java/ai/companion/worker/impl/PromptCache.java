@@ -81,8 +81,8 @@ public final class PromptCache {
   public int covered(int[] prompt, int limit) {
     if (limit < MIN_TOKENS) return 0;
     synchronized (this) {
-      Entry e = longest(prompt, limit);
-      return e == null ? 0 : Math.min(limit, common(e.tokens, prompt, limit));
+      Match m = longest(prompt, limit);
+      return m == null ? 0 : m.tokens();
     }
   }
 
@@ -97,9 +97,10 @@ public final class PromptCache {
     Entry e;
     int m;
     synchronized (this) {
-      e = longest(prompt, limit);
-      if (e == null) return 0;
-      m = Math.min(limit, common(e.tokens, prompt, limit));
+      Match match = longest(prompt, limit);
+      if (match == null) return 0;
+      e = match.entry();
+      m = match.tokens();
       e.lastUse = ++clock;
       hits++;
       reusedTokens += m;
@@ -121,9 +122,9 @@ public final class PromptCache {
   void store(int[] prompt, int length, FloatBuffer[] data, int capacity, int row) {
     if (length < MIN_TOKENS || length * bytesPerToken > capacityBytes) return;
     synchronized (this) {
-      Entry held = longest(prompt, length);
-      if (held != null && common(held.tokens, prompt, length) >= length) {
-        held.lastUse = ++clock;
+      Match held = longest(prompt, length);
+      if (held != null && held.tokens() >= length) {
+        held.entry().lastUse = ++clock;
         return;
       }
     }
@@ -157,8 +158,14 @@ public final class PromptCache {
     }
   }
 
-  /** The entry sharing the most leading tokens with {@code prompt} (counting at most {@code limit}), or null. */
-  private Entry longest(int[] prompt, int limit) {
+  /** An entry and how many of a prompt's leading tokens it holds. */
+  private record Match(Entry entry, int tokens) {}
+
+  /**
+   * The entry sharing the most leading tokens with {@code prompt} (counting at most {@code limit}) and how many, or
+   * null when none shares {@link #MIN_TOKENS}.
+   */
+  private Match longest(int[] prompt, int limit) {
     Entry best = null;
     int bestLen = MIN_TOKENS - 1;
     for (Entry e : entries) {
@@ -168,7 +175,7 @@ public final class PromptCache {
         bestLen = c;
       }
     }
-    return best;
+    return best == null ? null : new Match(best, bestLen);
   }
 
   /** Leading tokens {@code a} and {@code b} share, counting at most {@code limit}. */
