@@ -17,9 +17,10 @@ import org.slf4j.LoggerFactory;
  * on an event loop). Each turn it prefills the sequences admitted since the last turn (in left-padded groups; the
  * first token of each comes out of its prefill), then runs one decode step for the whole running batch: requests
  * join and leave at token granularity (continuous batching). A prompt too long to prefill within
- * {@link Limits#prefillSliceMs} runs one slice a turn instead, so the running streams step between its slices. With the standard graph newcomers join the batch in
- * bunches and finished rows are dropped lazily, because each change of membership copies the batch cache; with the
- * in-place graph a change copies only the rows that move, so both happen at the next step.
+ * {@link Limits#prefillSliceMs} runs one slice a turn instead, so the running streams step between its slices.
+ * With the standard graph newcomers join the batch in bunches and finished rows are dropped lazily, because each
+ * change of membership copies the batch cache; with the in-place graph a change copies only the rows that move, so
+ * both happen at the next step.
  *
  * <p>Admission: at most {@code maxConcurrent} sequences run, and their key/value caches (reserved for prompt +
  * max_tokens, and counted as the padded batch cache they make: rows x the largest reservation) stay within
@@ -171,8 +172,7 @@ public final class DecodeScheduler implements AutoCloseable {
     while (!closed) {
       try {
         // parked streams wait for a wake (their consumer answered), which arrives through the queue
-        boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty() && slicing == null
-            && toSlice.isEmpty();
+        boolean idle = batch.size() == 0 && waiting.isEmpty() && pending.isEmpty() && slicedPrompts() == 0;
         arrivedThisTurn = false;
         Object in = idle ? incoming.poll(1, TimeUnit.SECONDS)
             : holdsDecode(System.nanoTime()) ? incoming.poll(arrivalGapNanos, TimeUnit.NANOSECONDS)
@@ -317,11 +317,9 @@ public final class DecodeScheduler implements AutoCloseable {
       }
     }
     if (slicing != null && slicing.cancelled()) {
-      partial.close();
       slicing.finish("cancelled");
       forget(slicing);
-      slicing = null;
-      partial = null;
+      dropSlicing();
       changed = true;
     }
     for (Sequence s : batch.members()) {
@@ -356,7 +354,7 @@ public final class DecodeScheduler implements AutoCloseable {
 
   private void admitAndPrefill() {
     List<Sequence> admitted = new ArrayList<>();
-    int live = liveMembers() + pending.size() + parked.size() + toSlice.size() + (slicing != null ? 1 : 0);
+    int live = liveMembers() + pending.size() + parked.size() + slicedPrompts();
     long widest = waiting.isEmpty() ? 0 : largestReservation();
     while (!waiting.isEmpty()) {
       Sequence s = waiting.peek();
@@ -469,9 +467,19 @@ public final class DecodeScheduler implements AutoCloseable {
     LOG.error("Prefill of a {}-token prompt on model {} failed", slicing.context().length, decoder.config().id(), e);
     slicing.fail(ErrorCode.INTERNAL, "inference failed: " + e.getMessage());
     forget(slicing);
+    dropSlicing();
+  }
+
+  /** The prompt being sliced is given up: its cache buffers freed, the next one in line begins next turn. */
+  private void dropSlicing() {
     if (partial != null) partial.close();
     slicing = null;
     partial = null;
+  }
+
+  /** Admitted prompts in or waiting for their slices. */
+  private int slicedPrompts() {
+    return toSlice.size() + (slicing != null ? 1 : 0);
   }
 
   /**
@@ -610,7 +618,7 @@ public final class DecodeScheduler implements AutoCloseable {
     for (Sequence s : toSlice) out += s.outstanding();
     if (slicing != null) out += slicing.outstanding();
     outstandingTokens = out;
-    int active = toSlice.size() + (slicing != null ? 1 : 0);
+    int active = slicedPrompts();
     for (Sequence s : pending) if (!s.finished()) active++;
     active += parked.size();
     parkedCount = parked.size();
