@@ -6,6 +6,7 @@ import ai.companion.api.StreamEvent;
 import ai.companion.worker.impl.DecodeScheduler;
 import ai.companion.worker.impl.LoadedModel;
 import ai.companion.worker.impl.OnnxDecoder;
+import ai.companion.worker.impl.PromptCache;
 import ai.onnxruntime.OrtSession;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,7 +33,7 @@ public final class Engine implements AutoCloseable {
   }
 
   public static Engine load(Path folder) throws Exception {
-    return load(folder, ai.companion.worker.WorkerOptions.DEFAULT_PROMPT_CACHE_MB << 20);
+    return load(folder, PromptCache.DEFAULT_BYTES);
   }
 
   /** {@code promptCacheBytes}: the model's prompt cache, as the worker's {@code promptCacheMb} (0: none). */
