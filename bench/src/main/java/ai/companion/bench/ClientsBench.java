@@ -75,9 +75,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
   int timeoutSec = 300;
 
   @Option(names = "--warm-client-waves", description = "Before the measured node starts, run this many waves "
-      + "against a throwaway node, so that this client JVM has compiled its side and the measured node's young "
-      + "JIT is what the first waves show (default: ${DEFAULT-VALUE}).")
-  int warmClientWaves = 0;
+      + "against a throwaway node, so that this client JVM has compiled its side (its JIT, C1 as a node's, is quiet "
+      + "after two) and the measured node's youth is what the first waves show; 0: none (default: ${DEFAULT-VALUE}).")
+  int warmClientWaves = 3;
 
   @Option(names = "--node-jvm-option", paramLabel = "FLAG",
       description = "An extra JVM flag for the node, e.g. a profiler's (repeatable).")
@@ -95,21 +95,23 @@ final class ClientsBench implements BenchMain.BenchCommand {
 
   @Override public Integer call() throws Exception {
     if (clients < 1 || clients > 10_000) throw new IllegalArgumentException("--clients must be 1..10000");
+    if (warmClientWaves < 0) throw new IllegalArgumentException("--warm-client-waves must be 0 or more");
     for (int rate : rates) if (rate < 1 || rate > 10_000) throw new IllegalArgumentException("--rate must be 1..10000");
     if (durationSec < 1) throw new IllegalArgumentException("--duration must be at least 1");
     Report r = !rates.isEmpty() ? openLoopReport()
         : new Report(clients + " concurrent streaming clients on one node", main.commandLine())
         .columns("wave", "clients", "tokens each", "completed", "errors", "headers p50 / p99 ms", "TTFT p50 ms", "TTFT p99 ms",
             "TTFT max ms",
-            "wall s", "aggregate tokens/s", "node CPU ms / request", "client CPU ms / request", "node RSS before", "node RSS peak", "RSS per stream",
+            "wall s", "aggregate tokens/s", "node CPU ms / request", "client CPU ms / request", "client JIT ms", "node RSS before", "node RSS peak", "RSS per stream",
             "load avg (1 min)", "connected p50 / p99 ms", "TTFT after connect p50 / p99 ms");
     Path folder = main.models().stories();
     Path dataDir = main.models().dataDirFor(folder);
     Path log = main.workDir().resolve("logs").resolve("clients-node.log");
     Vertx vertx = Vertx.vertx();
+    List<Long> clientWarmUpJit = List.of();
     ChildNode node;
     try {
-      if (warmClientWaves > 0) warmClient(vertx, dataDir);
+      if (warmClientWaves > 0) clientWarmUpJit = warmClient(vertx, dataDir);
       node = startNode(dataDir, log, nodeJvmOptions);
     } catch (Exception e) {
       vertx.close().await(30, TimeUnit.SECONDS);
@@ -146,6 +148,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         client = new HttpStreams(vertx, "127.0.0.1", port, clients);
         long nodeCpu0 = Machine.cpuMillis(node.pid());
         long selfCpu0 = Machine.cpuMillis(ProcessHandle.current().pid());
+        long jit0 = Machine.jitMillis();
         long t0 = System.nanoTime();
         List<Future<Timeline>> fs = wave(client, wave * 100_000L);
         try {
@@ -155,6 +158,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         }
         long nodeCpu = Machine.cpuMillis(node.pid()) - nodeCpu0;
         long selfCpu = Machine.cpuMillis(ProcessHandle.current().pid()) - selfCpu0;
+        long jit = Machine.jitMillis() - jit0;
         String load = Machine.loadAverage().split(" ")[0];
         int ok = 0;
         int errors = 0;
@@ -189,7 +193,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
             Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
             Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
             nodeCpu0 < 0 ? "n/a" : Stats.f2((double) nodeCpu / clients),
-            selfCpu0 < 0 ? "n/a" : Stats.f2((double) selfCpu / clients),
+            selfCpu0 < 0 ? "n/a" : Stats.f2((double) selfCpu / clients), jit0 < 0 ? "n/a" : String.valueOf(jit),
             Machine.mib(rssBefore), Machine.mib(peak),
             rssBefore < 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f KiB", (peak - rssBefore) / 1024.0 / clients),
             load,
@@ -216,7 +220,9 @@ final class ClientsBench implements BenchMain.BenchCommand {
           + "client. Wave 1 meets a node that has served its own warm-up before READY (./companion start's --warm-up, "
           + "as a --node-option may set it) and this bench's 32 streams"
           + (warmClientWaves > 0 ? ", while this client JVM had run " + warmClientWaves + " waves against a "
-          + "throwaway node first, so its own JIT had settled" : "")
+          + "throwaway node first, so its own JIT had settled (it compiled " + clientWarmUpJit.stream().map(String::valueOf)
+          .collect(java.util.stream.Collectors.joining(", ")) + " ms in them; client JIT ms: how long it compiled "
+          + "during each measured wave)" : "")
           + (pauseMs > 0 ? "; each further wave follows a pause of " + pauseMs + " ms (the node's CPU in the pauses: "
           + Stats.f2(waves > 1 ? (double) pauseCpu / (waves - 1) / clients : 0) + " ms per request of the wave before)"
           : "; each further wave follows at once") + ". Headers: the HTTP response headers, which the gateway sends once a worker accepted the "
@@ -253,19 +259,25 @@ final class ClientsBench implements BenchMain.BenchCommand {
   }
 
   /**
-   * {@link #warmClientWaves} waves against a node that is closed afterwards; their figures are not kept. That node
-   * gets none of the {@code --node-jvm-option} flags: they are for the measured node (a profiler's output file).
+   * {@link #warmClientWaves} waves against a node that is closed afterwards; their figures are not kept, but for the
+   * milliseconds this JVM's JIT compiled during each (returned). That node gets none of the {@code --node-jvm-option}
+   * flags: they are for the measured node (a profiler's output file).
    */
-  private void warmClient(Vertx vertx, Path dataDir) throws Exception {
+  private List<Long> warmClient(Vertx vertx, Path dataDir) throws Exception {
     Path log = main.workDir().resolve("logs").resolve("clients-warm-node.log");
+    List<Long> jitMs = new ArrayList<>();
     try (ChildNode throwaway = startNode(dataDir, log, List.of())) {
       int port = throwaway.awaitReady(300);
       for (int wave = 1; wave <= warmClientWaves; wave++) {
+        long jit0 = Machine.jitMillis();
         try (HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients)) {
           Future.join(wave(client, 0)).await(timeoutSec, TimeUnit.SECONDS);
         }
+        jitMs.add(Machine.jitMillis() - jit0);
+        System.err.println("client warm-up wave " + wave + ": the client's JIT compiled " + jitMs.get(jitMs.size() - 1) + " ms");
       }
     }
+    return jitMs;
   }
 
   /** The same number of plain GET /v1/models at once, each on a fresh connection of a new client pool. */

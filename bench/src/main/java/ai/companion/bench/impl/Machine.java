@@ -62,6 +62,15 @@ public final class Machine {
     }
   }
 
+  /**
+   * Milliseconds this JVM's JIT compilers have spent compiling so far (approximate, as the JVM counts it), or -1
+   * where the JVM does not say.
+   */
+  public static long jitMillis() {
+    java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+    return jit == null || !jit.isCompilationTimeMonitoringSupported() ? -1 : jit.getTotalCompilationTime();
+  }
+
   public static long selfRssBytes() {
     return rssBytes(ProcessHandle.current().pid());
   }
