@@ -5,12 +5,14 @@ import ai.companion.bench.impl.ChildNode;
 import ai.companion.bench.impl.HeapProbe;
 import ai.companion.bench.impl.HttpStreams;
 import ai.companion.bench.impl.Machine;
+import ai.companion.bench.impl.NativeClients;
 import ai.companion.bench.impl.Report;
 import ai.companion.bench.impl.Stats;
 import ai.companion.bench.impl.Timeline;
 import ai.companion.node.cluster.Ports;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -74,6 +76,12 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Option(names = "--timeout", description = "Seconds each wave may take (default: ${DEFAULT-VALUE}).")
   int timeoutSec = 300;
 
+  @Option(names = "--client", paramLabel = "native|vertx", description = "Who sends the waves: native, a "
+      + "single-threaded C program (bench/native/sse-clients.c, built with the machine's cc on first use) that takes "
+      + "about a third of the JVM client's CPU on the cores the node serves from; or vertx, this JVM's Vert.x "
+      + "HttpClient, which parses every chunk as JSON. --rate always uses the JVM client (default: ${DEFAULT-VALUE}).")
+  String clientKind = "native";
+
   @Option(names = "--warm-client-waves", description = "Before the measured node starts, run this many waves "
       + "against a throwaway node, so that this client JVM has compiled its side (its JIT, C1 as a node's, is quiet "
       + "after two) and the measured node's youth is what the first waves show; 0: none (default: ${DEFAULT-VALUE}).")
@@ -96,6 +104,12 @@ final class ClientsBench implements BenchMain.BenchCommand {
   @Override public Integer call() throws Exception {
     if (clients < 1 || clients > 10_000) throw new IllegalArgumentException("--clients must be 1..10000");
     if (warmClientWaves < 0) throw new IllegalArgumentException("--warm-client-waves must be 0 or more");
+    if (!clientKind.equals("native") && !clientKind.equals("vertx")) {
+      throw new IllegalArgumentException("--client must be native or vertx, got " + clientKind);
+    }
+    // the C client sends waves only; the open loop, the warm-up streams and the probes are the JVM's
+    NativeClients nativeClients = clientKind.equals("native") && rates.isEmpty()
+        ? NativeClients.build(BenchMain.benchDir(), main.workDir().resolve("native")) : null;
     for (int rate : rates) if (rate < 1 || rate > 10_000) throw new IllegalArgumentException("--rate must be 1..10000");
     if (durationSec < 1) throw new IllegalArgumentException("--duration must be at least 1");
     Report r = !rates.isEmpty() ? openLoopReport()
@@ -111,7 +125,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
     List<Long> clientWarmUpJit = List.of();
     ChildNode node;
     try {
-      if (warmClientWaves > 0) clientWarmUpJit = warmClient(vertx, dataDir);
+      if (warmClientWaves > 0 && nativeClients == null) clientWarmUpJit = warmClient(vertx, dataDir);
       node = startNode(dataDir, log, nodeJvmOptions);
     } catch (Exception e) {
       vertx.close().await(30, TimeUnit.SECONDS);
@@ -150,14 +164,23 @@ final class ClientsBench implements BenchMain.BenchCommand {
         long selfCpu0 = Machine.cpuMillis(ProcessHandle.current().pid());
         long jit0 = Machine.jitMillis();
         long t0 = System.nanoTime();
-        List<Future<Timeline>> fs = wave(client, wave * 100_000L);
-        try {
-          Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
-          r.note("wave " + wave + ": not all streams finished within " + timeoutSec + " s");
+        List<Future<Timeline>> fs = new ArrayList<>(clients);
+        long nativeCpu = 0;
+        if (nativeClients != null) {
+          NativeClients.Wave w = nativeClients.wave("127.0.0.1", port, "/v1/completions", clients, wave * 100_000L,
+              timeoutSec, nativeBody());
+          for (Timeline t : w.streams()) fs.add(Future.succeededFuture(t));
+          nativeCpu = Math.max(0, w.cpuMillis());
+        } else {
+          fs = wave(client, wave * 100_000L);
+          try {
+            Future.join(fs).await(timeoutSec, TimeUnit.SECONDS);
+          } catch (java.util.concurrent.TimeoutException e) {
+            r.note("wave " + wave + ": not all streams finished within " + timeoutSec + " s");
+          }
         }
         long nodeCpu = Machine.cpuMillis(node.pid()) - nodeCpu0;
-        long selfCpu = Machine.cpuMillis(ProcessHandle.current().pid()) - selfCpu0;
+        long selfCpu = Machine.cpuMillis(ProcessHandle.current().pid()) - selfCpu0 + nativeCpu;
         long jit = Machine.jitMillis() - jit0;
         String load = Machine.loadAverage().split(" ")[0];
         int ok = 0;
@@ -217,9 +240,11 @@ final class ClientsBench implements BenchMain.BenchCommand {
           + ". Each wave: all " + clients + " requests sent at once, each on its own new HTTP/1.1 connection "
           + "(loopback), streaming /v1/completions with prompt \"Once upon a time\"" + (distinctPrompts
           ? " and the client's number (\"... there was N\")" : "") + ", temperature 0.8, one seed per "
-          + "client. Wave 1 meets a node that has served its own warm-up before READY (./companion start's --warm-up, "
+          + "client, sent by " + (nativeClients != null ? "the C client (bench/native/sse-clients.c: one thread, epoll, "
+          + "the chunks read by their layout, no JSON parser; client CPU is its process's and this JVM's)"
+          : "this JVM's Vert.x HttpClient (each chunk parsed as JSON)") + ". Wave 1 meets a node that has served its own warm-up before READY (./companion start's --warm-up, "
           + "as a --node-option may set it) and this bench's 32 streams"
-          + (warmClientWaves > 0 ? ", while this client JVM had run " + warmClientWaves + " waves against a "
+          + (warmClientWaves > 0 && nativeClients == null ? ", while this client JVM had run " + warmClientWaves + " waves against a "
           + "throwaway node first, so its own JIT had settled (it compiled " + clientWarmUpJit.stream().map(String::valueOf)
           .collect(java.util.stream.Collectors.joining(", ")) + " ms in them; client JIT ms: how long it compiled "
           + "during each measured wave)" : "")
@@ -442,6 +467,18 @@ final class ClientsBench implements BenchMain.BenchCommand {
   /** Client number {@code n}'s stream: its prompt, and its number as the sampling seed. */
   private Future<Timeline> stream(HttpStreams client, long n) {
     return client.complete(BenchModels.STORIES, prompt(n), tokens, 0.8, n);
+  }
+
+  /**
+   * The C client's request body: what {@link HttpStreams#complete} sends for client {@code n}, with {@code %1$d}
+   * where {@code n} goes (its seed, and its question's number with {@code --distinct-prompts}).
+   */
+  private String nativeBody() {
+    String json = new JsonObject().put("model", BenchModels.STORIES)
+        .put("prompt", distinctPrompts ? "Once upon a time there was %1$d" : "Once upon a time")
+        .put("max_tokens", tokens).put("temperature", 0.8).put("stream", true)
+        .put("stream_options", new JsonObject().put("include_usage", true)).encode();
+    return json.substring(0, json.length() - 1) + ",\"seed\":%1$d}";
   }
 
   /** The question client {@code n} asks. */

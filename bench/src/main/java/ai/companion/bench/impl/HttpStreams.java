@@ -1,5 +1,8 @@
 package ai.companion.bench.impl;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -9,8 +12,10 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Streaming {@code /v1/completions} clients on loopback (Vert.x HttpClient, HTTP/1.1, one connection per stream):
@@ -49,7 +54,7 @@ public final class HttpStreams implements AutoCloseable {
   }
 
   private void send(JsonObject body, Timeline t, Promise<Timeline> done) {
-    StringBuilder pending = new StringBuilder();
+    SseReader reader = new SseReader();
     client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(host).setPort(port)
             .setURI("/v1/completions").putHeader("content-type", "application/json")
             .setIdleTimeout(120_000))
@@ -65,7 +70,7 @@ public final class HttpStreams implements AutoCloseable {
             });
           }
           t.headers(System.nanoTime());
-          resp.handler(buf -> onData(t, pending, buf));
+          resp.handler(buf -> reader.onData(t, buf));
           return resp.end().map(v -> {
             if (t.finishReason() == null && t.error() == null) t.fail(System.nanoTime(), "stream ended without a finish");
             return t;
@@ -94,31 +99,116 @@ public final class HttpStreams implements AutoCloseable {
     return at.length == 0 ? e.toString() : e + " at " + at[0];
   }
 
-  private static void onData(Timeline t, StringBuilder pending, Buffer buf) {
-    long now = System.nanoTime();
-    pending.append(buf.toString());
-    int end;
-    while ((end = pending.indexOf("\n\n")) >= 0) {
-      String event = pending.substring(0, end);
-      pending.delete(0, end + 2);
-      if (!event.startsWith("data: ")) continue;
-      String data = event.substring(6);
-      if (data.equals("[DONE]")) continue;
-      JsonObject chunk = new JsonObject(data);
-      if (chunk.containsKey("error")) {
-        t.fail(now, chunk.getJsonObject("error").getString("message"));
-        continue;
+  /**
+   * One stream's SSE events as its buffers come, each event read where it lies in the bytes by a streaming JSON
+   * parser: this client shares the node's cores, and turning each buffer into a String and each event into a
+   * JsonObject was a quarter of its event loops' time (docs/benchmarks.md, "The bench's client on C1").
+   */
+  static final class SseReader {
+    private static final byte[] NONE = new byte[0];
+    private byte[] rest = NONE;     // an event begun in an earlier buffer
+
+    void onData(Timeline t, Buffer buf) {
+      long now = System.nanoTime();
+      byte[] b = buf.getBytes();
+      if (rest.length > 0) {
+        byte[] joined = Arrays.copyOf(rest, rest.length + b.length);
+        System.arraycopy(b, 0, joined, rest.length, b.length);
+        b = joined;
       }
-      JsonObject usage = chunk.getJsonObject("usage");
-      if (usage != null) t.totalTokens(usage.getInteger("completion_tokens"));
-      JsonArray choices = chunk.getJsonArray("choices");
-      if (choices == null || choices.isEmpty()) continue;
-      JsonObject c = choices.getJsonObject(0);
-      String text = c.getString("text");
-      if (text != null && !text.isEmpty()) t.tokens(now, 1);
-      String finish = c.getString("finish_reason");
-      if (finish != null) t.finish(now, finish);
+      int from = 0;
+      for (int end = eventEnd(b, from); end >= 0; end = eventEnd(b, from)) {
+        event(t, now, b, from, end);
+        from = end + 2;
+      }
+      rest = from == b.length ? NONE : Arrays.copyOfRange(b, from, b.length);
     }
+  }
+
+  /** The index of the blank line ("\n\n") that ends the event starting at {@code from}, or -1. */
+  static int eventEnd(byte[] b, int from) {
+    for (int i = from; i + 1 < b.length; i++) if (b[i] == '\n' && b[i + 1] == '\n') return i;
+    return -1;
+  }
+
+  private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
+  private static final JsonFactory JSON = new JsonFactory();
+
+  /** One event, {@code b[from, end)}: "data: " and a chunk (or [DONE]); anything else is skipped. */
+  static void event(Timeline t, long now, byte[] b, int from, int end) {
+    if (!startsWith(b, from, end, DATA)) return;
+    int at = from + DATA.length;
+    if (startsWith(b, at, end, DONE)) return;
+    try (JsonParser p = JSON.createParser(b, at, end - at)) {
+      if (p.nextToken() != JsonToken.START_OBJECT) throw new IOException("not a JSON object");
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String name = p.currentName();
+        p.nextToken();
+        switch (name) {
+          case "error" -> {
+            t.fail(now, errorMessage(p));
+            return;
+          }
+          case "usage" -> {
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+              String field = p.currentName();
+              p.nextToken();
+              if (field.equals("completion_tokens")) t.totalTokens(p.getIntValue());
+              else p.skipChildren();
+            }
+          }
+          case "choices" -> firstChoice(t, now, p);
+          default -> p.skipChildren();
+        }
+      }
+    } catch (IOException e) {
+      t.fail(now, "unreadable SSE event: " + e.getMessage() + ": "
+          + new String(b, from, Math.min(end - from, 200), StandardCharsets.UTF_8));
+    }
+  }
+
+  /** choices[0]: a token when its text is not empty, the end when it has a finish_reason; the rest skipped. */
+  private static void firstChoice(Timeline t, long now, JsonParser p) throws IOException {
+    if (p.currentToken() != JsonToken.START_ARRAY) {
+      p.skipChildren();
+      return;
+    }
+    boolean first = true;
+    while (p.nextToken() == JsonToken.START_OBJECT) {
+      String finish = null;
+      boolean text = false;
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String field = p.currentName();
+        JsonToken v = p.nextToken();
+        if (field.equals("text") && v == JsonToken.VALUE_STRING) text = p.getTextLength() > 0;
+        else if (field.equals("finish_reason") && v == JsonToken.VALUE_STRING) finish = p.getText();
+        else p.skipChildren();
+      }
+      if (first) {
+        if (text) t.tokens(now, 1);
+        if (finish != null) t.finish(now, finish);
+      }
+      first = false;
+    }
+  }
+
+  private static String errorMessage(JsonParser p) throws IOException {
+    String message = "error event without a message";
+    if (p.currentToken() != JsonToken.START_OBJECT) return message;
+    while (p.nextToken() == JsonToken.FIELD_NAME) {
+      String field = p.currentName();
+      p.nextToken();
+      if (field.equals("message") && p.currentToken() == JsonToken.VALUE_STRING) message = p.getText();
+      else p.skipChildren();
+    }
+    return message;
+  }
+
+  private static boolean startsWith(byte[] b, int from, int end, byte[] prefix) {
+    if (end - from < prefix.length) return false;
+    for (int i = 0; i < prefix.length; i++) if (b[from + i] != prefix[i]) return false;
+    return true;
   }
 
   public Vertx vertx() { return vertx; }
