@@ -317,7 +317,8 @@ final class ClientsBench implements BenchMain.BenchCommand {
       }
       List<Double> ms = new ArrayList<>();
       for (Future<Double> f : fs) if (f.succeeded()) ms.add(f.result());
-      return clients + " concurrent GET /v1/models on fresh connections (no generation) took p50 "
+      return clients + " concurrent GET /v1/models on fresh connections of this JVM's Vert.x client (no generation) "
+          + "took p50 "
           + Stats.f0(Stats.percentile(ms, 50)) + " ms, p99 " + Stats.f0(Stats.percentile(ms, 99)) + " ms ("
           + ms.size() + " answered)";
     }

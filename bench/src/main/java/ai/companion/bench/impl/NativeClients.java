@@ -34,11 +34,18 @@ public final class NativeClients {
     if (!Files.isExecutable(binary)
         || Files.getLastModifiedTime(binary).compareTo(Files.getLastModifiedTime(source)) < 0) {
       Files.createDirectories(outDir);
-      Process cc = new ProcessBuilder("cc", "-O2", "-o", binary.toString(), source.toString())
-          .redirectErrorStream(true).start();
+      Process cc;
+      try {
+        cc = new ProcessBuilder("cc", "-O2", "-o", binary.toString(), source.toString()).redirectErrorStream(true)
+            .start();
+      } catch (IOException e) {
+        throw new IOException("no C compiler (cc) to build " + source + "; --client vertx sends the waves from the "
+            + "JVM instead", e);
+      }
       String out = new String(cc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
       if (!cc.waitFor(120, TimeUnit.SECONDS) || cc.exitValue() != 0) {
-        throw new IOException("cc could not build " + source + " (the native client needs a C compiler): " + out);
+        throw new IOException("cc could not build " + source + " (--client vertx sends the waves from the JVM "
+            + "instead): " + out);
       }
     }
     return new NativeClients(binary);
