@@ -125,9 +125,9 @@ public class StartCommand implements Callable<Integer> {
   int prefillSliceMs = NodeOptions.DEFAULT_PREFILL_SLICE_MS;
 
   @Option(names = "--prefill-first-ms", paramLabel = "MS", description = "While requests keep arriving (less than 5 "
-      + "ms apart), the running streams' next token waits up to this long so that the newcomers get their first "
-      + "tokens first; for traffic that comes only in synchronized bursts. 0: never; steady traffic is served best "
-      + "without (default: ${DEFAULT-VALUE}).")
+      + "ms apart) at least twice as fast as they came before, the running streams' next token waits up to this long "
+      + "so that the newcomers get their first tokens first; for clients that come in synchronized bursts. 0: never; "
+      + "steady traffic near the node's capacity is served best without (default: ${DEFAULT-VALUE}).")
   int prefillFirstMs = NodeOptions.DEFAULT_PREFILL_FIRST_MS;
 
   @Option(names = "--affinity-slack", paramLabel = "N", description = "The router sends a prompt of 64 characters "

@@ -100,6 +100,8 @@ public final class DecodeScheduler implements AutoCloseable {
   private boolean inBurst;      // two arrivals came less than the gap apart, and no gap since
   // a pause this long between two arrivals ends a burst: the held decode steps go on
   private final long arrivalGapNanos;
+  // how fast a burst arrives against the arrivals before it: only a burst many times faster holds steps
+  private final ArrivalPace pace;
   // the batch's cache buffers stay across short gaps between bursts and go after this long without work
   private static final long IDLE_RELEASE_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final int JOIN_EVERY_STEPS = 4;
@@ -116,6 +118,7 @@ public final class DecodeScheduler implements AutoCloseable {
     this.decoder = decoder;
     this.limits = limits;
     this.arrivalGapNanos = TimeUnit.MILLISECONDS.toNanos(limits.arrivalGapMs());
+    this.pace = new ArrivalPace(arrivalGapNanos);
     this.onLoadChange = onLoadChange;
     this.batch = new DecodeBatch(decoder);
     this.scratch = new Sampler.Scratch(decoder.config().vocabSize());
@@ -134,6 +137,7 @@ public final class DecodeScheduler implements AutoCloseable {
           + " sequences running, " + limits.maxQueued() + " queued); retry later");
     }
     byRequest.put(s.requestId(), s);
+    s.submittedNanos(System.nanoTime());
     incoming.add(s);
   }
 
@@ -191,6 +195,7 @@ public final class DecodeScheduler implements AutoCloseable {
             if (now - lastArrivalNanos < arrivalGapNanos) inBurst = true;
             lastArrivalNanos = now;
             arrivedThisTurn = true;
+            pace.arrived(s.submittedNanos());
           }
           in = incoming.poll();
         }
@@ -260,9 +265,10 @@ public final class DecodeScheduler implements AutoCloseable {
    * the running batch's next step waits, up to {@link Limits#prefillFirstMs} from when the wait began. Under a burst
    * the newcomers' first tokens then do not queue behind whole-batch steps (and the tokens those steps would send),
    * at the cost of a longer gap between two tokens of the streams already running. Never at capacity (newcomers
-   * still waiting after admission). Off by default: under steady traffic two arrivals within the gap are the rule,
-   * and holding the running streams for newcomers prefilled one turn at a time slowed every stream, until at 800
-   * requests a second the node fell behind (docs/benchmarks.md, "Arrivals at a steady rate").
+   * still waiting after admission), and only for a burst at least twice as fast as the arrivals before it
+   * ({@link ArrivalPace}): under steady traffic two arrivals within the gap are the rule, and holding the running
+   * streams for newcomers prefilled one turn at a time slowed every stream, until at 800 requests a second the node
+   * fell behind (docs/benchmarks.md, "Arrivals at a steady rate", "Prefill first for bursts only").
    */
   private boolean holdsDecode(long now) {
     // a burst (begun by two arrivals within the gap; a lone request is none, its stream goes on at once) lasts
@@ -274,6 +280,9 @@ public final class DecodeScheduler implements AutoCloseable {
     // newcomers left waiting after admission wait for running streams to end, which takes steps: holding those
     // steps would prefill nobody and, while arrivals never pause, leave the running batch one step per wait
     if (!waiting.isEmpty()) return false;
+    // steady traffic's bursts come about as fast as its average, and holding for them slowed every stream until
+    // the node fell behind; a wave, after a quiet spell or after a wave, comes many times faster
+    if (!pace.outpaces()) return false;
     if (holdingSince < 0) holdingSince = now;
     return now - holdingSince < TimeUnit.MILLISECONDS.toNanos(limits.prefillFirstMs());
   }

@@ -33,6 +33,7 @@ public final class Sequence {
   private volatile boolean cancelled;
   private boolean finished;
   private String finishReason;
+  private long submittedNanos;          // when DecodeScheduler.submit queued it (its queue hands it to the decode thread)
 
   Sequence(String requestId, String workerId, EventSink sink, int[] context, int promptTokens, int maxCompletion,
            ModelConfig config, Sampler sampler, TextStreamer streamer, boolean useSeen, long kvReservation,
@@ -70,6 +71,8 @@ public final class Sequence {
   KvCache ownCache() { return ownCache; }
   int cacheRow() { return cacheRow; }
   long kvReservation() { return kvReservation; }
+  long submittedNanos() { return submittedNanos; }
+  void submittedNanos(long nanos) { submittedNanos = nanos; }
 
   /** Tokens still to make at most (for load figures). */
   long outstanding() { return finished ? 0 : Math.max(0, maxCompletion - generated); }

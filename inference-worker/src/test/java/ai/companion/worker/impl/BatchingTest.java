@@ -350,8 +350,10 @@ class BatchingTest {
           burst.add(model.prepare(EngineHarness.completion(M, "The cat", EngineHarness.greedy(10))));
         }
         java.util.concurrent.atomic.AtomicInteger firsts = new java.util.concurrent.atomic.AtomicInteger();
-        // counted from the second newcomer's first token (a burst begins with its second arrival; a lone newcomer
-        // holds nothing), so how fast the test thread submits the first two is not measured
+        // counted from the tenth newcomer's first token: a burst begins with its second arrival (a lone newcomer
+        // holds nothing), and after the requests before it (the two runs alone, the running stream) it must come at
+        // least twice as fast as they did, a few arrivals (ArrivalPace); how fast the test thread submits those is
+        // not measured
         CompletableFuture<Integer> runningAtSecondFirst = new CompletableFuture<>();
         CompletableFuture<Integer> runningAtLastFirst = new CompletableFuture<>();
         List<EngineHarness.Stream> newcomers = new ArrayList<>();
@@ -361,7 +363,7 @@ class BatchingTest {
             @Override void accept(StreamEvent e) {
               if (e.seq() == 0) {
                 int k = firsts.incrementAndGet();
-                if (k == 2) runningAtSecondFirst.complete(running.events.size());
+                if (k == 10) runningAtSecondFirst.complete(running.events.size());
                 if (k == n) runningAtLastFirst.complete(running.events.size());
               }
               super.accept(e);
