@@ -88,7 +88,8 @@ public final class ChildNode implements AutoCloseable {
    * the package phase copies into {@code target/lib} (failsafe runs after it). Not the test class path: a dependency
    * that only the tests bring (a test-scoped declaration hiding a runtime one, say) must fail here, as it would for a
    * user. Copied once per run, because on a shared checkout another build may rewrite those files while the children
-   * run, and a JVM whose jar changed under it fails with NoClassDefFoundError.
+   * run, and a JVM whose jar changed under it fails with NoClassDefFoundError. The copy (about 230 MB) goes when this
+   * JVM exits; copies left by runs that were killed go once they are six hours old.
    */
   static synchronized String classpath() throws IOException {
     if (classpath != null) return classpath;
@@ -98,7 +99,13 @@ public final class ChildNode implements AutoCloseable {
     if (!Files.isDirectory(classes) || !Files.isDirectory(lib)) {
       throw new IllegalStateException("no launcher build in " + target + ": run the package phase first (mvn verify)");
     }
+    try (var old = Files.list(target)) {
+      for (Path dir : old.filter(d -> d.getFileName().toString().startsWith("it-classpath")).toList()) {
+        if (Files.getLastModifiedTime(dir).toMillis() < System.currentTimeMillis() - 6 * 3_600_000L) deleteTree(dir);
+      }
+    }
     Path snapshot = Files.createTempDirectory(target, "it-classpath");
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(snapshot), "it-classpath-cleanup"));
     List<String> out = new ArrayList<>();
     Path classesCopy = snapshot.resolve("classes");
     try (var walk = Files.walk(classes)) {
@@ -118,6 +125,15 @@ public final class ChildNode implements AutoCloseable {
     }
     classpath = String.join(java.io.File.pathSeparator, out);
     return classpath;
+  }
+
+  /** Deletes a folder and what it holds, as far as it can (a file still open elsewhere stays). */
+  private static void deleteTree(Path dir) {
+    try (var walk = Files.walk(dir)) {
+      for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
+    } catch (IOException e) {
+      // left for the next run's six-hour sweep
+    }
   }
 
   private void pump() {
