@@ -4,7 +4,8 @@
  * little as they can of the cores the node serves from (the JVM client takes about 0.45 ms of CPU a stream).
  *
  * Usage: sse-clients HOST PORT PATH CLIENTS SEED_BASE TIMEOUT_S BODY
- *   BODY is the request's JSON with "%d" where each client's seed goes (SEED_BASE + its number).
+ *   BODY is the request's JSON, a printf format: "%1$d" where each client's number goes (SEED_BASE + i, its seed),
+ *   "%%" for a percent sign.
  * Output, one line per stream, times in ns after the wave began (0: did not happen):
  *   i connected headers first_token end tokens finish|- error|-
  * tokens: the usage chunk's completion_tokens, else the chunks with text. Then "# cpu_ms N": this process's user +

@@ -107,11 +107,11 @@ final class ClientsBench implements BenchMain.BenchCommand {
     if (!clientKind.equals("native") && !clientKind.equals("vertx")) {
       throw new IllegalArgumentException("--client must be native or vertx, got " + clientKind);
     }
+    for (int rate : rates) if (rate < 1 || rate > 10_000) throw new IllegalArgumentException("--rate must be 1..10000");
+    if (durationSec < 1) throw new IllegalArgumentException("--duration must be at least 1");
     // the C client sends waves only; the open loop, the warm-up streams and the probes are the JVM's
     NativeClients nativeClients = clientKind.equals("native") && rates.isEmpty()
         ? NativeClients.build(BenchMain.benchDir(), main.workDir().resolve("native")) : null;
-    for (int rate : rates) if (rate < 1 || rate > 10_000) throw new IllegalArgumentException("--rate must be 1..10000");
-    if (durationSec < 1) throw new IllegalArgumentException("--duration must be at least 1");
     Report r = !rates.isEmpty() ? openLoopReport()
         : new Report(clients + " concurrent streaming clients on one node", main.commandLine())
         .columns("wave", "clients", "tokens each", "completed", "errors", "headers p50 / p99 ms", "TTFT p50 ms", "TTFT p99 ms",

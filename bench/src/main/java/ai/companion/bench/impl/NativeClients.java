@@ -56,11 +56,12 @@ public final class NativeClients {
 
   /**
    * {@code clients} requests at once to {@code host:port}{@code path}, client {@code i} sending {@code bodyTemplate}
-   * with {@code %1$d} replaced by {@code firstSeed + i}; waits for all (at most {@code timeoutSec}). One timeline per
-   * client, in order, its times on this JVM's clock from when the process was started.
+   * with {@code %1$d} replaced by {@code firstSeed + i} (a printf format: {@code %%} for a percent sign); waits for
+   * all (at most {@code timeoutSec}). One timeline per client, in order, its times on this JVM's clock from when the
+   * process was started.
    */
   public Wave wave(String host, int port, String path, int clients, long firstSeed, int timeoutSec,
-                             String bodyTemplate) throws IOException, InterruptedException {
+                   String bodyTemplate) throws IOException, InterruptedException {
     long start = System.nanoTime();
     Process p = new ProcessBuilder(binary.toString(), host, String.valueOf(port), path, String.valueOf(clients),
         String.valueOf(firstSeed), String.valueOf(timeoutSec), bodyTemplate)
