@@ -22,9 +22,9 @@ import java.util.UUID;
  * they are refused as overloaded.
  * {@code prefillFirstMs} (default 0: never): while requests keep arriving (less than 5 ms apart), at least twice as
  * fast as they came over the seconds before, and can be admitted, the running batch's next decode step waits up to
- * this long so that the newcomers get their first token first. Off by default: 2000-client waves got their first
- * tokens about a tenth sooner with it, but at 800 steady requests a second on 2 cores, the edge of what they serve,
- * the node fell behind in one of five runs (docs/benchmarks.md, "Prefill first for bursts only").
+ * this long so that the newcomers get their first token first, never more than 0.3 of the time. Off by default: in
+ * 2000-client waves it gave first tokens a tenth sooner at p99 or nothing measurable, and steady traffic at the
+ * node's capacity a few ms more (docs/benchmarks.md, "Prefill first for bursts only").
  * {@code prefillSliceMs} (default 100): a prompt whose prefill would take longer runs in slices of about this long,
  * the running streams getting a token between two slices, instead of waiting for the whole prompt (0: every prompt
  * at once; in-place cache graph only). {@code inPlaceCache} (default true) serves a

@@ -126,8 +126,8 @@ public class StartCommand implements Callable<Integer> {
 
   @Option(names = "--prefill-first-ms", paramLabel = "MS", description = "While requests keep arriving (less than 5 "
       + "ms apart) at least twice as fast as they came before, the running streams' next token waits up to this long "
-      + "so that the newcomers get their first tokens first; for clients that come in synchronized bursts. 0: never; "
-      + "steady traffic near the node's capacity is served best without (default: ${DEFAULT-VALUE}).")
+      + "so that the newcomers get their first tokens first, never more than 0.3 of the time; for clients that come "
+      + "in synchronized bursts. 0: never (default: ${DEFAULT-VALUE}).")
   int prefillFirstMs = NodeOptions.DEFAULT_PREFILL_FIRST_MS;
 
   @Option(names = "--affinity-slack", paramLabel = "N", description = "The router sends a prompt of 64 characters "

@@ -96,6 +96,17 @@ public final class DecodeScheduler implements AutoCloseable {
   private long idleSince = -1;
   private long lastArrivalNanos = Long.MIN_VALUE / 2;
   private long holdingSince = -1;
+  // the share of about the last second that decode steps were held (an exponential average, time constant 1 s)
+  private double heldShare;
+  private long heldShareAt = -1;
+  private static final double HELD_SHARE_NANOS = 1e9;
+  /**
+   * Prefill first holds decode steps at most this share of the time: a 300 ms hold from none is 0.26 (a wave's
+   * arrivals take about that long), so a wave is held, and steady traffic taken for a burst is not held into a
+   * backlog.
+   */
+  static final double MAX_HELD_SHARE = 0.3;
+  private volatile double maxHeldShare = MAX_HELD_SHARE;
   private boolean arrivedThisTurn;
   private boolean inBurst;      // two arrivals came less than the gap apart, and no gap since
   // a pause this long between two arrivals ends a burst: the held decode steps go on
@@ -271,6 +282,7 @@ public final class DecodeScheduler implements AutoCloseable {
    * fell behind (docs/benchmarks.md, "Arrivals at a steady rate", "Prefill first for bursts only").
    */
   private boolean holdsDecode(long now) {
+    updateHeldShare(now);
     // a burst (begun by two arrivals within the gap; a lone request is none, its stream goes on at once) lasts
     // while this turn took in newcomers (a big prefill can outlast the gap), more wait in the queue, or the last
     // came in less than the gap ago
@@ -283,8 +295,25 @@ public final class DecodeScheduler implements AutoCloseable {
     // steady traffic's bursts come about as fast as its average, and holding for them slowed every stream until
     // the node fell behind; a wave, after a quiet spell or after a wave, comes many times faster
     if (!pace.outpaces()) return false;
+    // and never more than a share of the time: at the node's capacity a run of steady arrivals taken for a burst
+    // was held into a backlog that fed itself (once in five runs at 800 a second on 2 cores)
+    if (heldShare >= maxHeldShare) return false;
     if (holdingSince < 0) holdingSince = now;
     return now - holdingSince < TimeUnit.MILLISECONDS.toNanos(limits.prefillFirstMs());
+  }
+
+  /** Tests: another cap on the share of time held (1: none). */
+  void maxHeldShare(double share) {
+    maxHeldShare = share;
+  }
+
+  /** Ages the share of time held by the time since the last look, counting it held if a hold was on. */
+  private void updateHeldShare(long now) {
+    if (heldShareAt >= 0) {
+      double decay = Math.exp(-(now - heldShareAt) / HELD_SHARE_NANOS);
+      heldShare = heldShare * decay + (holdingSince >= 0 ? 1 - decay : 0);
+    }
+    heldShareAt = now;
   }
 
   /** Parked streams whose consumers caught up join again with the next newcomers (their cache rows come along). */
