@@ -12,7 +12,6 @@ import ai.companion.bench.impl.Timeline;
 import ai.companion.node.cluster.Ports;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -41,6 +40,9 @@ import picocli.CommandLine.ParentCommand;
 final class ClientsBench implements BenchMain.BenchCommand {
 
   @ParentCommand BenchMain main;
+
+  /** Every stream's sampling temperature (each client its own seed). */
+  private static final double TEMPERATURE = 0.8;
 
   @Option(names = "--roles", description = "The node's roles (default: ${DEFAULT-VALUE}; add knowledge for what a "
       + "plain ./companion start runs, which logs every question with the knowledge service).")
@@ -138,7 +140,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
       HttpStreams client = new HttpStreams(vertx, "127.0.0.1", port, clients);
       // warm-up (JIT, the model's first steps) on its own client; each wave below gets a new one
       List<Future<Timeline>> warm = new ArrayList<>();
-      for (int i = 0; i < 32; i++) warm.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, 0.8, (long) i));
+      for (int i = 0; i < 32; i++) warm.add(client.complete(BenchModels.STORIES, "Once upon a time", tokens, TEMPERATURE, (long) i));
       Future.all(warm).await(120, TimeUnit.SECONDS);
       Thread.sleep(2000);
       // no live-heap probe here: its full GC would shrink the heap the node sized in its own warm-up, which a
@@ -467,7 +469,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
 
   /** Client number {@code n}'s stream: its prompt, and its number as the sampling seed. */
   private Future<Timeline> stream(HttpStreams client, long n) {
-    return client.complete(BenchModels.STORIES, prompt(n), tokens, 0.8, n);
+    return client.complete(BenchModels.STORIES, prompt(n), tokens, TEMPERATURE, n);
   }
 
   /**
@@ -475,15 +477,17 @@ final class ClientsBench implements BenchMain.BenchCommand {
    * where {@code n} goes (its seed, and its question's number with {@code --distinct-prompts}).
    */
   private String nativeBody() {
-    String json = new JsonObject().put("model", BenchModels.STORIES)
-        .put("prompt", distinctPrompts ? "Once upon a time there was %1$d" : "Once upon a time")
-        .put("max_tokens", tokens).put("temperature", 0.8).put("stream", true)
-        .put("stream_options", new JsonObject().put("include_usage", true)).encode();
+    String json = HttpStreams.completionBody(BenchModels.STORIES, question("%1$d"), tokens, TEMPERATURE).encode();
     return json.substring(0, json.length() - 1) + ",\"seed\":%1$d}";
   }
 
   /** The question client {@code n} asks. */
   private String prompt(long n) {
-    return distinctPrompts ? "Once upon a time there was " + n : "Once upon a time";
+    return question(String.valueOf(n));
+  }
+
+  /** The question with {@code number} where a client's number goes (with {@code --distinct-prompts}). */
+  private String question(String number) {
+    return distinctPrompts ? "Once upon a time there was " + number : "Once upon a time";
   }
 }

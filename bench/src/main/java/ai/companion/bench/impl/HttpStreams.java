@@ -38,11 +38,16 @@ public final class HttpStreams implements AutoCloseable {
         .build();
   }
 
-  /** One streaming completion; the future always succeeds, with the error (if any) in the timeline. */
-  public Future<Timeline> complete(String model, String prompt, int maxTokens, double temperature, Long seed) {
-    JsonObject body = new JsonObject().put("model", model).put("prompt", prompt).put("max_tokens", maxTokens)
+  /** The body of a streaming completion that asks for usage, without a seed. */
+  public static JsonObject completionBody(String model, String prompt, int maxTokens, double temperature) {
+    return new JsonObject().put("model", model).put("prompt", prompt).put("max_tokens", maxTokens)
         .put("temperature", temperature).put("stream", true)
         .put("stream_options", new JsonObject().put("include_usage", true));
+  }
+
+  /** One streaming completion; the future always succeeds, with the error (if any) in the timeline. */
+  public Future<Timeline> complete(String model, String prompt, int maxTokens, double temperature, Long seed) {
+    JsonObject body = completionBody(model, prompt, maxTokens, temperature);
     if (seed != null) body.put("seed", seed);
     Timeline t = new Timeline(System.nanoTime());
     Promise<Timeline> done = Promise.promise();

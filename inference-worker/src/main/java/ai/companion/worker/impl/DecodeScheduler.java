@@ -282,13 +282,14 @@ public final class DecodeScheduler implements AutoCloseable {
    * fell behind (docs/benchmarks.md, "Arrivals at a steady rate", "Prefill first for bursts only").
    */
   private boolean holdsDecode(long now) {
+    if (limits.prefillFirstMs() <= 0) return false;
     updateHeldShare(now);
     // a burst (begun by two arrivals within the gap; a lone request is none, its stream goes on at once) lasts
     // while this turn took in newcomers (a big prefill can outlast the gap), more wait in the queue, or the last
     // came in less than the gap ago
     boolean queuedNow = waitingCount.get() > waiting.size();   // submitted, not taken from the queue yet
     if (!arrivedThisTurn && !queuedNow && now - lastArrivalNanos >= arrivalGapNanos) inBurst = false;
-    if (limits.prefillFirstMs() <= 0 || !inBurst) return false;
+    if (!inBurst) return false;
     // newcomers left waiting after admission wait for running streams to end, which takes steps: holding those
     // steps would prefill nobody and, while arrivals never pause, leave the running batch one step per wait
     if (!waiting.isEmpty()) return false;
