@@ -28,10 +28,12 @@ public final class Sampler {
   public static final class Scratch {
     final float[] values;
     final int[] index;
+    final long[] packed;    // (probability, id) pairs for the sort of top-k / top-p candidates
 
     public Scratch(int vocab) {
       values = new float[vocab];
       index = new int[vocab];
+      packed = new long[vocab];
     }
   }
 
@@ -78,13 +80,13 @@ public final class Sampler {
     double topP = params.topP();
     int n;
     if (topK > 0 && topK < vocab) {
-      n = topKIndices(p, vocab, topK, idx);
+      n = topKIndices(p, vocab, topK, idx, scratch.packed);
     } else if (topP < 1.0) {
       // llama2.c's shortcut: a token below (1 - p) / (n - 1) of the mass can never be in the nucleus
       double cutoff = (1.0 - topP) / (vocab - 1) * sum;
       n = 0;
       for (int t = 0; t < vocab; t++) if (p[t] >= cutoff) idx[n++] = t;
-      sortByProbability(p, idx, n);
+      sortByProbability(p, idx, n, scratch.packed);
     } else {
       return draw(p, vocab, sum);
     }
@@ -133,7 +135,7 @@ public final class Sampler {
   }
 
   /** The k most probable token ids into {@code idx[0, k)}, most probable first. */
-  private static int topKIndices(float[] p, int vocab, int k, int[] idx) {
+  private static int topKIndices(float[] p, int vocab, int k, int[] idx, long[] packed) {
     // min-heap of size k on p, then sorted descending
     int size = 0;
     for (int t = 0; t < vocab; t++) {
@@ -145,7 +147,7 @@ public final class Sampler {
         siftDown(p, idx, 0, size);
       }
     }
-    sortByProbability(p, idx, size);
+    sortByProbability(p, idx, size, packed);
     return size;
   }
 
@@ -169,13 +171,12 @@ public final class Sampler {
     }
   }
 
-  private static void sortByProbability(float[] p, int[] idx, int n) {
+  private static void sortByProbability(float[] p, int[] idx, int n, long[] packed) {
     // boxing-free sort: pack (probability, id) into longs; probabilities are non-negative floats, whose bits sort as ints
-    long[] packed = new long[n];
     for (int i = 0; i < n; i++) {
       packed[i] = ((long) Float.floatToIntBits(p[idx[i]]) << 32) | (idx[i] & 0xffffffffL);
     }
-    Arrays.sort(packed);
+    Arrays.sort(packed, 0, n);
     for (int i = 0; i < n; i++) idx[i] = (int) packed[n - 1 - i];
   }
 }

@@ -119,4 +119,29 @@ class SamplerTest {
     for (int i = 0; i < 4000; i++) if (s.sample(l.clone(), 0, V, null, scratch) == 2) twos++;
     assertTrue(twos > 2800 && twos < 3200, "token 2 drawn " + twos + " of 4000");
   }
+  /** The hot path allocates nothing per token: every kind of draw reuses the decode thread's scratch arrays. */
+  @Test void aDrawAllocatesNothing() {
+    com.sun.management.ThreadMXBean threads =
+        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+    float[] l = logits(5);
+    float[] row = new float[V];
+    boolean[] seen = new boolean[V];
+    seen[7] = true;
+    for (SamplingParams p : List.of(params(0.8, 0.9, 0, 1L, 1), params(0.8, 1.0, 8, 1L, 1),
+        params(0.8, 0.95, 16, 1L, 1.1), params(0.8, 1.0, 0, 1L, 1), params(0, 1, 0, null, 1.1))) {
+      Sampler s = new Sampler(p, 1);
+      for (int i = 0; i < 2000; i++) {   // past the interpreter and class loading
+        System.arraycopy(l, 0, row, 0, V);
+        s.sample(row, 0, V, seen, scratch);
+      }
+      long before = threads.getCurrentThreadAllocatedBytes();
+      for (int i = 0; i < 10_000; i++) {
+        System.arraycopy(l, 0, row, 0, V);
+        s.sample(row, 0, V, seen, scratch);
+      }
+      long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+      // the measuring call itself may take a few bytes; one array a draw would be 10,000 x (16 + 8 n) bytes
+      assertTrue(allocated < 10_000, p + ": " + allocated + " bytes over 10,000 draws");
+    }
+  }
 }
