@@ -60,6 +60,24 @@ class TokenizerAndStreamerTest {
     }
   }
 
+  /** A remembered window costs no allocation (no boxed key, no reflective tree search): it is asked for every token. */
+  @Test void aRememberedWindowAllocatesNothing() {
+    com.sun.management.ThreadMXBean threads =
+        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+    int[] ids = new int[4000];
+    java.util.Random r = new java.util.Random(3);
+    for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(512);
+    for (int round = 0; round < 3; round++) {        // the last round only reads what the first two remembered
+      long before = threads.getCurrentThreadAllocatedBytes();
+      for (int i = 0; i + 2 <= ids.length; i++) {
+        tok.decode(ids, i, i + 1);
+        tok.decode(ids, i, i + 2);
+      }
+      long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+      if (round == 2) assertTrue(allocated < 10_000, allocated + " bytes over 8,000 remembered windows");
+    }
+  }
+
   @Test void byteFallbackRoundTrips() {
     String text = "Lily saw a 😀 and said: «ça va?» 日本";
     int[] ids = tok.encodeWithBos(text);
