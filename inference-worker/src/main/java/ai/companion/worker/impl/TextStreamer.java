@@ -133,7 +133,9 @@ public final class TextStreamer {
 
   private int findStop() {
     int best = -1;
-    for (String s : stops) {
+    // indexed loops, here and below: a node's Java runs on C1, which allocates an iterator for each for-each
+    for (int j = 0; j < stops.size(); j++) {
+      String s = stops.get(j);
       int from = Math.max(0, emittedChars);
       int i = text.indexOf(s, from);
       if (i >= 0 && (best < 0 || i < best)) best = i;
@@ -145,7 +147,8 @@ public final class TextStreamer {
   private int stopPrefixHeld() {
     int held = 0;
     int len = text.length();
-    for (String s : stops) {
+    for (int j = 0; j < stops.size(); j++) {
+      String s = stops.get(j);
       for (int k = Math.min(s.length() - 1, len - emittedChars); k > held; k--) {
         if (regionEquals(len - k, s, k)) { held = k; break; }
       }
