@@ -64,6 +64,11 @@ final class ArrivalPace {
     counts[i]++;
   }
 
+  /** When the last request arrived (was submitted); long before any time when none has. */
+  long lastArrival() {
+    return lastArrival;
+  }
+
   /**
    * Requests a second before bucket {@code first}: over the {@link #HISTORY_BUCKETS} before it, from the oldest that
    * holds any to {@code first}; 0 when none does.

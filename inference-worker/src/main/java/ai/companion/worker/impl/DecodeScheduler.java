@@ -94,7 +94,6 @@ public final class DecodeScheduler implements AutoCloseable {
   private double sliceNanosPerToken;     // measured on the slices so far (0: none yet)
   private int stepsSinceRebuild;
   private long idleSince = -1;
-  private long lastArrivalNanos = Long.MIN_VALUE / 2;
   private long holdingSince = -1;
   // the share of about the last second that decode steps were held (an exponential average, time constant 1 s)
   private double heldShare;
@@ -108,7 +107,6 @@ public final class DecodeScheduler implements AutoCloseable {
   static final double MAX_HELD_SHARE = 0.3;
   private volatile double maxHeldShare = MAX_HELD_SHARE;
   private boolean arrivedThisTurn;
-  private boolean inBurst;      // two arrivals came less than the gap apart, and no gap since
   // a pause this long between two arrivals ends a burst: the held decode steps go on
   private final long arrivalGapNanos;
   // how fast a burst arrives against the arrivals before it: only a burst many times faster holds steps
@@ -202,9 +200,6 @@ public final class DecodeScheduler implements AutoCloseable {
         while (in != null) {
           if (in instanceof Sequence s) {
             waiting.add(s);
-            long now = System.nanoTime();
-            if (now - lastArrivalNanos < arrivalGapNanos) inBurst = true;
-            lastArrivalNanos = now;
             arrivedThisTurn = true;
             pace.arrived(s.submittedNanos());
           }
@@ -284,17 +279,17 @@ public final class DecodeScheduler implements AutoCloseable {
   private boolean holdsDecode(long now) {
     if (limits.prefillFirstMs() <= 0) return false;
     updateHeldShare(now);
-    // a burst (begun by two arrivals within the gap; a lone request is none, its stream goes on at once) lasts
-    // while this turn took in newcomers (a big prefill can outlast the gap), more wait in the queue, or the last
-    // came in less than the gap ago
+    // a burst (two arrivals or more, each submitted within the gap after the one before: ArrivalPace; a lone
+    // request is none, its stream goes on at once) lasts while this turn took in newcomers (a big prefill can
+    // outlast the gap), more wait in the queue, or the last was submitted less than the gap ago
     boolean queuedNow = waitingCount.get() > waiting.size();   // submitted, not taken from the queue yet
-    if (!arrivedThisTurn && !queuedNow && now - lastArrivalNanos >= arrivalGapNanos) inBurst = false;
-    if (!inBurst) return false;
+    if (!arrivedThisTurn && !queuedNow && now - pace.lastArrival() >= arrivalGapNanos) return false;
     // newcomers left waiting after admission wait for running streams to end, which takes steps: holding those
     // steps would prefill nobody and, while arrivals never pause, leave the running batch one step per wait
     if (!waiting.isEmpty()) return false;
     // steady traffic's bursts come about as fast as its average, and holding for them slowed every stream until
-    // the node fell behind; a wave, after a quiet spell or after a wave, comes many times faster
+    // the node fell behind; a wave, after a quiet spell or after a wave, comes many times faster (false too when
+    // the last arrival began no burst)
     if (!pace.outpaces()) return false;
     // and never more than a share of the time: at the node's capacity a run of steady arrivals taken for a burst
     // was held into a backlog that fed itself (once in five runs at 800 a second on 2 cores)
