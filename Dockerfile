@@ -15,7 +15,7 @@ RUN mvn -q -B -DskipTests install -pl cluster-config -am \
 FROM eclipse-temurin:17-jre
 WORKDIR /app
 COPY --from=build /src/companion /app/companion
-COPY --from=build /src/node-jvm.options /app/node-jvm.options
+COPY --from=build /src/node-jvm.options /src/hazelcast-jvm.options /app/
 COPY --from=build /src/cluster-config/target/classes /app/cluster-config/target/classes
 COPY --from=build /src/cluster-config/target/lib /app/cluster-config/target/lib
 COPY --from=build /src/cluster-config/target/.companion-build-stamp /app/cluster-config/target/.companion-build-stamp

@@ -22,27 +22,16 @@ import java.util.regex.Pattern;
  */
 public final class ChildNode implements AutoCloseable {
   private static final Pattern READY = Pattern.compile("READY http=(\\S+)");
-  /** The launcher script's JVM flags besides the tuning of {@link NodeJvmOptions} (Hazelcast on Java 17). */
-  private static final List<String> HAZELCAST_FLAGS = List.of("--add-modules", "java.se",
-      "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
-      "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
-      "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
-      "-Dhazelcast.wait.seconds.before.join=1", "-Dhazelcast.phone.home.enabled=false");
-
   /**
-   * The launcher script's JVM flags: the project's {@link NodeJvmOptions#FILE} (found beside the bench module)
-   * and Hazelcast's. Without the file (a bench run outside the project) a warning and the JVM's defaults.
+   * The launcher script's JVM flags ({@link NodeJvmOptions#launcherFlags}: the project's tuning and Hazelcast's
+   * flags, found beside the bench module).
    */
   public static List<String> jvmFlags(Path projectRoot) {
-    List<String> flags = new ArrayList<>();
-    Path file = projectRoot.resolve(NodeJvmOptions.FILE);
     try {
-      flags.addAll(NodeJvmOptions.read(file));
+      return NodeJvmOptions.launcherFlags(projectRoot);
     } catch (IOException e) {
-      System.err.println("bench: no node tuning (" + e + "); child nodes run with the JVM's defaults");
+      throw new java.io.UncheckedIOException("bench: the launcher's JVM flags", e);
     }
-    flags.addAll(HAZELCAST_FLAGS);
-    return flags;
   }
 
   private final String name;

@@ -21,10 +21,6 @@ import java.util.regex.Pattern;
  */
 public final class ChildNode implements AutoCloseable {
   private static final Pattern READY = Pattern.compile("READY http=(\\S+) grpc=(\\S+) roles=(\\S+)");
-  static final List<String> HAZELCAST_JVM_ARGS = List.of("--add-modules", "java.se",
-      "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
-      "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
-      "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED");
 
   public final String name;
   public final int clusterPort;
@@ -58,12 +54,9 @@ public final class ChildNode implements AutoCloseable {
   public static ChildNode start(String name, int clusterPort, List<String> args) throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    // the launcher's tuning (the project's node-jvm.options; tests run in the module's folder)
-    cmd.addAll(NodeJvmOptions.read(Path.of("..", NodeJvmOptions.FILE)));
-    cmd.addAll(HAZELCAST_JVM_ARGS);
+    // the launcher's flags (the project's node-jvm.options and hazelcast-jvm.options; tests run in the module's folder)
+    cmd.addAll(NodeJvmOptions.launcherFlags(Path.of("..")));
     cmd.add("-Xmx768m");
-    cmd.add("-Dhazelcast.wait.seconds.before.join=1");
-    cmd.add("-Dhazelcast.phone.home.enabled=false");
     cmd.add("-cp");
     cmd.add(classpath());
     cmd.add("ai.companion.node.CompanionCli");
