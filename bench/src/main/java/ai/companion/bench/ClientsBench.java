@@ -185,35 +185,16 @@ final class ClientsBench implements BenchMain.BenchCommand {
         long selfCpu = Machine.cpuMillis(ProcessHandle.current().pid()) - selfCpu0 + nativeCpu;
         long jit = Machine.jitMillis() - jit0;
         String load = Machine.loadAverage().split(" ")[0];
-        int ok = 0;
-        int errors = 0;
-        long tokensOut = 0;
-        long lastEnd = t0;
-        List<Double> ttft = new ArrayList<>();
-        List<Double> headers = new ArrayList<>();
-        List<Double> connected = new ArrayList<>();
-        List<Double> afterConnect = new ArrayList<>();
-        Map<String, Integer> errorKinds = new LinkedHashMap<>();
-        for (Future<Timeline> f : fs) {
-          Timeline t = f.isComplete() ? f.result() : null;
-          String why = failure(t);
-          if (why != null) {
-            errors++;
-            errorKinds.merge(why, 1, Integer::sum);
-            continue;
-          }
-          ok++;
-          tokensOut += t.tokens();
-          lastEnd = Math.max(lastEnd, t.endNs());
-          ttft.add(t.ttftMs());
-          headers.add(t.headersMs());
-          connected.add(t.connectedMs());
-          afterConnect.add(t.ttftAfterConnectMs());
-        }
-        double wall = (lastEnd - t0) / 1e9;
+        Tally tally = new Tally(fs, t0);
+        List<Double> ttft = tally.each(Timeline::ttftMs);
+        List<Double> headers = tally.each(Timeline::headersMs);
+        List<Double> connected = tally.each(Timeline::connectedMs);
+        List<Double> afterConnect = tally.each(Timeline::ttftAfterConnectMs);
+        double wall = tally.wallSeconds();
+        long tokensOut = tally.tokensOut;
         long peak = rssPeak.get();
-        r.row(String.valueOf(wave), String.valueOf(clients), String.valueOf(tokens), String.valueOf(ok),
-            String.valueOf(errors),
+        r.row(String.valueOf(wave), String.valueOf(clients), String.valueOf(tokens), String.valueOf(tally.finished.size()),
+            String.valueOf(tally.errors),
             Stats.f0(Stats.percentile(headers, 50)) + " / " + Stats.f0(Stats.percentile(headers, 99)),
             Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
             Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
@@ -225,7 +206,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
             Stats.f0(Stats.percentile(connected, 50)) + " / " + Stats.f0(Stats.percentile(connected, 99)),
             Stats.f0(Stats.percentile(afterConnect, 50)) + " / " + Stats.f0(Stats.percentile(afterConnect, 99)));
         final int w = wave;
-        errorKinds.forEach((k, v) -> r.note("wave " + w + ": " + v + " stream(s) failed: " + k));
+        tally.errorKinds.forEach((k, v) -> r.note("wave " + w + ": " + v + " stream(s) failed: " + k));
       }
       vertx.cancelTimer(sampler);
       if (!rates.isEmpty()) {
@@ -407,34 +388,61 @@ final class ClientsBench implements BenchMain.BenchCommand {
       }
       long nodeCpu = Machine.cpuMillis(nodePid) - nodeCpu0;
       long selfCpu = Machine.cpuMillis(ProcessHandle.current().pid()) - selfCpu0;
-      int ok = 0;
-      long tokensOut = 0;
-      long lastEnd = t0;
-      List<Double> ttft = new ArrayList<>();
-      List<Double> perToken = new ArrayList<>();
-      Map<String, Integer> errorKinds = new LinkedHashMap<>();
-      for (Future<Timeline> f : fs) {
-        Timeline tl = f.isComplete() ? f.result() : null;
-        String why = failure(tl);
-        if (why != null) {
-          errorKinds.merge(why, 1, Integer::sum);
-          continue;
-        }
-        ok++;
-        tokensOut += tl.tokens();
-        lastEnd = Math.max(lastEnd, tl.endNs());
-        ttft.add(tl.ttftMs());
-        double ms = tl.msPerToken();
-        if (!Double.isNaN(ms)) perToken.add(ms);
-      }
-      double wall = (lastEnd - t0) / 1e9;
+      Tally tally = new Tally(fs, t0);
+      List<Double> ttft = tally.each(Timeline::ttftMs);
+      List<Double> perToken = tally.each(Timeline::msPerToken);
+      double wall = tally.wallSeconds();
+      long tokensOut = tally.tokensOut;
+      int ok = tally.finished.size();
       r.row(String.valueOf(rate), String.valueOf(n), String.valueOf(ok), String.valueOf(n - ok),
           Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
           Stats.f1(Stats.percentile(perToken, 50)) + " / " + Stats.f1(Stats.percentile(perToken, 99)),
           Stats.f0(tokensOut / wall), Stats.f0(ok / wall),
           nodeCpu0 < 0 ? "n/a" : Stats.f2((double) nodeCpu / n), selfCpu0 < 0 ? "n/a" : Stats.f2((double) selfCpu / n),
           Machine.loadAverage().split(" ")[0]);
-      errorKinds.forEach((k, v) -> r.note("rate " + rate + ": " + v + " stream(s) failed: " + k));
+      tally.errorKinds.forEach((k, v) -> r.note("rate " + rate + ": " + v + " stream(s) failed: " + k));
+    }
+  }
+
+  /** The streams of a wave or of a rate: the finished ones, the rest by why they failed, tokens and the last end. */
+  private static final class Tally {
+    final List<Timeline> finished = new ArrayList<>();
+    final Map<String, Integer> errorKinds = new LinkedHashMap<>();
+    final long t0;
+    int errors;
+    long tokensOut;
+    long lastEnd;
+
+    Tally(List<Future<Timeline>> fs, long t0) {
+      this.t0 = t0;
+      lastEnd = t0;
+      for (Future<Timeline> f : fs) {
+        Timeline t = f.isComplete() ? f.result() : null;
+        String why = failure(t);
+        if (why != null) {
+          errors++;
+          errorKinds.merge(why, 1, Integer::sum);
+          continue;
+        }
+        finished.add(t);
+        tokensOut += t.tokens();
+        lastEnd = Math.max(lastEnd, t.endNs());
+      }
+    }
+
+    /** From the start to the last stream's end. */
+    double wallSeconds() {
+      return (lastEnd - t0) / 1e9;
+    }
+
+    /** One figure of each finished stream, those it has (not NaN). */
+    List<Double> each(java.util.function.ToDoubleFunction<Timeline> figure) {
+      List<Double> out = new ArrayList<>(finished.size());
+      for (Timeline t : finished) {
+        double v = figure.applyAsDouble(t);
+        if (!Double.isNaN(v)) out.add(v);
+      }
+      return out;
     }
   }
 
