@@ -119,6 +119,7 @@ class SamplerTest {
     for (int i = 0; i < 4000; i++) if (s.sample(l.clone(), 0, V, null, scratch) == 2) twos++;
     assertTrue(twos > 2800 && twos < 3200, "token 2 drawn " + twos + " of 4000");
   }
+
   /** The hot path allocates nothing per token: every kind of draw reuses the decode thread's scratch arrays. */
   @Test void aDrawAllocatesNothing() {
     com.sun.management.ThreadMXBean threads =
