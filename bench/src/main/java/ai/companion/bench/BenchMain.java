@@ -22,7 +22,8 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     description = "Benchmarks: decode (default), concurrency, clients, cluster, all; step (ONNX Runtime alone).",
     subcommands = {DecodeBench.class, ConcurrencyBench.class, ClientsBench.class, ClusterBench.class,
-        BenchMain.All.class, StepBench.class, PrefillBench.class, ChatBench.class, LongPromptBench.class})
+        BenchMain.All.class, StepBench.class, PrefillBench.class, ChatBench.class, LongPromptBench.class,
+        AffinityBench.class})
 public final class BenchMain implements Callable<Integer> {
 
   @Option(names = "--out", scope = CommandLine.ScopeType.INHERIT, paramLabel = "FILE", description = "Append each markdown table to FILE.")

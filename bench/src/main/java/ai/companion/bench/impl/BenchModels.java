@@ -90,8 +90,13 @@ public final class BenchModels {
    * that one model: {@code cacheDir/../data/NAME}.
    */
   public Path dataDirFor(Path folder) throws IOException {
+    return dataDirFor(folder, folder.getFileName().toString());
+  }
+
+  /** The same in {@code cacheDir/../data/DIR}: a second node on the same model gets a data dir of its own. */
+  public Path dataDirFor(Path folder, String dir) throws IOException {
     String name = folder.getFileName().toString();
-    Path dataDir = cacheDir.resolveSibling("data").resolve(name);
+    Path dataDir = cacheDir.resolveSibling("data").resolve(dir);
     Path models = ModelPaths.modelsDir(dataDir);
     Files.createDirectories(models);
     Path link = models.resolve(name);

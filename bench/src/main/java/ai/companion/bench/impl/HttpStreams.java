@@ -87,6 +87,27 @@ public final class HttpStreams implements AutoCloseable {
         });
   }
 
+  /** A POST of a JSON body; the future succeeds with the JSON answer of a 200, or fails with the status and body. */
+  public Future<JsonObject> postJson(String uri, JsonObject body) {
+    return client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(host).setPort(port).setURI(uri)
+            .putHeader("content-type", "application/json").setIdleTimeout(300_000))
+        .compose(req -> req.send(body.toBuffer()))
+        .compose(resp -> resp.body().map(b -> {
+          if (resp.statusCode() != 200) throw new IllegalStateException("HTTP " + resp.statusCode() + ": " + b);
+          return b.toJsonObject();
+        }));
+  }
+
+  /** A GET of a text body (a 200's, or a failure). */
+  public Future<String> getText(String uri) {
+    return client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost(host).setPort(port).setURI(uri))
+        .compose(req -> req.send())
+        .compose(resp -> resp.body().map(b -> {
+          if (resp.statusCode() != 200) throw new IllegalStateException("HTTP " + resp.statusCode() + ": " + b);
+          return b.toString();
+        }));
+  }
+
   /** A plain GET; the future succeeds with the milliseconds to the whole body, or fails. */
   public Future<Double> get(String uri) {
     long t0 = System.nanoTime();
