@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -64,27 +65,20 @@ final class AffinityBench implements BenchMain.BenchCommand {
         RouterOptions.DEFAULT_AFFINITY_SLACK);
     Setting leastLoaded = new Setting("least loaded (--affinity-slack 0)", 0);
     Path folder = main.modelFolder(model);
-    String name = folder.getFileName().toString();
     Path logs = main.workDir().resolve("logs");
     Path gatewayData = main.workDir().resolve("data").resolve("affinity-gateway");
     Files.createDirectories(gatewayData.resolve("models"));
     String secret = "bench-" + UUID.randomUUID();
     int seedPort = Ports.free();
-    Map<Setting, List<Turn>> turnsBy = new java.util.LinkedHashMap<>();
-    Map<Setting, List<Double>> copiedBy = new java.util.LinkedHashMap<>();
+    Map<Setting, List<Turn>> turnsBy = new LinkedHashMap<>();
+    Map<Setting, List<Double>> copiedBy = new LinkedHashMap<>();
     List<Setting> order = new ArrayList<>();
     for (int r = 0; r < rounds; r++) {
       order.addAll(r % 2 == 0 ? List.of(affinity, leastLoaded) : List.of(leastLoaded, affinity));
     }
     Vertx vertx = Vertx.vertx();
-    try (ChildNode w1 = ChildNode.start("affinity-worker-1", List.of("--roles", "worker",
-             "--cluster-port", String.valueOf(seedPort), "--data-dir",
-             main.models().dataDirFor(folder, name + "-worker-1").toString(), "--node-name", "bench-worker-1",
-             "--cluster-secret", secret), logs.resolve("affinity-worker-1.log"), main.nodeJvmFlags(), List.of());
-         ChildNode w2 = ChildNode.start("affinity-worker-2", List.of("--roles", "worker",
-             "--join", "127.0.0.1:" + seedPort, "--cluster-port", String.valueOf(Ports.free()), "--data-dir",
-             main.models().dataDirFor(folder, name + "-worker-2").toString(), "--node-name", "bench-worker-2",
-             "--cluster-secret", secret), logs.resolve("affinity-worker-2.log"), main.nodeJvmFlags(), List.of())) {
+    try (ChildNode w1 = startWorker(1, folder, seedPort, List.of(), secret);
+         ChildNode w2 = startWorker(2, folder, Ports.free(), List.of("--join", "127.0.0.1:" + seedPort), secret)) {
       w1.awaitReady(300);
       w2.awaitReady(300);
       for (int round = 0; round <= order.size(); round++) {
@@ -117,6 +111,18 @@ final class AffinityBench implements BenchMain.BenchCommand {
     }
     report(List.of(affinity, leastLoaded), turnsBy, copiedBy);
     return 0;
+  }
+
+  /** Worker node {@code n} on its own data dir (its own prompt cache) with the model of {@code folder}. */
+  private ChildNode startWorker(int n, Path folder, int clusterPort, List<String> join, String secret)
+      throws Exception {
+    String dir = folder.getFileName() + "-worker-" + n;
+    List<String> args = new ArrayList<>(List.of("--roles", "worker", "--cluster-port", String.valueOf(clusterPort),
+        "--data-dir", main.models().dataDirFor(folder, dir).toString(), "--node-name", "bench-worker-" + n,
+        "--cluster-secret", secret));
+    args.addAll(join);
+    return ChildNode.start("affinity-worker-" + n, args, main.workDir().resolve("logs").resolve("affinity-worker-" + n
+        + ".log"), main.nodeJvmFlags(), List.of());
   }
 
   /** Polls the gateway's view of the cluster until it counts {@code n} workers (a minute at most). */

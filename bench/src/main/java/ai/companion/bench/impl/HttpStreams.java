@@ -9,6 +9,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
@@ -92,31 +93,32 @@ public final class HttpStreams implements AutoCloseable {
     return client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(host).setPort(port).setURI(uri)
             .putHeader("content-type", "application/json").setIdleTimeout(300_000))
         .compose(req -> req.send(body.toBuffer()))
-        .compose(resp -> resp.body().map(b -> {
-          if (resp.statusCode() != 200) throw new IllegalStateException("HTTP " + resp.statusCode() + ": " + b);
-          return b.toJsonObject();
-        }));
+        .compose(HttpStreams::okBody).map(Buffer::toJsonObject);
   }
 
   /** A GET of a text body (a 200's, or a failure). */
   public Future<String> getText(String uri) {
-    return client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost(host).setPort(port).setURI(uri))
-        .compose(req -> req.send())
-        .compose(resp -> resp.body().map(b -> {
-          if (resp.statusCode() != 200) throw new IllegalStateException("HTTP " + resp.statusCode() + ": " + b);
-          return b.toString();
-        }));
+    return getBody(uri).map(Buffer::toString);
   }
 
   /** A plain GET; the future succeeds with the milliseconds to the whole body, or fails. */
   public Future<Double> get(String uri) {
     long t0 = System.nanoTime();
+    return getBody(uri).map(b -> (System.nanoTime() - t0) / 1e6);
+  }
+
+  private Future<Buffer> getBody(String uri) {
     return client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost(host).setPort(port).setURI(uri))
         .compose(req -> req.send())
-        .compose(resp -> resp.body().map(b -> {
-          if (resp.statusCode() != 200) throw new IllegalStateException("HTTP " + resp.statusCode());
-          return (System.nanoTime() - t0) / 1e6;
-        }));
+        .compose(HttpStreams::okBody);
+  }
+
+  /** The whole body of a 200; any other status fails with the status and the body. */
+  private static Future<Buffer> okBody(HttpClientResponse resp) {
+    return resp.body().map(b -> {
+      if (resp.statusCode() != 200) throw new IllegalStateException("HTTP " + resp.statusCode() + ": " + b);
+      return b;
+    });
   }
 
   /** The failure with where it was thrown (an exception without a message says nothing on its own). */
