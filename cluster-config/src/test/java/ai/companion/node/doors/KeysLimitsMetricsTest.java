@@ -31,6 +31,10 @@ class KeysLimitsMetricsTest {
   private static final String KEY_A = "sk-alpha-000111";
   private static final String KEY_RATE = "sk-rate-000222";
   private static final String KEY_STREAMS = "sk-streams-000333";
+  // each test that spends requests has its own key: with a burst of 5, one key shared by several tests ran out of
+  // requests on a fast machine (a 429 where a test expected 200)
+  private static final String KEY_OTHER = "sk-other-000444";
+  private static final String KEY_METRICS = "sk-metrics-000555";
 
   @TempDir
   static Path dataDir;
@@ -41,7 +45,8 @@ class KeysLimitsMetricsTest {
   @BeforeAll
   static void start() throws Exception {
     node = DoorsNode.start(dataDir, new JsonObject()
-        .put("apiKeys", KEY_A + ":tenantA," + KEY_RATE + ":tenantB," + KEY_STREAMS + ":tenantC")
+        .put("apiKeys", KEY_A + ":tenantA," + KEY_RATE + ":tenantB," + KEY_STREAMS + ":tenantC,"
+            + KEY_OTHER + ":tenantD," + KEY_METRICS + ":tenantE")
         .put("rateLimitPerMinute", 600).put("rateLimitBurst", 5).put("maxConcurrentStreams", 1));
     routed = node.routedRequests();
   }
@@ -112,7 +117,7 @@ class KeysLimitsMetricsTest {
     JsonObject err = new JsonObject(limited.body()).getJsonObject("error");
     assertEquals("rate_limit_error", err.getString("type"));
     // another key has its own bucket
-    assertEquals(200, get("/v1/models", KEY_A).statusCode());
+    assertEquals(200, get("/v1/models", KEY_OTHER).statusCode());
   }
 
   @Test
@@ -167,7 +172,7 @@ class KeysLimitsMetricsTest {
   @Test
   void metricsShowRequestsTokensAndTheCluster() throws Exception {
     assertEquals(401, get("/v1/models", null).statusCode());
-    HttpResponse<String> gen = post("/v1/chat/completions", KEY_A, new JsonObject().put("model", DoorsNode.MODEL)
+    HttpResponse<String> gen = post("/v1/chat/completions", KEY_METRICS, new JsonObject().put("model", DoorsNode.MODEL)
         .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", "")))
         .put("temperature", 0).put("max_tokens", 60).put("stream", true));
     assertEquals(200, gen.statusCode(), gen.body());
@@ -184,7 +189,7 @@ class KeysLimitsMetricsTest {
     assertTrue(value(m, "companion_queue_depth") >= 0, m);
     assertTrue(m.contains("companion_knowledge_coverage "), m);
     assertTrue(value(m, "companion_knowledge_documents") >= 0, "the knowledge service answered the scrape: " + m);
-    assertFalse(m.contains(KEY_A), "no key in the metrics");
+    assertFalse(m.contains(KEY_METRICS), "no key in the metrics");
   }
 
   /**
@@ -198,7 +203,7 @@ class KeysLimitsMetricsTest {
     double before = value(get("/metrics", null).body(), "companion_prompt_cache_tokens_total");
     int promptTokens = 0;
     for (int i = 0; i < 2; i++) {
-      HttpResponse<String> r = post("/v1/chat/completions", KEY_A, new JsonObject().put("model", DoorsNode.MODEL)
+      HttpResponse<String> r = post("/v1/chat/completions", KEY_METRICS, new JsonObject().put("model", DoorsNode.MODEL)
           .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", content)))
           .put("temperature", 0).put("max_tokens", 5));
       assertEquals(200, r.statusCode(), r.body());

@@ -97,7 +97,7 @@ class WebSocketDoorTest {
       c.send(new JsonObject().put("type", "cancel").put("id", "long"));
       c.awaitType("cancelled", "long");
       assertEquals(requestId, cancelled.future().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS));
-      assertTrue(c.frames.stream().noneMatch(f -> "done".equals(f.getString("type"))), "no done after a cancel");
+      assertTrue(c.frames().stream().noneMatch(f -> "done".equals(f.getString("type"))), "no done after a cancel");
       // cancelling what is not running is an error frame, not a closed socket
       c.send(new JsonObject().put("type", "cancel").put("id", "long"));
       assertEquals("unknown_request", c.awaitType("error", "long").getJsonObject("error").getString("code"));
@@ -136,11 +136,11 @@ class WebSocketDoorTest {
 
   @Test
   void aSlowReaderPausesItsGenerationsAndLosesNothing() throws Exception {
-    // a reader that stops reading, with a small receive window; the kernel's buffers take the first megabytes,
-    // so keep sending batches of long generations until the gateway's own write queue fills and it pauses them
+    // a reader that stops reading; the kernel's buffers take the first megabytes, so keep sending batches of long
+    // generations until the gateway's own write queue fills and it pauses them. (No tiny receive window: a
+    // network stack that acknowledges a 4 KB window slowly could make the backlog take minutes after resuming.)
     List<String> ids = new ArrayList<>();
-    try (WsClient c = WsClient.connect(node, null,
-        new io.vertx.core.http.WebSocketClientOptions().setReceiveBufferSize(4096))) {
+    try (WsClient c = WsClient.connect(node, null)) {
       c.ws.pause();
       double paused = 0;
       // one deadline for the whole test: batches that run to the end (kernel buffers took them) must not add up
@@ -163,11 +163,19 @@ class WebSocketDoorTest {
       System.out.println("slow reader: the gateway paused after " + ids.size() + " requests");
       assertTrue(metric("companion_generations_inflight", "") > 0, "paused generations wait, unfinished");
       c.ws.resume();
-      long doneBy = System.currentTimeMillis() + 120_000;
+      long resumedAt = System.currentTimeMillis();
+      long doneBy = resumedAt + 120_000;
       for (String id : ids) {
-        c.await(f -> id.equals(f.getString("id")) && "done".equals(f.getString("type")),
-            Math.max(1, doneBy - System.currentTimeMillis()));
+        try {
+          c.await(f -> id.equals(f.getString("id")) && "done".equals(f.getString("type")),
+              Math.max(1, doneBy - System.currentTimeMillis()));
+        } catch (java.util.concurrent.TimeoutException e) {
+          throw new AssertionError("not every request finished within 120 s of the reader resuming: "
+              + unfinished(c, ids), e);
+        }
       }
+      System.out.println("slow reader: all " + ids.size() + " done " + (System.currentTimeMillis() - resumedAt)
+          + " ms after the reader resumed");
       // nothing lost or reordered while paused: the same greedy text as the REST API gives for the same request
       for (String id : ids.subList(ids.size() - 4, ids.size())) {
         String[] parts = id.substring(1).split("-");
@@ -184,6 +192,34 @@ class WebSocketDoorTest {
         assertEquals(expected, c.text(id), "request " + id);
       }
     }
+  }
+
+  /** What a failure needs to say: the requests without a done frame, their frame counts and last frames. */
+  private static String unfinished(WsClient c, List<String> ids) throws Exception {
+    java.util.Map<String, List<JsonObject>> byId = new java.util.LinkedHashMap<>();
+    for (String id : ids) byId.put(id, new ArrayList<>());
+    List<JsonObject> frames = c.frames();
+    for (JsonObject f : frames) {
+      List<JsonObject> mine = byId.get(f.getString("id"));
+      if (mine != null) mine.add(f);
+    }
+    StringBuilder sb = new StringBuilder();
+    int open = 0;
+    for (var e : byId.entrySet()) {
+      List<JsonObject> mine = e.getValue();
+      if (!mine.isEmpty() && "done".equals(mine.get(mine.size() - 1).getString("type"))) continue;
+      if (open++ < 8) {
+        sb.append("\n  ").append(e.getKey()).append(": ").append(mine.size()).append(" frame(s), last ")
+            .append(mine.isEmpty() ? "none" : abbreviate(mine.get(mine.size() - 1).encode()));
+      }
+    }
+    return open + " of " + ids.size() + " unfinished, " + frames.size() + " frames received, inflight "
+        + metric("companion_generations_inflight", "") + ", pauses "
+        + metric("companion_stream_pauses_total", "door=\"websocket\"") + sb;
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 300 ? s : s.substring(0, 300) + "...";
   }
 
   /** Greedy, a different prompt each, as long as the context allows. */

@@ -9,7 +9,6 @@ import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
@@ -17,7 +16,9 @@ import java.util.function.Predicate;
 final class WsClient implements AutoCloseable {
   final WebSocketClient client;
   final WebSocket ws;
-  final List<JsonObject> frames = new CopyOnWriteArrayList<>();
+  // guarded by waiters: a slow-reader test receives a few hundred thousand frames, and a copy-on-write list
+  // copied the whole list for each one (quadratic, gigabytes of garbage)
+  private final List<JsonObject> frames = new ArrayList<>();
   private final List<Waiter> waiters = new ArrayList<>();
 
   private record Waiter(Predicate<JsonObject> match, CompletableFuture<JsonObject> result) {}
@@ -27,20 +28,15 @@ final class WsClient implements AutoCloseable {
     this.ws = ws;
     ws.textMessageHandler(t -> {
       JsonObject f = new JsonObject(t);
-      frames.add(f);
       synchronized (waiters) {
+        frames.add(f);
         waiters.removeIf(w -> w.match.test(f) && w.result.complete(f));
       }
     });
   }
 
   static WsClient connect(DoorsNode node, String apiKey) throws Exception {
-    return connect(node, apiKey, new io.vertx.core.http.WebSocketClientOptions());
-  }
-
-  static WsClient connect(DoorsNode node, String apiKey, io.vertx.core.http.WebSocketClientOptions options)
-      throws Exception {
-    WebSocketClient client = node.vertx.createWebSocketClient(options);
+    WebSocketClient client = node.vertx.createWebSocketClient();
     WebSocketConnectOptions opts = new WebSocketConnectOptions().setHost(DoorsNode.HOST).setPort(node.httpPort)
         .setURI("/v1/chat/stream");
     if (apiKey != null) opts.addHeader("Authorization", "Bearer " + apiKey);
@@ -83,12 +79,21 @@ final class WsClient implements AutoCloseable {
     return await(f -> type.equals(f.getString("type")) && java.util.Objects.equals(id, f.getString("id")));
   }
 
+  /** Every frame received so far, in order. */
+  List<JsonObject> frames() {
+    synchronized (waiters) {
+      return List.copyOf(frames);
+    }
+  }
+
   /** The text of request {@code id}: every chunk's delta content, in order. */
   String text(String id) {
     StringBuilder sb = new StringBuilder();
-    for (JsonObject f : frames) {
-      if (!id.equals(f.getString("id")) || !"chunk".equals(f.getString("type"))) continue;
-      sb.append(f.getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("content", ""));
+    synchronized (waiters) {
+      for (JsonObject f : frames) {
+        if (!id.equals(f.getString("id")) || !"chunk".equals(f.getString("type"))) continue;
+        sb.append(f.getJsonArray("choices").getJsonObject(0).getJsonObject("delta").getString("content", ""));
+      }
     }
     return sb.toString();
   }
