@@ -194,7 +194,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
         long tokensOut = tally.tokensOut;
         long peak = rssPeak.get();
         r.row(String.valueOf(wave), String.valueOf(clients), String.valueOf(tokens), String.valueOf(tally.finished.size()),
-            String.valueOf(tally.errors),
+            String.valueOf(tally.errors()),
             Stats.f0(Stats.percentile(headers, 50)) + " / " + Stats.f0(Stats.percentile(headers, 99)),
             Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
             Stats.f1(Stats.percentile(ttft, 100)), Stats.f1(wall), Stats.f0(tokensOut / wall),
@@ -409,18 +409,18 @@ final class ClientsBench implements BenchMain.BenchCommand {
     final List<Timeline> finished = new ArrayList<>();
     final Map<String, Integer> errorKinds = new LinkedHashMap<>();
     final long t0;
-    int errors;
+    final int streams;
     long tokensOut;
     long lastEnd;
 
     Tally(List<Future<Timeline>> fs, long t0) {
       this.t0 = t0;
+      streams = fs.size();
       lastEnd = t0;
       for (Future<Timeline> f : fs) {
         Timeline t = f.isComplete() ? f.result() : null;
         String why = failure(t);
         if (why != null) {
-          errors++;
           errorKinds.merge(why, 1, Integer::sum);
           continue;
         }
@@ -428,6 +428,11 @@ final class ClientsBench implements BenchMain.BenchCommand {
         tokensOut += t.tokens();
         lastEnd = Math.max(lastEnd, t.endNs());
       }
+    }
+
+    /** Streams that did not finish, whatever the reason. */
+    int errors() {
+      return streams - finished.size();
     }
 
     /** From the start to the last stream's end. */
