@@ -247,7 +247,7 @@ class GenerationCallTest {
             hungUp[0] = true;
             String id = new JsonObject(s.substring(6, s.indexOf("\n\n"))).getString("id");
             resp.request().connection().close();
-            vertx.setTimer(300, t -> ctx.verify(() -> {
+            once(vertx, () -> !cancels.isEmpty(), () -> ctx.verify(() -> {
               assertEquals(List.of(id), cancels);
               ctx.completeNow();
             }));
@@ -291,11 +291,15 @@ class GenerationCallTest {
         .onComplete(ctx.succeeding(resp -> {
           Buffer body = Buffer.buffer();
           resp.pause();
-          // the client reads nothing for a while: the worker must stall well before the end
+          // the client reads nothing for a while: the worker must stall before the end, and stay stalled (how many
+          // events the kernel's socket buffers take first depends on the machine's network stack)
+          int[] early = {-1};
+          vertx.setTimer(1000, t -> early[0] = sent[0]);
           vertx.setTimer(1500, t -> {
             int whileStalled = sent[0];
-            ctx.verify(() -> assertTrue(whileStalled < total / 2,
-                "worker stalled by the slow reader after " + whileStalled + " of " + total + " events"));
+            ctx.verify(() -> assertTrue(whileStalled == early[0] && whileStalled < total,
+                "worker stalled by the slow reader: " + early[0] + " then " + whileStalled + " of " + total
+                    + " events sent"));
             resp.handler(body::appendBuffer);
             resp.endHandler(v -> ctx.verify(() -> {
               StringBuilder text = new StringBuilder();
@@ -350,9 +354,9 @@ class GenerationCallTest {
         .compose(v -> new GenerationCall(vertx, options(), request("unnamed")).start(unnamed))
         .compose(v -> unnamed.done.future())
         .compose(v -> {
-          // the signals are sent, not requested: give the bus a moment to deliver them
+          // the signals are sent, not requested: wait for them on the bus
           Promise<Void> later = Promise.promise();
-          vertx.setTimer(200, t -> later.complete());
+          once(vertx, () -> signals.size() >= 2, later::complete);
           return later.future();
         })
         .onComplete(ctx.succeeding(v -> ctx.verify(() -> {
@@ -477,6 +481,20 @@ class GenerationCallTest {
   private void worker(Vertx vertx, String id, BiConsumer<GenerationRequest, Message<JsonObject>> script) {
     consumers.add(vertx.eventBus().<JsonObject>consumer(Addresses.workerGenerate(id),
         msg -> script.accept(GenerationRequest.fromJson(msg.body()), msg)));
+  }
+
+  /**
+   * Runs {@code then} once {@code ready} holds (looked at every 20 ms, for at most 10 s) and 100 ms more have
+   * passed, so that a second delivery of what was awaited would be seen too. A fixed wait instead failed whenever
+   * the machine stalled past it.
+   */
+  private static void once(Vertx vertx, java.util.function.BooleanSupplier ready, Runnable then) {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    vertx.setPeriodic(20, id -> {
+      if (!ready.getAsBoolean() && System.nanoTime() < deadline) return;
+      vertx.cancelTimer(id);
+      vertx.setTimer(100, t -> then.run());
+    });
   }
 
   private List<String> cancels(Vertx vertx) {

@@ -55,6 +55,13 @@ class RouterClusteredIT {
         .withClusterManager(new HazelcastClusterManager(hz)).buildClustered();
   }
 
+  /** A loopback port free when chosen (Hazelcast takes no port 0); a fixed range could meet another binder. */
+  static int freePort() throws java.io.IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+      return s.getLocalPort();
+    }
+  }
+
   static <T> T await(Future<T> f) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(180, TimeUnit.SECONDS);
   }
@@ -76,10 +83,11 @@ class RouterClusteredIT {
     RealStack.importModels(dataB);
     Path dataA = Files.createDirectories(tmp.resolve("a"));
     String cluster = "router-it-" + UUID.randomUUID();
-    int base = 5951 + new java.util.Random().nextInt(40) * 2;
-    Vertx a = await(clusteredNode(cluster, "a", base, base + 1));
+    int portA = freePort();
+    int portB = freePort();
+    Vertx a = await(clusteredNode(cluster, "a", portA, portB));
     nodes.add(a);
-    Vertx b = await(clusteredNode(cluster, "b", base + 1, base));
+    Vertx b = await(clusteredNode(cluster, "b", portB, portA));
     nodes.add(b);
     await(b.deployVerticle(new WorkerVerticle(), new DeploymentOptions().setConfig(new JsonObject()
         .put("dataDir", dataB.toString()).put("nodeName", "node-b").put("workerId", "worker-b"))));

@@ -48,7 +48,9 @@ class RouterPipelineTest {
 
   Future<RouterVerticle> deploy(Vertx vertx, JsonObject extra) {
     RouterVerticle router = new RouterVerticle();
-    JsonObject config = new RouterOptions().setDataDir(dataDir.toString()).setBanditSeed(99).toJson()
+    // the test's workers register once: they must not go stale while a slow machine runs a long test
+    JsonObject config = new RouterOptions().setDataDir(dataDir.toString()).setBanditSeed(99)
+        .setWorkerStaleMs(3_600_000).toJson()
         .mergeIn(extra == null ? new JsonObject() : extra);
     return vertx.deployVerticle(router, new DeploymentOptions().setConfig(config)).map(id -> router);
   }

@@ -32,7 +32,9 @@ class KeysLimitsMetricsTest {
   private static final String KEY_RATE = "sk-rate-000222";
   private static final String KEY_STREAMS = "sk-streams-000333";
   // each test that spends requests has its own key: with a burst of 5, one key shared by several tests ran out of
-  // requests on a fast machine (a 429 where a test expected 200)
+  // requests on a fast machine (a 429 where a test expected 200). One request a second refills a bucket: the 12
+  // quick requests of the rate test meet their 429 even on a slow machine (at 600 a minute they had to come
+  // within 0.7 s), and no other key spends more than its burst.
   private static final String KEY_OTHER = "sk-other-000444";
   private static final String KEY_METRICS = "sk-metrics-000555";
 
@@ -47,7 +49,7 @@ class KeysLimitsMetricsTest {
     node = DoorsNode.start(dataDir, new JsonObject()
         .put("apiKeys", KEY_A + ":tenantA," + KEY_RATE + ":tenantB," + KEY_STREAMS + ":tenantC,"
             + KEY_OTHER + ":tenantD," + KEY_METRICS + ":tenantE")
-        .put("rateLimitPerMinute", 600).put("rateLimitBurst", 5).put("maxConcurrentStreams", 1));
+        .put("rateLimitPerMinute", 60).put("rateLimitBurst", 5).put("maxConcurrentStreams", 1));
     routed = node.routedRequests();
   }
 

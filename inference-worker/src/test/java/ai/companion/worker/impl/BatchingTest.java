@@ -402,7 +402,7 @@ class BatchingTest {
    */
   @Test void prefillFirstHoldsTheRunningStreamsOnlyForAShareOfTheTime() throws Exception {
     int[] advanced = new int[2];
-    for (int run = 0; run < 2; run++) {
+    for (int run = 0, tries = 0; run < 2; run++) {
       try (LoadedModel model = EngineHarness.load(folder, new DecodeScheduler.Limits(64, 1024, 1L << 30, 10_000,
           100))) {
         model.scheduler().maxHeldShare(run == 0 ? DecodeScheduler.MAX_HELD_SHARE : 1.0);
@@ -411,12 +411,22 @@ class BatchingTest {
         while (running.events.size() < 3) Thread.sleep(1);
         List<EngineHarness.Stream> newcomers = new ArrayList<>();
         int before = -1;
+        long maxGapNanos = 0;
+        long last = System.nanoTime();
         for (int i = 0; i < 400; i++) {
           newcomers.add(EngineHarness.start(model, EngineHarness.completion(M, "The cat", EngineHarness.greedy(1))));
+          long now = System.nanoTime();
+          if (i > 1) maxGapNanos = Math.max(maxGapNanos, now - last);
+          last = now;
           if (i == 1) before = running.events.size();
           Thread.sleep(2);
         }
         advanced[run] = running.events.size() - before;
+        // a stall of this thread past the burst gap (100 ms) ends the burst, and the stream steps on by right:
+        // the round without the cap then says nothing about the cap; run it again (a loaded machine)
+        boolean stalled = maxGapNanos > 50_000_000L;
+        if (stalled) LOG.info("arrivals stalled {} ms in round {}", maxGapNanos / 1_000_000, run);
+        if (run == 1 && stalled && ++tries < 3) run--;
         for (EngineHarness.Stream s : newcomers) {
           s.await();
           assertEquals(1, s.tokenIds().size());

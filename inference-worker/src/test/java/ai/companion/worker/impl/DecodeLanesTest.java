@@ -50,13 +50,21 @@ class DecodeLanesTest {
     try (LoadedModel two = load(2, EngineHarness.LIMITS)) {
       assertEquals(2, two.lanes().size());
       List<EngineHarness.Stream> streams = new ArrayList<>();
+      // each lane's first stream holds its lane at its first token until the loads are read: a short stream could
+      // otherwise end while a slow machine has the test thread off its core, and the placement would change
+      CountDownLatch gate = new CountDownLatch(1);
       for (int i = 0; i < 3 * PROMPTS.size(); i++) {
-        streams.add(EngineHarness.start(two, EngineHarness.completion(M, PROMPTS.get(i % PROMPTS.size()),
-            EngineHarness.greedy(40 + 9 * (i % 7)))));
+        var request = EngineHarness.completion(M, PROMPTS.get(i % PROMPTS.size()), EngineHarness.greedy(40 + 9 * (i % 7)));
+        streams.add(i % LoadedModel.LANE_FILL == 0 && i < 2 * LoadedModel.LANE_FILL
+            ? startGated(two, request, gate, 0) : EngineHarness.start(two, request));
       }
       // 18 at once: the first 8 fill lane 0, the next 8 lane 1, the last two go to the emptier lane each time
-      assertEquals(LoadedModel.LANE_FILL + 1, two.lanes().get(0).load());
-      assertEquals(LoadedModel.LANE_FILL + 1, two.lanes().get(1).load());
+      try {
+        assertEquals(LoadedModel.LANE_FILL + 1, two.lanes().get(0).load());
+        assertEquals(LoadedModel.LANE_FILL + 1, two.lanes().get(1).load());
+      } finally {
+        gate.countDown();
+      }
       for (int i = 0; i < streams.size(); i++) {
         assertEquals(StreamEvent.Type.DONE, streams.get(i).await().type());
         assertEquals(alone.get(i), streams.get(i).tokenIds(), "stream " + i);
@@ -69,18 +77,24 @@ class DecodeLanesTest {
   @Test void aFewStreamsKeepToOneLaneAndTheNextOneWakesTheSecond() throws Exception {
     try (LoadedModel two = load(2, EngineHarness.LIMITS)) {
       List<EngineHarness.Stream> streams = new ArrayList<>();
+      // the first stream holds lane 0 at its first token until the ninth is placed: none of the eight can end first
+      CountDownLatch fill = new CountDownLatch(1);
       for (int i = 0; i < LoadedModel.LANE_FILL; i++) {
-        streams.add(EngineHarness.start(two, EngineHarness.completion(M, PROMPTS.get(i % PROMPTS.size()),
-            EngineHarness.greedy(150))));
+        var request = EngineHarness.completion(M, PROMPTS.get(i % PROMPTS.size()), EngineHarness.greedy(150));
+        streams.add(i == 0 ? startGated(two, request, fill, 0) : EngineHarness.start(two, request));
       }
-      assertEquals(LoadedModel.LANE_FILL, two.lanes().get(0).load());
-      assertEquals(0, two.lanes().get(1).load());
       // one more while those run: lane 0 is full, so it goes to lane 1, and cancelling it finds it there
       // (its lane waits at its 10th token until the cancel is in, so that it cannot run to its end first)
       CountDownLatch gate = new CountDownLatch(1);
-      EngineHarness.Stream ninth = startGated(two, EngineHarness.completion(M, "The cat", EngineHarness.greedy(400)),
-          gate, 10);
-      assertEquals(1, two.lanes().get(1).load());
+      EngineHarness.Stream ninth;
+      try {
+        assertEquals(LoadedModel.LANE_FILL, two.lanes().get(0).load());
+        assertEquals(0, two.lanes().get(1).load());
+        ninth = startGated(two, EngineHarness.completion(M, "The cat", EngineHarness.greedy(400)), gate, 10);
+        assertEquals(1, two.lanes().get(1).load());
+      } finally {
+        fill.countDown();
+      }
       long until = System.nanoTime() + 30_000_000_000L;
       while (ninth.tokenIds().size() < 10 && System.nanoTime() < until) Thread.sleep(2);
       assertTrue(two.cancel(ninth.sequence.requestId()));
