@@ -29,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -322,6 +323,101 @@ class GenerationCallTest {
             resp.resume();
           });
         }));
+  }
+
+  /**
+   * Two generations paused on one WebSocket whose reader stopped: when it reads again and the socket drains, the
+   * first one resumed delivers its held DONE and leaves the socket's map while the drain is still going through it.
+   * The second must be resumed all the same: an iteration over the live map ended there (and threw), and the
+   * second, with nothing left to fill the queue, waited for a drain that never came (seen on CI and here: 7 of 48
+   * streams stopped 20 tokens before their ends).
+   */
+  @Test
+  void aDrainResumesEveryPausedGenerationOfTheSocket(Vertx vertx, VertxTestContext ctx) {
+    int total = 3000;
+    String piece = "x".repeat(8 * 1024);
+    router(vertx, "w1");
+    GenerationRequest[] a = new GenerationRequest[1];
+    int[] sentB = {0};
+    worker(vertx, "w1", (req, msg) -> {
+      accept(msg, "w1");
+      if (req.messages().get(0).content().equals("a")) {
+        a[0] = req; // its token and DONE come once the other one has filled the socket
+        return;
+      }
+      // credit by reply, as a worker's checkpoints: held events are not answered, so this one stalls when paused
+      Handler<Void>[] next = new Handler[1];
+      next[0] = v -> {
+        int seq = sentB[0]++;
+        StreamEvent ev = seq == total
+            ? StreamEvent.done(req.requestId(), seq, "", List.of(), "length", 1, total, "w1")
+            : tok(req, seq, piece, seq);
+        vertx.eventBus().request(req.streamAddress(), ev.toJson()).onSuccess(r -> {
+          if (seq < total) next[0].handle(null);
+        });
+      };
+      next[0].handle(null);
+    });
+    GatewayVerticle gateway = new GatewayVerticle();
+    List<JsonObject> frames = new CopyOnWriteArrayList<>();
+    io.vertx.core.http.WebSocket[] socket = new io.vertx.core.http.WebSocket[1];
+    io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient(); // held: an unreferenced one is closed
+    Function<String, String> chat = id -> new JsonObject().put("id", id).put("model", "m").put("max_tokens", 4000)
+        .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", id))).encode();
+    register(vertx)
+        .compose(v -> vertx.deployVerticle(gateway, new DeploymentOptions().setConfig(new GatewayOptions()
+            .setHost("127.0.0.1").setHttpPort(0).setGrpcPort(0).setRequestTimeoutMs(60_000).toJson())))
+        .compose(dep -> client.connect(gateway.actualPort(), "127.0.0.1", "/v1/chat/stream"))
+        .compose(ws -> {
+          socket[0] = ws;
+          // chunk frames carry 8 KB each: keep only the small ones and a count
+          ws.textMessageHandler(t -> frames.add(t.length() > 4096 ? new JsonObject().put("big", true)
+              : new JsonObject(t)));
+          ws.pause(); // the reader stops reading
+          return ws.writeTextMessage(chat.apply("a"));
+        })
+        .compose(v -> {
+          Promise<Void> accepted = Promise.promise();
+          once(vertx, () -> a[0] != null, accepted::complete);
+          return accepted.future();
+        })
+        .compose(v -> socket[0].writeTextMessage(chat.apply("b")))
+        .compose(v -> {
+          // b fills the socket and stalls: its count stops moving
+          Promise<Void> stalled = Promise.promise();
+          int[] seen = {-1};
+          long poll = vertx.setPeriodic(300, t -> {
+            if (sentB[0] > 100 && sentB[0] == seen[0]) stalled.tryComplete();
+            seen[0] = sentB[0];
+          });
+          return stalled.future().onComplete(x -> vertx.cancelTimer(poll));
+        })
+        .onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+          assertTrue(sentB[0] < total, "b stalled before its end: " + sentB[0]);
+          // a's token meets the full queue and pauses a; its DONE is held
+          send(vertx, a[0].streamAddress(), tok(a[0], 0, "A", 1));
+          send(vertx, a[0].streamAddress(), StreamEvent.done(a[0].requestId(), 1, "", List.of(), "stop", 1, 1, "w1"));
+          vertx.setTimer(300, t -> {
+            socket[0].resume();
+            // within the test's 30 s: the reader takes b's 24 MB in about a second here
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            vertx.setPeriodic(100, p -> {
+              boolean aDone = frames.stream().anyMatch(f -> "a".equals(f.getString("id")) && "done".equals(f.getString("type")));
+              boolean bDone = frames.stream().anyMatch(f -> "b".equals(f.getString("id")) && "done".equals(f.getString("type")));
+              if (aDone && bDone) {
+                vertx.cancelTimer(p);
+                ctx.verify(() -> {
+                  assertEquals(total, frames.stream().filter(f -> f.containsKey("big")).count(), "every chunk of b");
+                  client.close().onComplete(x -> ctx.completeNow());
+                });
+              } else if (System.nanoTime() > deadline) {
+                vertx.cancelTimer(p);
+                ctx.failNow(new AssertionError("after the reader resumed: a done " + aDone + ", b done " + bDone
+                    + ", b's worker sent " + sentB[0] + " of " + total + " events"));
+              }
+            });
+          });
+        })));
   }
 
   /**

@@ -104,7 +104,11 @@ public final class ChatWebSocket {
       ws.textMessageHandler(this::onText);
       ws.binaryMessageHandler(b -> sendError(null, ApiException.invalid("invalid_frame", null,
           "Binary frames are not understood; send JSON text frames")));
-      ws.drainHandler(v -> running.values().forEach(Running::resume));
+      // over a copy: a resumed generation can deliver its held DONE and leave the map at once, and an iteration
+      // that threw there left every later paused generation waiting for a drain that would never come
+      ws.drainHandler(v -> {
+        for (Running r : List.copyOf(running.values())) r.resume();
+      });
       ws.exceptionHandler(err -> LOG.debug("WebSocket error: {}", err.toString()));
       ws.closeHandler(v -> onClose());
     }
