@@ -35,11 +35,13 @@ final class DoorsNode implements AutoCloseable {
   final Vertx vertx;
   final int httpPort;
   final int grpcPort;
+  private final List<Throwable> unhandled;
 
-  private DoorsNode(Vertx vertx, int httpPort, int grpcPort) {
+  private DoorsNode(Vertx vertx, int httpPort, int grpcPort, List<Throwable> unhandled) {
     this.vertx = vertx;
     this.httpPort = httpPort;
     this.grpcPort = grpcPort;
+    this.unhandled = unhandled;
   }
 
   /** Imports the fixture into {@code dataDir} and starts every role; {@code gatewayExtra} adds gateway config. */
@@ -49,6 +51,14 @@ final class DoorsNode implements AutoCloseable {
       ModelFixtures.importModel(MODEL, ModelPaths.modelsDir(dataDir));
     }
     Vertx vertx = Vertx.vertx();
+    // a handler that throws on an event loop is a bug even when the test's own checks pass (a drain handler that
+    // threw once left paused streams waiting for ever): the node's close fails the test class with it
+    List<Throwable> unhandled = new CopyOnWriteArrayList<>();
+    vertx.exceptionHandler(t -> {
+      unhandled.add(t);
+      System.err.println("Unhandled exception on a Vert.x context of the doors node:");
+      t.printStackTrace();
+    });
     JsonObject node = new JsonObject().put("dataDir", dataDir.toString()).put("nodeName", NODE_NAME);
     JsonObject gw = new GatewayOptions().setHost(HOST).setHttpPort(0).setGrpcPort(0).setNodeName(NODE_NAME)
         .toJson().put("dataDir", dataDir.toString());
@@ -66,7 +76,7 @@ final class DoorsNode implements AutoCloseable {
       throw e;
     }
     int grpc = (Integer) vertx.sharedData().getLocalMap("companion.node").get("grpcPort");
-    return new DoorsNode(vertx, gateway.actualPort(), grpc);
+    return new DoorsNode(vertx, gateway.actualPort(), grpc, unhandled);
   }
 
   /** The knowledge role (the web page's knowledge panel reads it). */
@@ -121,5 +131,11 @@ final class DoorsNode implements AutoCloseable {
   @Override
   public void close() throws Exception {
     vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    if (!unhandled.isEmpty()) {
+      AssertionError e = new AssertionError(unhandled.size() + " unhandled exception(s) on the node's Vert.x "
+          + "contexts, the first: " + unhandled.get(0));
+      unhandled.forEach(e::addSuppressed);
+      throw e;
+    }
   }
 }
