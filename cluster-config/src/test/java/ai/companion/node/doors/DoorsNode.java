@@ -111,6 +111,23 @@ final class DoorsNode implements AutoCloseable {
     return routed;
   }
 
+  /**
+   * The greedy answer of the REST API (not streamed) to one user message: what a door's stream of the same chat
+   * must add up to.
+   */
+  String restGreedyChat(String content, int maxTokens) throws Exception {
+    JsonObject body = new JsonObject().put("model", MODEL).put("temperature", 0).put("max_tokens", maxTokens)
+        .put("messages", new io.vertx.core.json.JsonArray().add(new JsonObject().put("role", "user")
+            .put("content", content)));
+    var rest = HTTP.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(baseUrl() + "/v1/chat/completions"))
+        .header("Content-Type", "application/json").timeout(java.time.Duration.ofSeconds(60))
+        .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body.encode())).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    if (rest.statusCode() != 200) throw new AssertionError("REST chat: " + rest.statusCode() + " " + rest.body());
+    return new JsonObject(rest.body()).getJsonArray("choices").getJsonObject(0).getJsonObject("message")
+        .getString("content");
+  }
+
   /** The first sample of {@code name} in Prometheus text whose labels contain all of {@code labels}, if any. */
   static OptionalDouble sample(String metrics, String name, String... labels) {
     Matcher mt = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? (\\S+)$").matcher(metrics);

@@ -125,6 +125,85 @@ class GrpcDoorTest {
     assertEquals(1, chunks.stream().map(ChatChunk::getId).distinct().count());
   }
 
+  /**
+   * A client that stops reading its streams: HTTP/2's flow-control windows fill, the server's streams report a full
+   * write queue, and the gateway pauses their generations; when the client reads again every stream ends with the
+   * greedy text the REST API gives for the same chat (nothing lost or reordered while paused).
+   */
+  @Test
+  void aSlowReaderPausesItsStreamsAndLosesNothing() throws Exception {
+    int n = 16;
+    // its own client, so its own HTTP/2 connection: a paused stream holds the connection's window too
+    GrpcClient slow = GrpcClient.client(node.vertx);
+    try {
+      slowReader(slow, n);
+    } finally {
+      await(slow.close());
+    }
+  }
+
+  private static void slowReader(GrpcClient slow, int n) throws Exception {
+    List<List<ChatChunk>> got = new ArrayList<>();
+    List<GrpcClientResponse<ChatRequest, ChatChunk>> responses = new CopyOnWriteArrayList<>();
+    List<Promise<Void>> ends = new ArrayList<>();
+    double before = pauses();
+    for (int i = 0; i < n; i++) {
+      List<ChatChunk> chunks = new CopyOnWriteArrayList<>();
+      Promise<Void> end = Promise.promise();
+      got.add(chunks);
+      ends.add(end);
+      ChatRequest req = slowChat(i);
+      node.vertx.runOnContext(v -> slow.request(server, AssistantGrpcClient.Chat)
+          .compose(r -> r.send(req)).onComplete(ar -> {
+            if (ar.failed()) {
+              end.tryFail(ar.cause());
+              return;
+            }
+            GrpcClientResponse<ChatRequest, ChatChunk> resp = ar.result();
+            resp.pause(); // the reader stops reading
+            resp.handler(chunks::add).endHandler(x -> end.tryComplete()).exceptionHandler(end::tryFail);
+            responses.add(resp);
+          }));
+    }
+    // every response paused before any is resumed (one that came later would stay paused, and hold the connection)
+    ai.companion.node.it.Polls.eventually(60_000, () -> {
+      assertEquals(n, responses.size(), "responses");
+      return null;
+    });
+    double paused = ai.companion.node.it.Polls.eventually(60_000, () -> {
+      double p = pauses() - before;
+      assertTrue(p >= 1, "no gRPC stream paused yet");
+      return p;
+    });
+    System.out.println("gRPC slow reader: " + paused + " pause(s) with " + n + " streams");
+    node.vertx.runOnContext(v -> responses.forEach(GrpcClientResponse::resume));
+    for (int i = 0; i < n; i++) {
+      await(ends.get(i).future());
+      StringBuilder text = new StringBuilder();
+      got.get(i).forEach(c -> text.append(c.getDelta()));
+      ChatChunk last = got.get(i).get(got.get(i).size() - 1);
+      assertEquals("length", last.getFinishReason(), "stream " + i);
+      assertEquals(480, last.getUsage().getCompletionTokens(), "stream " + i);
+      if (i >= n - 2) {
+        // the same chat through the REST API, not paused: the same greedy text
+        assertEquals(node.restGreedyChat(slowChat(i).getMessages(0).getContent(), 480), text.toString(), "stream " + i);
+      }
+    }
+  }
+
+  private static ChatRequest slowChat(int i) {
+    return ChatRequest.newBuilder().setModel(DoorsNode.MODEL)
+        .addMessages(Message.newBuilder().setRole("user").setContent("Story number " + i + ":"))
+        .setSampling(greedy(480)).build();
+  }
+
+  private static double pauses() throws Exception {
+    String text = DoorsNode.HTTP.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(node.baseUrl()
+        + "/metrics")).timeout(java.time.Duration.ofSeconds(30)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+    return DoorsNode.sample(text, "companion_stream_pauses_total", "door=\"grpc\"").orElse(0);
+  }
+
   @Test
   void embedGivesUnitVectors() throws Exception {
     EmbedResponse r = await(assistant.embed(EmbedRequest.newBuilder().addInput("hello").addInput("world").build()));
