@@ -1,5 +1,6 @@
 package ai.companion.bench;
 
+import ai.companion.api.ModelPaths;
 import ai.companion.bench.impl.BenchModels;
 import ai.companion.bench.impl.ChildNode;
 import ai.companion.bench.impl.HttpStreams;
@@ -67,7 +68,7 @@ final class AffinityBench implements BenchMain.BenchCommand {
     Path folder = main.modelFolder(model);
     Path logs = main.workDir().resolve("logs");
     Path gatewayData = main.workDir().resolve("data").resolve("affinity-gateway");
-    Files.createDirectories(gatewayData.resolve("models"));
+    Files.createDirectories(ModelPaths.modelsDir(gatewayData));
     String secret = "bench-" + UUID.randomUUID();
     int seedPort = Ports.free();
     Map<Setting, List<Turn>> turnsBy = new LinkedHashMap<>();

@@ -394,7 +394,7 @@ final class ClientsBench implements BenchMain.BenchCommand {
       double wall = tally.wallSeconds();
       long tokensOut = tally.tokensOut;
       int ok = tally.finished.size();
-      r.row(String.valueOf(rate), String.valueOf(n), String.valueOf(ok), String.valueOf(n - ok),
+      r.row(String.valueOf(rate), String.valueOf(n), String.valueOf(ok), String.valueOf(tally.errors()),
           Stats.f1(Stats.percentile(ttft, 50)), Stats.f1(Stats.percentile(ttft, 99)),
           Stats.f1(Stats.percentile(perToken, 50)) + " / " + Stats.f1(Stats.percentile(perToken, 99)),
           Stats.f0(tokensOut / wall), Stats.f0(ok / wall),
